@@ -1,0 +1,191 @@
+//! `POST /chat`: one turn of a conversation with memory. Replies as JSON, or as server-sent
+//! events with `"stream": true` (`start`, `delta`..., then `done` or `error`).
+//!
+//! The turn (message and reply) is stored atomically after the provider answers, so a failed
+//! call leaves the history unchanged and the client can simply retry.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::error::ApiError;
+use super::extract::{Json, user_id};
+use super::{AppState, rfc3339_ms};
+use crate::memory::{PromptMessage, Turn};
+use crate::plugins::Plugin;
+use crate::providers::{ChatOptions, Reply, Usage};
+use crate::store::{self, Scope};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatBody {
+    message: String,
+    session_id: Option<String>,
+    user_id: Option<String>,
+    provider: Option<String>,
+    model: Option<String>,
+    system: Option<String>,
+    temperature: Option<f32>,
+    max_tokens: Option<u32>,
+    #[serde(default)]
+    stream: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChatReply {
+    session_id: String,
+    /// The id of the reply in the session's history.
+    message_id: u64,
+    reply: String,
+    provider: String,
+    model: String,
+    finish_reason: &'static str,
+    usage: Usage,
+    created_at: String,
+}
+
+/// Everything a validated request needs, owned, so the streaming path can move it into the
+/// response body.
+struct Prepared {
+    state: AppState,
+    plugin: Arc<Plugin>,
+    scope: Scope,
+    prompt: Vec<PromptMessage>,
+    message: String,
+    options: ChatOptions,
+}
+
+pub async fn chat(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<ChatBody>) -> Result<Response, ApiError> {
+    let stream = body.stream;
+    let prepared = prepare(state, &headers, body).await?;
+    if stream {
+        return Ok(Sse::new(events(prepared)).keep_alive(KeepAlive::default()).into_response());
+    }
+    let reply = prepared.state.providers.chat(&prepared.plugin, &prepared.prompt, prepared.options.clone()).await?;
+    Ok(Json(record(&prepared, reply).await?).into_response())
+}
+
+/// Validates the body, resolves the user, session and provider, and builds the prompt.
+async fn prepare(state: AppState, headers: &HeaderMap, body: ChatBody) -> Result<Prepared, ApiError> {
+    let limits = state.config.limits;
+    if body.message.trim().is_empty() {
+        return Err(ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "empty_message", "message must not be empty"));
+    }
+    let chars = body.message.chars().count();
+    if chars > limits.max_message_chars {
+        return Err(ApiError::invalid(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "message_too_long",
+            format!("message has {chars} characters; the limit is {}", limits.max_message_chars),
+        ));
+    }
+    if let Some(t) = body.temperature.filter(|t| !(0.0..=2.0).contains(t)) {
+        return Err(ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", format!("temperature {t} is outside 0..=2")));
+    }
+    if body.max_tokens == Some(0) {
+        return Err(ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", "max_tokens must be at least 1"));
+    }
+    if body.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
+        return Err(ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", "model must not be empty"));
+    }
+    let user = user_id(headers, body.user_id.as_deref())?;
+
+    let (scope, existing) = match body.session_id {
+        Some(id) => {
+            state.memory.session(&user, &id).await?;
+            (Scope::new(user, id), true)
+        }
+        None => (Scope::new(user, uuid::Uuid::now_v7().to_string()), false),
+    };
+    let plugin = state.providers.select(body.provider.as_deref())?;
+    let prompt = state.memory.prompt(existing.then_some(&scope), body.system.as_deref(), &body.message).await?;
+    let options = ChatOptions { model: body.model, temperature: body.temperature, max_tokens: body.max_tokens };
+    Ok(Prepared { state, plugin, scope, prompt, message: body.message, options })
+}
+
+/// Stores the turn and shapes the reply.
+async fn record(prepared: &Prepared, reply: Reply) -> Result<ChatReply, ApiError> {
+    let metadata = json!({ "provider": reply.provider, "model": reply.model, "usage": reply.usage, "finish_reason": reply.finish_reason });
+    let turn = Turn { user: prepared.message.clone(), reply: reply.content.clone(), metadata };
+    let stored = prepared.state.memory.record(&prepared.scope, turn).await?;
+    let answer = stored.last().ok_or_else(|| ApiError::from(store::Error::Other("append returned nothing".into())))?;
+    Ok(ChatReply {
+        session_id: prepared.scope.session.clone(),
+        message_id: answer.seq,
+        reply: reply.content,
+        provider: reply.provider,
+        model: reply.model,
+        finish_reason: reply.finish_reason,
+        usage: reply.usage,
+        created_at: rfc3339_ms(answer.created_at_ms),
+    })
+}
+
+/// The SSE body. The provider call runs inside the stream, so a client that disconnects drops
+/// the stream and with it the call and its upstream request.
+fn events(prepared: Prepared) -> impl Stream<Item = Result<Event, Infallible>> {
+    let (tx, mut rx) = mpsc::channel::<String>(crate::runtime::STREAM_BUFFER);
+    let start = json!({ "session_id": prepared.scope.session, "provider": prepared.plugin.manifest.id });
+    async_stream(move |out| async move {
+        out.send(event("start", &start)).await;
+        let call = async {
+            let reply = prepared.state.providers.chat_stream(&prepared.plugin, &prepared.prompt, prepared.options.clone(), tx).await?;
+            record(&prepared, reply).await
+        };
+        tokio::pin!(call);
+        let mut outcome = None;
+        loop {
+            tokio::select! {
+                Some(delta) = rx.recv() => out.send(event("delta", &json!({ "content": delta }))).await,
+                result = &mut call, if outcome.is_none() => outcome = Some(result),
+                else => break,
+            }
+        }
+        match outcome.expect("the loop ends only after the call") {
+            Ok(reply) => out.send(event("done", &reply)).await,
+            Err(error) => {
+                if error.status.is_server_error() {
+                    tracing::error!(code = error.code, "streamed chat failed: {}", error.detail.as_deref().unwrap_or(&error.message));
+                }
+                out.send(event("error", &json!({ "error": { "message": error.message, "type": error.kind, "code": error.code } }))).await
+            }
+        }
+    })
+}
+
+fn event(name: &str, data: &impl Serialize) -> Event {
+    Event::default().event(name).json_data(data).expect("our event payloads serialise")
+}
+
+/// Where an [`async_stream`] body sends its items.
+struct Out(mpsc::Sender<Event>);
+
+impl Out {
+    async fn send(&self, event: Event) {
+        let _ = self.0.send(event).await;
+    }
+}
+
+/// A stream driven by `body`: the body runs only while the stream is polled, and stops when
+/// the stream is dropped.
+fn async_stream<F, Fut>(body: F) -> impl Stream<Item = Result<Event, Infallible>>
+where
+    F: FnOnce(Out) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(1);
+    let producer = body(Out(tx));
+    let items = tokio_stream::wrappers::ReceiverStream::new(rx);
+    futures::stream::select(
+        items.map(Ok),
+        futures::stream::once(producer).filter_map(|()| async { None }),
+    )
+}

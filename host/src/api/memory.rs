@@ -1,0 +1,117 @@
+//! `GET /memory/{session_id}` (history, paginated), `DELETE /memory/{session_id}` and
+//! `GET /sessions` (the caller's chats).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::extract::{Json, Query, user_id};
+use super::{AppState, rfc3339_ms};
+use crate::store::{Message, Role, Scope, Session};
+
+/// Messages per page when the client does not say.
+const DEFAULT_PAGE: usize = 100;
+/// Most messages per page.
+const MAX_PAGE: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    user_id: Option<String>,
+    limit: Option<usize>,
+    /// Only messages with an id below this one (the `next_before` of the previous page).
+    before: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct SessionView {
+    id: String,
+    title: Option<String>,
+    created_at: String,
+    updated_at: String,
+    message_count: u64,
+}
+
+impl From<Session> for SessionView {
+    fn from(s: Session) -> Self {
+        Self { id: s.id, title: s.title, created_at: rfc3339_ms(s.created_at_ms), updated_at: rfc3339_ms(s.updated_at_ms), message_count: s.message_count }
+    }
+}
+
+#[derive(Serialize)]
+pub struct MessageView {
+    id: u64,
+    role: Role,
+    content: String,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<serde_json::Value>,
+}
+
+impl From<Message> for MessageView {
+    fn from(m: Message) -> Self {
+        Self { id: m.seq, role: m.role, content: m.content, created_at: rfc3339_ms(m.created_at_ms), metadata: m.metadata }
+    }
+}
+
+#[derive(Serialize)]
+pub struct History {
+    session: SessionView,
+    messages: Vec<MessageView>,
+    /// Pass as `before` to get the previous page; absent on the first page of the session.
+    next_before: Option<u64>,
+}
+
+fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => Ok(n),
+        _ => Err(ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", format!("limit must be between 1 and {MAX_PAGE}"))),
+    }
+}
+
+pub async fn history(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<History>, ApiError> {
+    let user = user_id(&headers, query.user_id.as_deref())?;
+    let limit = page_size(query.limit)?;
+    let session = state.memory.session(&user, &session_id).await?;
+    let scope = Scope::new(user, session_id);
+    let messages = state.memory.history(&scope, query.before, limit).await?;
+    let next_before = messages.first().map(|m| m.seq).filter(|&seq| seq > 1);
+    Ok(Json(History { session: session.into(), messages: messages.into_iter().map(Into::into).collect(), next_before }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserQuery {
+    user_id: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<UserQuery>,
+) -> Result<StatusCode, ApiError> {
+    let user = user_id(&headers, query.user_id.as_deref())?;
+    state.memory.delete(&Scope::new(user, session_id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+pub struct Sessions {
+    user_id: String,
+    sessions: Vec<SessionView>,
+}
+
+pub async fn sessions(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<UserQuery>) -> Result<Json<Sessions>, ApiError> {
+    let user = user_id(&headers, query.user_id.as_deref())?;
+    let limit = page_size(query.limit)?;
+    let sessions = state.memory.sessions(&user, limit).await?;
+    Ok(Json(Sessions { user_id: user, sessions: sessions.into_iter().map(Into::into).collect() }))
+}

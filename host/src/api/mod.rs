@@ -1,0 +1,93 @@
+//! The HTTP API: routes, shared state and the middleware stack. Handlers translate HTTP to calls
+//! on `memory` and `providers` and back; nothing below this module knows about HTTP.
+
+mod chat;
+mod error;
+mod extract;
+mod memory;
+mod status;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use error::{ApiError, ErrorDetail};
+pub use extract::{DEFAULT_USER, USER_HEADER};
+
+use crate::config::Config;
+use crate::memory::Memory;
+use crate::plugins::Registry;
+use crate::providers::Providers;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub memory: Arc<Memory>,
+    pub providers: Arc<Providers>,
+    pub registry: Arc<Registry>,
+    pub started: Instant,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The router with every route and middleware, ready to serve.
+pub fn app(state: AppState) -> Router {
+    let max_body = state.config.limits.max_body_bytes;
+    Router::new()
+        .route("/chat", post(chat::chat))
+        .route("/memory/{session_id}", get(memory::history).delete(memory::delete))
+        .route("/sessions", get(memory::sessions))
+        .route("/status", get(status::status))
+        .route("/healthz", get(status::healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(log_server_errors))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("a handler panicked").into_response()))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::invalid(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+}
+
+/// Logs the detail that 5xx responses carry in an [`ErrorDetail`] extension.
+async fn log_server_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(ErrorDetail(detail)) = response.extensions().get::<ErrorDetail>() {
+        tracing::error!(status = response.status().as_u16(), "{detail}");
+    }
+    response
+}
+
+/// RFC 3339 in UTC.
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// RFC 3339 of a millisecond Unix timestamp.
+pub(crate) fn rfc3339_ms(ms: u64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).map(rfc3339).unwrap_or_default()
+}

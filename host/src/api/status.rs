@@ -1,0 +1,108 @@
+//! `GET /status` (version, uptime, store, every plugin and its last error) and `GET /healthz`.
+
+use axum::extract::State;
+use serde::Serialize;
+
+use super::extract::Json;
+use super::{AppState, rfc3339};
+use crate::plugins::Plugin;
+use crate::runtime::bindings;
+
+#[derive(Serialize)]
+pub struct Status {
+    version: &'static str,
+    uptime_seconds: u64,
+    store: String,
+    default_provider: Option<String>,
+    wit_versions: Vec<String>,
+    plugins: Vec<PluginStatus>,
+}
+
+#[derive(Serialize)]
+pub struct PluginStatus {
+    id: String,
+    version: Option<String>,
+    kind: Option<&'static str>,
+    /// `active`, or `failed` when no version of it could be loaded.
+    state: &'static str,
+    description: Option<String>,
+    demo: bool,
+    file: String,
+    loaded_at: Option<String>,
+    load_ms: Option<u64>,
+    cached: Option<bool>,
+    default_model: Option<String>,
+    missing_secrets: Vec<String>,
+    last_error: Option<LastError>,
+}
+
+#[derive(Serialize)]
+pub struct LastError {
+    step: String,
+    message: String,
+    at: String,
+}
+
+pub async fn status(State(state): State<AppState>) -> Json<Status> {
+    let mut failures = state.registry.failures();
+    let mut plugins: Vec<PluginStatus> = state
+        .registry
+        .snapshot()
+        .values()
+        .map(|p| {
+            let failure = failures.remove(&p.manifest_path);
+            active(p, failure.map(last_error))
+        })
+        .collect();
+    plugins.extend(failures.into_iter().map(|(file, failure)| PluginStatus {
+        id: file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        version: None,
+        kind: None,
+        state: "failed",
+        description: None,
+        demo: false,
+        file: file.display().to_string(),
+        loaded_at: None,
+        load_ms: None,
+        cached: None,
+        default_model: None,
+        missing_secrets: Vec::new(),
+        last_error: Some(last_error(failure)),
+    }));
+    plugins.sort_by(|a, b| a.id.cmp(&b.id));
+    Json(Status {
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: state.started.elapsed().as_secs(),
+        store: state.memory.store_name().to_string(),
+        default_provider: state.providers.default_provider().ok().map(|p| p.manifest.id.clone()),
+        wit_versions: bindings::SUPPORTED.iter().map(ToString::to_string).collect(),
+        plugins,
+    })
+}
+
+fn active(p: &Plugin, last_error: Option<LastError>) -> PluginStatus {
+    let provider = p.provider();
+    PluginStatus {
+        id: p.manifest.id.clone(),
+        version: Some(p.manifest.version.to_string()),
+        kind: Some(p.manifest.kind.world().as_str()),
+        state: "active",
+        description: Some(p.manifest.description.clone()),
+        demo: p.manifest.demo,
+        file: p.manifest_path.display().to_string(),
+        loaded_at: Some(rfc3339(p.loaded_at)),
+        load_ms: Some(p.load_time.as_millis() as u64),
+        cached: Some(p.cached),
+        default_model: provider.map(|pr| pr.info.default_model.clone()),
+        missing_secrets: provider.map(|pr| pr.missing_secrets.clone()).unwrap_or_default(),
+        last_error,
+    }
+}
+
+fn last_error(f: crate::plugins::Failure) -> LastError {
+    LastError { step: f.step().to_string(), message: f.error.reason, at: rfc3339(f.at) }
+}
+
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}

@@ -1,0 +1,200 @@
+//! The `http-client` capability: outbound HTTP through one pooled client, only to the plugin's
+//! allowed hosts, with secret placeholders substituted at egress. Denials are WIT error values
+//! naming the plugin and the destination, not traps.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use wasmtime::component::Resource;
+
+use super::hosts::{AllowedHosts, origin};
+use super::secrets::{SecretError, Secrets};
+use super::PluginLabel;
+use crate::runtime::HostState;
+use crate::runtime::bindings::latest::provider::codexcontinue::plugin::http_client::{
+    Headers, Host, HostResponse, HttpError, Method, Request,
+};
+
+/// Longest wait for a response head when the plugin names no timeout; the call's own wall-clock
+/// limit still applies on top.
+const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Biggest response body a plugin may read, so a broken upstream cannot fill the host's memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 << 20;
+
+/// What one plugin may do over HTTP.
+#[derive(Debug, Clone)]
+pub struct HttpCapability {
+    client: reqwest::Client,
+    allowed: AllowedHosts,
+    secrets: Secrets,
+    max_response_bytes: u64,
+}
+
+impl HttpCapability {
+    /// A capability over the shared `client`.
+    pub fn new(client: reqwest::Client, allowed: AllowedHosts, secrets: Secrets) -> Self {
+        Self { client, allowed, secrets, max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES }
+    }
+
+    /// The secrets this plugin declares.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    /// The destinations this plugin may reach.
+    pub fn allowed(&self) -> &AllowedHosts {
+        &self.allowed
+    }
+
+    /// Checks and sends one request, returning once the response head has arrived.
+    pub async fn send(&self, plugin: &PluginLabel, request: Request) -> Result<Response, HttpError> {
+        let url = Url::parse(&request.url).map_err(|e| HttpError::InvalidRequest(format!("bad url: {e}")))?;
+        if !self.allowed.allows(&url) {
+            let destination = origin(&url);
+            tracing::warn!(plugin = %plugin, %destination, "denied outbound request");
+            return Err(HttpError::Denied(format!(
+                "plugin {plugin} may not connect to {destination}; add it to allowed_hosts in its manifest"
+            )));
+        }
+        let denied = |e: SecretError| {
+            tracing::warn!(plugin = %plugin, destination = %origin(&url), "denied secret: {e}");
+            HttpError::Denied(format!("plugin {plugin}: {e}"))
+        };
+        let real_url = Url::parse(&self.secrets.substitute(&request.url, &url).map_err(denied)?)
+            .map_err(|_| HttpError::InvalidRequest("the url is invalid once secrets are substituted".into()))?;
+        if origin(&real_url) != origin(&url) {
+            // A secret value must never be able to change where the request goes.
+            return Err(HttpError::InvalidRequest("secret placeholders may not appear in the host".into()));
+        }
+
+        let mut builder = self.client.request(method(request.method), real_url);
+        for (name, value) in &request.headers {
+            let value = self.secrets.substitute(value, &url).map_err(denied)?;
+            builder = builder.header(name.as_str(), value);
+        }
+        let head_timeout = request.timeout_ms.map(|ms| Duration::from_millis(ms.into())).unwrap_or(DEFAULT_HEAD_TIMEOUT);
+        let response = match tokio::time::timeout(head_timeout, builder.body(request.body).send()).await {
+            Err(_) => return Err(HttpError::Timeout),
+            Ok(result) => result.map_err(error)?,
+        };
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        Ok(Response { status: response.status().as_u16(), headers, body: response, received: 0, limit: self.max_response_bytes })
+    }
+}
+
+fn method(m: Method) -> reqwest::Method {
+    match m {
+        Method::Get => reqwest::Method::GET,
+        Method::Head => reqwest::Method::HEAD,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+        Method::Patch => reqwest::Method::PATCH,
+        Method::Delete => reqwest::Method::DELETE,
+    }
+}
+
+/// Maps a transport error without its URL, which may carry a substituted secret.
+fn error(e: reqwest::Error) -> HttpError {
+    let e = e.without_url();
+    if e.is_timeout() {
+        HttpError::Timeout
+    } else if e.is_connect() {
+        HttpError::Connect(source_chain(&e))
+    } else if e.is_builder() {
+        HttpError::InvalidRequest(source_chain(&e))
+    } else if e.is_body() || e.is_decode() || e.is_request() {
+        HttpError::Protocol(source_chain(&e))
+    } else {
+        HttpError::Other(source_chain(&e))
+    }
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Host side of the WIT `response` resource: the head, and the body still streaming in.
+pub struct Response {
+    status: u16,
+    headers: Headers,
+    body: reqwest::Response,
+    received: u64,
+    limit: u64,
+}
+
+impl Response {
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, HttpError> {
+        match self.body.chunk().await.map_err(error)? {
+            None => Ok(None),
+            Some(bytes) => {
+                self.received += bytes.len() as u64;
+                if self.received > self.limit {
+                    return Err(HttpError::TooLarge(self.limit));
+                }
+                Ok(Some(bytes.to_vec()))
+            }
+        }
+    }
+}
+
+impl Host for HostState {
+    async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Resource<Response>, HttpError>> {
+        self.meter.host_call();
+        let caps = self.caps.clone();
+        match caps.http.send(&caps.plugin, request).await {
+            Ok(response) => Ok(Ok(self.table.push(response)?)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+}
+
+impl HostResponse for HostState {
+    async fn status(&mut self, r: Resource<Response>) -> wasmtime::Result<u16> {
+        Ok(self.table.get(&r)?.status)
+    }
+
+    async fn headers(&mut self, r: Resource<Response>) -> wasmtime::Result<Headers> {
+        Ok(self.table.get(&r)?.headers.clone())
+    }
+
+    async fn header(&mut self, r: Resource<Response>, name: String) -> wasmtime::Result<Option<String>> {
+        let response = self.table.get(&r)?;
+        Ok(response.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(&name)).map(|(_, v)| v.clone()))
+    }
+
+    async fn next_chunk(&mut self, r: Resource<Response>) -> wasmtime::Result<Result<Option<Vec<u8>>, HttpError>> {
+        self.meter.host_call();
+        Ok(self.table.get_mut(&r)?.next_chunk().await)
+    }
+
+    async fn body(&mut self, r: Resource<Response>) -> wasmtime::Result<Result<Vec<u8>, HttpError>> {
+        self.meter.host_call();
+        let response = self.table.get_mut(&r)?;
+        let mut body = Vec::new();
+        loop {
+            match response.next_chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => return Ok(Ok(body)),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+    }
+
+    async fn drop(&mut self, r: Resource<Response>) -> wasmtime::Result<()> {
+        // Dropping the body closes the connection if it was not read to the end.
+        self.table.delete(r)?;
+        Ok(())
+    }
+}

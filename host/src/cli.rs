@@ -1,0 +1,209 @@
+//! The command line: `serve`, `plugins list`, `plugins validate FILE`. Flags fall back to
+//! `CODEXCONTINUE_*` environment variables (clap's `env`), then to `codexcontinue.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Env, FileConfig, RequestLimits, StoreKind};
+use crate::plugins::{self, Loader, Registry};
+use crate::runtime::{PoolConfig, Runtime, RuntimeConfig};
+
+/// A self-hosted, memory-augmented LLM backend with WebAssembly provider plugins.
+#[derive(Debug, Parser)]
+#[command(name = "codexcontinue", version, about)]
+pub struct Cli {
+    /// The configuration file (missing is fine).
+    #[arg(long, global = true, env = "CODEXCONTINUE_CONFIG", default_value = "codexcontinue.toml")]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Inspect plugins without serving.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CODEXCONTINUE_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// Where the sled store and the compile cache live.
+    #[arg(long, env = "CODEXCONTINUE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub plugins: PluginsDir,
+    /// `sled` (default), `memory` (nothing kept), or a memory plugin id.
+    #[arg(long, env = "CODEXCONTINUE_STORE")]
+    pub store: Option<String>,
+    /// Provider for requests that name none (default: the first with its key set, else echo).
+    #[arg(long, env = "CODEXCONTINUE_PROVIDER")]
+    pub provider: Option<String>,
+    /// Model for the default provider when a request names none.
+    #[arg(long, env = "CODEXCONTINUE_MODEL")]
+    pub model: Option<String>,
+    /// Largest request body in bytes.
+    #[arg(long, env = "CODEXCONTINUE_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Longest chat message in characters.
+    #[arg(long, env = "CODEXCONTINUE_MAX_MESSAGE_CHARS")]
+    pub max_message_chars: Option<usize>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct PluginsDir {
+    /// The plugins directory.
+    #[arg(long, env = "CODEXCONTINUE_PLUGINS_DIR")]
+    pub plugins_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Stage every plugin in the plugins directory and report each one.
+    List(PluginsDir),
+    /// Stage one plugin (its manifest or its .wasm) and report what is wrong, if anything.
+    Validate {
+        /// `<id>.toml` or `<id>.wasm`; the other must sit beside it.
+        file: PathBuf,
+    },
+}
+
+impl ServeArgs {
+    /// Merges flags/environment over the file over defaults.
+    pub fn resolve(self, file: FileConfig) -> anyhow::Result<Config> {
+        let d = Config::default();
+        let store = self.store.or(file.store).map(|s| s.parse::<StoreKind>()).transpose().map_err(anyhow::Error::msg)?;
+        let mut limits = file.limits.unwrap_or_default();
+        limits.max_body_bytes = self.max_body_bytes.unwrap_or(limits.max_body_bytes);
+        limits.max_message_chars = self.max_message_chars.unwrap_or(limits.max_message_chars);
+        check_limits(&limits)?;
+        Ok(Config {
+            bind: self.bind.or(file.bind).unwrap_or(d.bind),
+            data_dir: self.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
+            plugins_dir: self.plugins.plugins_dir.or(file.plugins_dir).unwrap_or(d.plugins_dir),
+            store: store.unwrap_or(d.store),
+            default_provider: self.provider.or(file.providers.default),
+            default_model: self.model.or(file.providers.model),
+            limits,
+            memory: file.memory.unwrap_or_default(),
+            cache_dir: None,
+        })
+    }
+}
+
+fn check_limits(limits: &RequestLimits) -> anyhow::Result<()> {
+    anyhow::ensure!(limits.max_body_bytes >= 1024, "max_body_bytes must be at least 1024");
+    anyhow::ensure!(limits.max_message_chars >= 1, "max_message_chars must be at least 1");
+    Ok(())
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
+    let file = FileConfig::load(&cli.config)?;
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.resolve(file)?;
+            let listener = tokio::net::TcpListener::bind(config.bind)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
+            crate::serve(listener, config, env, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugins(PluginsCommand::List(dir)) => {
+            let dir = dir.plugins_dir.or(file.plugins_dir).unwrap_or_else(|| Config::default().plugins_dir);
+            list(&loader(env, &file.data_dir)?, &dir).await
+        }
+        Command::Plugins(PluginsCommand::Validate { file: path }) => validate(&loader(env, &file.data_dir)?, &path).await,
+    }
+}
+
+fn loader(env: Env, data_dir: &Option<PathBuf>) -> anyhow::Result<Loader> {
+    let cache_dir = data_dir.clone().unwrap_or_else(|| Config::default().data_dir).join("cache");
+    let pool = PoolConfig::default();
+    let max_memory_mb = pool.max_memory_mb;
+    let runtime = Runtime::new(RuntimeConfig { pool, cache_dir: Some(cache_dir) }).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    Ok(Loader::new(runtime, reqwest::Client::new(), Arc::new(env), max_memory_mb))
+}
+
+async fn list(loader: &Loader, dir: &Path) -> anyhow::Result<ExitCode> {
+    let registry = Arc::new(Registry::default());
+    plugins::load_all(loader, &registry, dir).await.map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    println!("{:<16} {:<10} {:<9} {:<8} detail", "id", "version", "kind", "state");
+    for plugin in registry.snapshot().values() {
+        let detail = match plugin.provider() {
+            Some(p) if !p.missing_secrets.is_empty() => format!("needs {}", p.missing_secrets.join(", ")),
+            Some(p) => format!("default model {}", p.info.default_model),
+            None => String::new(),
+        };
+        let kind = plugin.manifest.kind.world().as_str();
+        println!("{:<16} {:<10} {:<9} {:<8} {detail}", plugin.manifest.id, plugin.manifest.version, kind, "ok");
+    }
+    let failures = registry.failures();
+    for failure in failures.values() {
+        let id = failure.error.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        println!("{id:<16} {:<10} {:<9} {:<8} {}: {}", "-", "-", "failed", failure.error.step, failure.error.reason);
+    }
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn validate(loader: &Loader, path: &Path) -> anyhow::Result<ExitCode> {
+    let manifest = path.with_extension("toml");
+    match loader.stage(&manifest).await {
+        Ok(plugin) => {
+            let kind = plugin.manifest.kind.world().as_str();
+            println!("ok: {} is a {kind} plugin built for WIT {}", plugin.label(), plugin.manifest.wit);
+            if let Some(p) = plugin.provider() {
+                println!("  provider {:?}, default model {}", p.info.name, p.info.default_model);
+                if !p.missing_secrets.is_empty() {
+                    println!("  not configured here: set {}", p.missing_secrets.join(", "));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("invalid: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}
+
+/// Logs to stderr; `RUST_LOG` filters, `CODEXCONTINUE_LOG_FORMAT=json` switches to JSON lines.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,sled=warn,wasmtime=warn,cranelift=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("CODEXCONTINUE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,172 @@
+//! Configuration: CLI flag > environment (`.env` loaded) > `codexcontinue.toml` > default.
+//!
+//! The CLI and environment layers are clap's (`env = "CODEXCONTINUE_*"`); this file defines the
+//! toml layer, the merged [`Config`] and the environment snapshot plugins read secrets from.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Which store holds conversations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// sled in `<data-dir>/store` (the default).
+    Sled,
+    /// sled in a temporary file: nothing survives a restart.
+    Memory,
+    /// A memory plugin by id.
+    Plugin(String),
+}
+
+impl std::str::FromStr for StoreKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sled" => Ok(Self::Sled),
+            "memory" => Ok(Self::Memory),
+            "" => Err("the store name is empty".into()),
+            id => Ok(Self::Plugin(id.to_string())),
+        }
+    }
+}
+
+/// Limits on what clients may send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RequestLimits {
+    /// Largest request body, in bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// Longest chat message, in characters (413 beyond).
+    pub max_message_chars: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        // A message of 32k characters is ~8k tokens: more than a whole gpt-3.5 context.
+        Self { max_body_bytes: 1 << 20, max_message_chars: 32_768 }
+    }
+}
+
+/// How much history goes into a prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// Most recent messages considered for the short-term window.
+    pub window_messages: usize,
+    /// Token budget for the prompt (system + history + new message).
+    pub max_prompt_tokens: usize,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        // gpt-3.5-turbo has a 16k context; keep the prompt well under it, leaving room to reply.
+        Self { window_messages: 40, max_prompt_tokens: 12_000 }
+    }
+}
+
+/// The `codexcontinue.toml` file. Every key is optional; unknown keys are errors.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub bind: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub plugins_dir: Option<PathBuf>,
+    pub store: Option<String>,
+    #[serde(default)]
+    pub providers: ProvidersFile,
+    pub limits: Option<RequestLimits>,
+    pub memory: Option<MemoryConfig>,
+}
+
+/// The `[providers]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersFile {
+    /// Provider used when a request names none.
+    pub default: Option<String>,
+    /// Model used with the default provider when a request names none.
+    pub model: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads `path`; a missing file is an empty config, a malformed one an error naming it.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
+        }
+    }
+}
+
+/// The merged configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub plugins_dir: PathBuf,
+    pub store: StoreKind,
+    pub default_provider: Option<String>,
+    pub default_model: Option<String>,
+    pub limits: RequestLimits,
+    pub memory: MemoryConfig,
+    /// Where compiled plugins are cached; defaults to `<data-dir>/cache`.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// The compile cache directory.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| self.data_dir.join("cache"))
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            plugins_dir: PathBuf::from("plugins"),
+            store: StoreKind::Sled,
+            default_provider: None,
+            default_model: None,
+            limits: RequestLimits::default(),
+            memory: MemoryConfig::default(),
+            cache_dir: None,
+        }
+    }
+}
+
+/// A snapshot of the environment (after `.env`), from which plugins' secrets and overrides are
+/// read. Its `Debug` lists names only.
+#[derive(Clone, Default)]
+pub struct Env(BTreeMap<String, String>);
+
+impl Env {
+    /// The process environment, with `.env` from the working directory loaded first (values
+    /// already set in the environment win).
+    pub fn capture() -> Self {
+        let _ = dotenvy::dotenv();
+        Self(std::env::vars().collect())
+    }
+
+    /// The value of `name`, if set and not empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Env {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Self(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}

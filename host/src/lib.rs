@@ -1,0 +1,85 @@
+//! CodexContinue: a self-hosted, memory-augmented LLM backend whose providers and memory
+//! backends are WebAssembly components.
+//!
+//! Layout (data flows down this list, never up):
+//! - `api`: HTTP routes, request/response types, the one error-to-HTTP mapping.
+//! - `memory`: sessions, history and prompt building; the only user of `store`.
+//! - `providers`: picks the provider for a request and normalises replies.
+//! - `plugins`: manifests, discovery, staging and the registry of what is serving.
+//! - `runtime`: wasmtime engine, compile cache, guarded plugin calls.
+//! - `capabilities`: what guests may call (http with allow-lists and secrets, log, config).
+//! - `store`: the `Store` trait and the sled backend.
+//! - `config`, `tokens`: configuration layers and token counting.
+
+pub mod capabilities;
+pub mod config;
+pub mod memory;
+pub mod plugins;
+pub mod providers;
+pub mod runtime;
+pub mod store;
+pub mod tokens;
+pub mod api;
+pub mod cli;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, Env, StoreKind};
+use crate::plugins::{Loader, Registry};
+use crate::providers::Providers;
+use crate::runtime::{PoolConfig, Runtime, RuntimeConfig};
+use crate::store::{SledStore, Store};
+
+/// Builds everything the API needs: runtime, plugins, store, memory and providers.
+pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
+    let pool = PoolConfig::default();
+    let max_memory_mb = pool.max_memory_mb;
+    let runtime = Runtime::new(RuntimeConfig { pool, cache_dir: Some(config.cache_dir()) }).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let loader = Loader::new(runtime, http_client()?, Arc::new(env), max_memory_mb);
+    let registry = Arc::new(Registry::default());
+    match plugins::load_all(&loader, &registry, &config.plugins_dir).await {
+        Ok(()) => {}
+        Err(e) => tracing::error!("cannot read the plugins directory {}: {e}", config.plugins_dir.display()),
+    }
+
+    let store: Arc<dyn Store> = match &config.store {
+        StoreKind::Sled => Arc::new(SledStore::open(&config.data_dir.join("store")).context("opening the sled store")?),
+        StoreKind::Memory => Arc::new(SledStore::temporary().context("creating the in-memory store")?),
+        StoreKind::Plugin(id) => anyhow::bail!("store {id:?}: memory plugins are not supported by this host yet; use sled or memory"),
+    };
+    let memory = Arc::new(memory::Memory::new(store, config.memory));
+    let providers = Arc::new(Providers::new(registry.clone(), config.default_provider.clone(), config.default_model.clone()));
+    match providers.default_provider() {
+        Ok(p) if p.manifest.demo => tracing::warn!(
+            "default provider: {} (offline demo) - no provider key found; set OPENAI_API_KEY (or another provider's key) to talk to a real model",
+            p.manifest.id
+        ),
+        Ok(p) => tracing::info!("default provider: {}", p.manifest.id),
+        Err(e) => tracing::error!("no default provider: {e}"),
+    }
+    tracing::info!(store = memory.store_name(), "store ready");
+    Ok(api::AppState { config: Arc::new(config), memory, providers, registry, started: Instant::now() })
+}
+
+/// The one HTTP client plugins share: pooled connections, rustls, bounded connect time.
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(concat!("codexcontinue/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("building the HTTP client")
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then drains requests in flight.
+pub async fn serve(listener: TcpListener, config: Config, env: Env, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let state = start(config, env).await?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! Plugin manifests (`<id>.toml` beside `<id>.wasm`): parsed strictly, so a typo is an error
+//! naming the file and the field rather than a setting silently ignored.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::capabilities::hosts::AllowedHosts;
+use crate::runtime::{Limits, WorldKind};
+
+/// A plugin's declaration of what it is and what it may use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Lowercase letters, digits and dashes; equals the file stem.
+    pub id: String,
+    /// The plugin's own version.
+    pub version: semver::Version,
+    pub kind: Kind,
+    /// The WIT package version the plugin was built against.
+    pub wit: semver::Version,
+    #[serde(default)]
+    pub description: String,
+    /// Marks the offline demo provider, so replies and logs say so.
+    #[serde(default)]
+    pub demo: bool,
+    /// Origins the plugin may reach (`https://api.openai.com`, `https://*.openai.azure.com`).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Secret name -> origins its value may be sent to.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub limits: LimitsSpec,
+    /// Non-secret values the plugin reads with `config.get`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Config key -> environment variable that overrides it (e.g. `base_url = "OPENAI_BASE_URL"`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// The manifest's `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Provider,
+    Memory,
+}
+
+impl Kind {
+    /// The runtime world this kind of plugin implements.
+    pub fn world(self) -> WorldKind {
+        match self {
+            Kind::Provider => WorldKind::Provider,
+            Kind::Memory => WorldKind::Memory,
+        }
+    }
+}
+
+/// The manifest's `[limits]` table; unset fields take the runtime defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    pub memory_mb: Option<u32>,
+    pub timeout_ms: Option<u64>,
+    pub cpu_ms: Option<u64>,
+    pub max_concurrency: Option<u32>,
+}
+
+/// Why a manifest was refused: the field and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ManifestError {
+    pub message: String,
+}
+
+fn invalid(field: &str, why: impl std::fmt::Display) -> ManifestError {
+    ManifestError { message: format!("field `{field}`: {why}") }
+}
+
+impl Manifest {
+    /// Parses and validates the manifest at `path` from `text`.
+    pub fn parse(path: &Path, text: &str, max_memory_mb: u32) -> Result<Self, ManifestError> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError { message: e.to_string().trim().replace('\n', " ") })?;
+        manifest.validate(path, max_memory_mb)?;
+        Ok(manifest)
+    }
+
+    fn validate(&self, path: &Path, max_memory_mb: u32) -> Result<(), ManifestError> {
+        if !is_id(&self.id) {
+            return Err(invalid("id", format!("{:?} must be lowercase letters, digits and dashes", self.id)));
+        }
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        if stem != self.id {
+            return Err(invalid("id", format!("{:?} must match the file name {stem:?}", self.id)));
+        }
+        self.allowed_hosts().map_err(|e| invalid("allowed_hosts", e))?;
+        for (name, hosts) in &self.secrets {
+            if !is_env_name(name) {
+                return Err(invalid(&format!("secrets.{name}"), "a secret name is an environment variable name (A-Z, 0-9, _)"));
+            }
+            AllowedHosts::parse(hosts).map_err(|e| invalid(&format!("secrets.{name}"), e))?;
+        }
+        for (key, var) in &self.env {
+            if !is_env_name(var) {
+                return Err(invalid(&format!("env.{key}"), format!("{var:?} is not an environment variable name")));
+            }
+            if self.secrets.contains_key(var) {
+                return Err(invalid(&format!("env.{key}"), format!("{var} is a secret; secrets are never readable as config")));
+            }
+        }
+        let l = &self.limits;
+        check_range("limits.memory_mb", l.memory_mb, 1, max_memory_mb.into())?;
+        check_range("limits.timeout_ms", l.timeout_ms, 1, 3_600_000)?;
+        check_range("limits.cpu_ms", l.cpu_ms, 1, 600_000)?;
+        check_range("limits.max_concurrency", l.max_concurrency, 1, 4096)?;
+        Ok(())
+    }
+
+    /// The parsed allow-list.
+    pub fn allowed_hosts(&self) -> Result<AllowedHosts, crate::capabilities::hosts::PatternError> {
+        AllowedHosts::parse(&self.allowed_hosts)
+    }
+
+    /// The limits, with defaults for what the manifest leaves out.
+    pub fn limits(&self) -> Limits {
+        let d = Limits::default();
+        let l = &self.limits;
+        Limits {
+            memory_mb: l.memory_mb.unwrap_or(d.memory_mb),
+            timeout: l.timeout_ms.map(Duration::from_millis).unwrap_or(d.timeout),
+            cpu: l.cpu_ms.map(Duration::from_millis).unwrap_or(d.cpu),
+            max_concurrency: l.max_concurrency.unwrap_or(d.max_concurrency),
+        }
+    }
+}
+
+fn check_range<T: Into<u64> + Copy>(field: &str, value: Option<T>, min: u64, max: u64) -> Result<(), ManifestError> {
+    match value.map(Into::into) {
+        Some(v) if v < min || v > max => Err(invalid(field, format!("{v} is outside {min}..={max}"))),
+        _ => Ok(()),
+    }
+}
+
+fn is_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+}
+
+fn is_env_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(Path::new("plugins/demo.toml"), text, 512)
+    }
+
+    const MINIMAL: &str = "id = \"demo\"\nversion = \"0.1.0\"\nkind = \"provider\"\nwit = \"0.1.0\"\n";
+
+    /// A minimal manifest parses and takes default limits and an empty allow-list.
+    #[test]
+    fn minimal_manifest() {
+        let m = parse(MINIMAL).unwrap();
+        assert_eq!(m.kind, Kind::Provider);
+        assert_eq!(m.limits(), Limits::default());
+        assert_eq!(m.allowed_hosts().unwrap().iter().count(), 0);
+    }
+
+    /// Unknown keys, wrong types and bad values name the field.
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (format!("{MINIMAL}colour = \"red\"\n"), "colour"),
+            (format!("{MINIMAL}[limits]\nmemory = 3\n"), "memory"),
+            (format!("{MINIMAL}[limits]\nmemory_mb = 100000\n"), "limits.memory_mb"),
+            (format!("{MINIMAL}[limits]\ntimeout_ms = \"soon\"\n"), "timeout_ms"),
+            (format!("{MINIMAL}allowed_hosts = [\"*\"]\n"), "allowed_hosts"),
+            (format!("{MINIMAL}[secrets]\nkey = [\"https://a.com\"]\n"), "secrets.key"),
+            (format!("{MINIMAL}[secrets]\nKEY = [\"https://*\"]\n"), "secrets.KEY"),
+            (format!("{MINIMAL}[env]\nbase_url = \"not a var\"\n"), "env.base_url"),
+            (MINIMAL.replace("provider", "printer"), "kind"),
+            (MINIMAL.replace("\"0.1.0\"\nkind", "\"one\"\nkind"), "version"),
+            (MINIMAL.replace("id = \"demo\"", "id = \"other\""), "file name"),
+        ];
+        for (text, field) in cases {
+            let err = parse(&text).unwrap_err().message;
+            assert!(err.contains(field), "expected {field:?} in {err:?}");
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Staging: turns a manifest path into a plugin ready to serve, through named steps (read,
+//! manifest, compile, version, link, self-check). It never touches the registry; the caller
+//! installs what succeeds, so a plugin that fails a step never replaces a working one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::error::{Error, Step};
+use super::manifest::{Kind, Manifest};
+use crate::capabilities::hosts::HostPattern;
+use crate::capabilities::secrets::Secrets;
+use crate::capabilities::{Capabilities, HttpCapability, PluginLabel};
+use crate::config::Env;
+use crate::runtime::types::ProviderInfo;
+use crate::runtime::{ProviderPlugin, Runtime, bindings};
+
+/// A plugin that passed every step.
+pub struct Plugin {
+    pub manifest: Manifest,
+    pub manifest_path: PathBuf,
+    /// sha256 of the wasm bytes, hex.
+    pub digest: String,
+    pub loaded_at: OffsetDateTime,
+    /// Time spent staging (compile or cache load, link, self-check).
+    pub load_time: Duration,
+    /// Whether the compiled artifact came from the cache.
+    pub cached: bool,
+    pub instance: Instance,
+}
+
+/// The callable part, by kind.
+pub enum Instance {
+    Provider(Provider),
+}
+
+/// A staged provider and what it said about itself.
+pub struct Provider {
+    pub plugin: ProviderPlugin,
+    pub info: ProviderInfo,
+    /// Secrets it declares that have no value in the environment.
+    pub missing_secrets: Vec<String>,
+}
+
+impl Plugin {
+    /// `id@version`.
+    pub fn label(&self) -> PluginLabel {
+        PluginLabel { id: self.manifest.id.clone(), version: self.manifest.version.to_string() }
+    }
+
+    /// The provider, if this is one.
+    pub fn provider(&self) -> Option<&Provider> {
+        match &self.instance {
+            Instance::Provider(p) => Some(p),
+        }
+    }
+}
+
+/// Stages plugins with one runtime, HTTP client and environment.
+#[derive(Clone)]
+pub struct Loader {
+    runtime: Runtime,
+    http: reqwest::Client,
+    env: Arc<Env>,
+    max_memory_mb: u32,
+}
+
+impl Loader {
+    pub fn new(runtime: Runtime, http: reqwest::Client, env: Arc<Env>, max_memory_mb: u32) -> Self {
+        Self { runtime, http, env, max_memory_mb }
+    }
+
+    /// Runs every step for the manifest at `manifest_path` and its `.wasm` sibling.
+    pub async fn stage(&self, manifest_path: &Path) -> Result<Plugin, Error> {
+        let fail = |step, reason: String| Error { file: manifest_path.to_path_buf(), step, reason };
+        let started = Instant::now();
+
+        let text = tokio::fs::read_to_string(manifest_path).await.map_err(|e| fail(Step::Read, e.to_string()))?;
+        let manifest = Manifest::parse(manifest_path, &text, self.max_memory_mb).map_err(|e| fail(Step::Manifest, e.message))?;
+        let wasm_path = manifest_path.with_extension("wasm");
+        let wasm = tokio::fs::read(&wasm_path).await.map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound { " (build it with `cargo xtask build-plugins`)" } else { "" };
+            fail(Step::Read, format!("{}: {e}{hint}", wasm_path.display()))
+        })?;
+        let digest = hex(&Sha256::digest(&wasm));
+
+        let runtime = self.runtime.clone();
+        let (component, cached) = tokio::task::spawn_blocking(move || runtime.compile(&wasm))
+            .await
+            .map_err(|e| fail(Step::Compile, e.to_string()))?
+            .map_err(|e| fail(Step::Compile, format!("{e:#}")))?;
+
+        let facts = self.runtime.facts(&component).ok_or_else(|| {
+            fail(Step::Version, "the component exports no codexcontinue:plugin interface".into())
+        })?;
+        if facts.kind != manifest.kind.world() {
+            return Err(fail(Step::Version, format!("the manifest says kind = {:?} but the component is a {} plugin", manifest.kind, facts.kind.as_str())));
+        }
+        if facts.wit != manifest.wit {
+            return Err(fail(Step::Version, format!("the manifest says wit = \"{}\" but the component was built against {}", manifest.wit, facts.wit)));
+        }
+        if !bindings::SUPPORTED.contains(&facts.wit) {
+            let supported: Vec<_> = bindings::SUPPORTED.iter().map(ToString::to_string).collect();
+            return Err(fail(Step::Version, format!("WIT {} is not supported; this host loads {}", facts.wit, supported.join(", "))));
+        }
+
+        let label = PluginLabel { id: manifest.id.clone(), version: manifest.version.to_string() };
+        let caps = self.capabilities(&manifest, label).map_err(|reason| fail(Step::Manifest, reason))?;
+        let instance = match manifest.kind {
+            Kind::Provider => {
+                let missing_secrets = caps.http.secrets().missing().into_iter().map(String::from).collect();
+                let plugin = self
+                    .runtime
+                    .provider(&component, &facts.wit, caps, manifest.limits())
+                    .map_err(|e| fail(Step::Link, format!("{e:#}")))?;
+                let info = plugin.info().await.map_err(|e| fail(Step::SelfCheck, e.to_string()))?;
+                Instance::Provider(Provider { plugin, info, missing_secrets })
+            }
+            Kind::Memory => return Err(fail(Step::Version, "memory plugins are not supported by this host yet".into())),
+        };
+
+        Ok(Plugin {
+            manifest,
+            manifest_path: manifest_path.to_path_buf(),
+            digest,
+            loaded_at: OffsetDateTime::now_utc(),
+            load_time: started.elapsed(),
+            cached,
+            instance,
+        })
+    }
+
+    /// Builds the plugin's grants: config with environment overrides applied, secrets read from
+    /// the environment, and the allow-list widened by any URL an override points at.
+    fn capabilities(&self, manifest: &Manifest, plugin: PluginLabel) -> Result<Capabilities, String> {
+        let mut allowed = manifest.allowed_hosts().map_err(|e| e.to_string())?;
+        let bindings = manifest
+            .secrets
+            .iter()
+            .map(|(name, hosts)| Ok((name.clone(), crate::capabilities::hosts::AllowedHosts::parse(hosts).map_err(|e| e.to_string())?)))
+            .collect::<Result<_, String>>()?;
+        let mut secrets = Secrets::new(bindings, |name| self.env.get(name).map(str::to_string));
+
+        let mut config = manifest.config.clone();
+        for (key, var) in &manifest.env {
+            let Some(value) = self.env.get(var) else { continue };
+            // An operator pointing a provider elsewhere (OPENAI_BASE_URL=http://127.0.0.1:8000/v1)
+            // allows exactly that origin, and lets the provider's keys go there.
+            if let Some(pattern) = origin_pattern(value) {
+                allowed.push(pattern.clone());
+                secrets.bind_all_to(&pattern);
+            }
+            config.insert(key.clone(), value.to_string());
+        }
+        Ok(Capabilities { plugin, config, http: HttpCapability::new(self.http.clone(), allowed, secrets) })
+    }
+}
+
+/// The origin of an http(s) URL as an allow-list entry.
+fn origin_pattern(value: &str) -> Option<HostPattern> {
+    let url = reqwest::Url::parse(value).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    crate::capabilities::hosts::origin(&url).parse().ok()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,134 @@
+//! The plugin runtime: one wasmtime `Engine` per process, compilation with an on-disk cache,
+//! pre-instantiation per plugin and guarded calls (limits, timeouts, error classification).
+//!
+//! It knows nothing of manifests or HTTP: `plugins` hands it bytes, capabilities and limits, and
+//! gets back a [`ProviderPlugin`] to call.
+
+pub mod bindings;
+mod cache;
+mod call;
+mod engine;
+mod error;
+mod limits;
+mod provider;
+mod state;
+mod stderr;
+mod stream;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::Engine;
+
+pub use cache::CompileCache;
+pub use engine::{EPOCH_TICK, PoolConfig};
+pub use error::Error;
+pub use limits::Limits;
+pub use provider::{CallResult, ProviderPlugin};
+pub use state::HostState;
+pub use stream::{STREAM_BUFFER, Sink};
+
+use crate::capabilities::Capabilities;
+
+/// The latest WIT types, used by the rest of the host.
+pub mod types {
+    pub use super::bindings::latest::provider::codexcontinue::plugin::types::*;
+}
+
+/// The kind of plugin a component is, from the interface it exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorldKind {
+    Provider,
+    Memory,
+}
+
+impl WorldKind {
+    /// The manifest spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorldKind::Provider => "provider",
+            WorldKind::Memory => "memory",
+        }
+    }
+}
+
+/// What a compiled component says about itself before anything runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentFacts {
+    pub kind: WorldKind,
+    pub wit: semver::Version,
+}
+
+/// Runtime settings.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeConfig {
+    pub pool: PoolConfig,
+    /// Where precompiled artifacts are kept; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The engine, its linkers and the compile cache. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: Engine,
+    provider_linker: Arc<Linker<HostState>>,
+    cache: CompileCache,
+    _ticker: Arc<engine::EpochTicker>,
+}
+
+impl Runtime {
+    /// Builds the engine, links every capability and starts the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> wasmtime::Result<Self> {
+        let engine = engine::new_engine(&config.pool)?;
+        let mut provider_linker = Linker::new(&engine);
+        bindings::v0_1_0::provider::ProviderPlugin::add_to_linker::<_, HasSelf<_>>(&mut provider_linker, |s| s)?;
+        // A wasip2 std guest imports wasi:cli/io even if it calls nothing; the context grants
+        // nothing (see `HostState::new`).
+        wasmtime_wasi::p2::add_to_linker_async(&mut provider_linker)?;
+        let ticker = engine::EpochTicker::start(engine.clone());
+        Ok(Self {
+            engine,
+            provider_linker: Arc::new(provider_linker),
+            cache: CompileCache::new(config.cache_dir),
+            _ticker: Arc::new(ticker),
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles `wasm` (or loads it from the cache). CPU-heavy: call it off the async workers.
+    /// Returns the component and whether the cache was hit.
+    pub fn compile(&self, wasm: &[u8]) -> wasmtime::Result<(Component, bool)> {
+        self.cache.compile(&self.engine, wasm)
+    }
+
+    /// Reads the plugin kind and WIT version from the interface the component exports.
+    pub fn facts(&self, component: &Component) -> Option<ComponentFacts> {
+        let ty = component.component_type();
+        ty.exports(&self.engine).find_map(|(name, _)| {
+            let (interface, version) = name.strip_prefix("codexcontinue:plugin/")?.split_once('@')?;
+            let kind = match interface {
+                "provider" => WorldKind::Provider,
+                "memory-store" => WorldKind::Memory,
+                _ => return None,
+            };
+            Some(ComponentFacts { kind, wit: version.parse().ok()? })
+        })
+    }
+
+    /// Resolves a provider component's imports against the host (once, off the request path).
+    /// Fails if the component imports something the host does not offer.
+    pub fn provider(&self, component: &Component, wit: &semver::Version, caps: Capabilities, limits: Limits) -> wasmtime::Result<ProviderPlugin> {
+        if *wit != bindings::v0_1_0::VERSION {
+            wasmtime::bail!("WIT version {wit} is not supported by this host");
+        }
+        let pre = self.provider_linker.instantiate_pre(component)?;
+        let pre = bindings::v0_1_0::provider::ProviderPluginPre::new(pre)?;
+        let guard = call::Guard::new(self.engine.clone(), Arc::new(caps), limits);
+        Ok(ProviderPlugin::new(provider::ProviderPre::V0_1_0(pre), guard))
+    }
+}

@@ -1,0 +1,145 @@
+//! Where conversations live: the [`Store`] trait and its backends. `sled` (on disk, the default)
+//! and `memory` (sled in a temporary file, nothing kept) are built in; memory plugins come in
+//! through an adapter with the same trait.
+//!
+//! Every call names the user; a store never lets one user's call reach another user's session.
+
+mod sled;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub use self::sled::SledStore;
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+    Tool,
+}
+
+/// A message to append; the store assigns its `seq`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    pub role: Role,
+    pub content: String,
+    pub name: Option<String>,
+    /// Free-form JSON kept with the message (provider, model, usage...).
+    pub metadata: Option<serde_json::Value>,
+    pub created_at_ms: u64,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Position in the session: 1, 2, 3... never reused.
+    pub seq: u64,
+    pub role: Role,
+    pub content: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    pub created_at_ms: u64,
+}
+
+/// A conversation and its owner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub user: String,
+    pub title: Option<String>,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+    pub message_count: u64,
+    /// The highest `seq` ever assigned; equals `message_count` until messages can be removed.
+    pub last_seq: u64,
+}
+
+/// A rolling summary of a session up to `through_seq`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub text: String,
+    pub through_seq: u64,
+    pub updated_at_ms: u64,
+}
+
+/// The embedding of one message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Embedding {
+    pub seq: u64,
+    pub model: String,
+    pub vector: Vec<f32>,
+}
+
+/// The user and session a call acts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub user: String,
+    pub session: String,
+}
+
+impl Scope {
+    pub fn new(user: impl Into<String>, session: impl Into<String>) -> Self {
+        Self { user: user.into(), session: session.into() }
+    }
+}
+
+/// Why a store call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// The backend cannot be reached or failed to persist.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The session belongs to another user, or a write raced with a conflicting one.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Stored data or arguments make no sense.
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A conversation store. Implementations must make `append` atomic and durable before it
+/// returns, keep `seq` strictly increasing per session, and refuse cross-user access.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A short name for `/status` (`sled`, `memory`, a plugin id).
+    fn name(&self) -> &str;
+
+    /// A session by id, whoever owns it; callers check ownership.
+    async fn get_session(&self, session: &str) -> Result<Option<Session>>;
+
+    /// The user's sessions, most recently active first.
+    async fn list_sessions(&self, user: &str, limit: usize) -> Result<Vec<Session>>;
+
+    /// Appends `messages` atomically and in order, creating the session for `scope.user` (with
+    /// `title`) if it does not exist. Fails with [`Error::Conflict`] if another user owns it.
+    async fn append(&self, scope: &Scope, messages: Vec<NewMessage>, title: Option<String>) -> Result<Vec<Message>>;
+
+    /// Up to `limit` messages with `seq < before` (or the newest), oldest first. Empty if the
+    /// session does not exist or belongs to another user.
+    async fn list_messages(&self, scope: &Scope, before: Option<u64>, limit: usize) -> Result<Vec<Message>>;
+
+    /// Removes the session with its messages, summary and embeddings; false if there was none.
+    async fn delete_session(&self, scope: &Scope) -> Result<bool>;
+
+    async fn put_summary(&self, scope: &Scope, summary: Summary) -> Result<()>;
+
+    async fn get_summary(&self, scope: &Scope) -> Result<Option<Summary>>;
+
+    async fn put_embeddings(&self, scope: &Scope, items: Vec<Embedding>) -> Result<()>;
+
+    async fn list_embeddings(&self, scope: &Scope) -> Result<Vec<Embedding>>;
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64
+}

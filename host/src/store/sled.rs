@@ -1,0 +1,259 @@
+//! The embedded store: sled on disk (the default), or sled in a temporary file for
+//! `--store memory`.
+//!
+//! Durability: every write is flushed (fsync) before the call returns, so a reply the client
+//! has seen survives a crash or `kill -9` of the server. The temporary mode skips the flush.
+//!
+//! Layout, one tree each: `sessions` (id -> session), `by_user` (user \0 id -> ()), `messages`
+//! and `embeddings` (id \0 seq as big-endian u64 -> JSON, so keys sort by seq), `summaries`
+//! (id -> JSON).
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use super::{Embedding, Error, Message, NewMessage, Result, Scope, Session, Store, Summary};
+
+/// A [`Store`] on sled.
+pub struct SledStore {
+    db: sled::Db,
+    sessions: sled::Tree,
+    by_user: sled::Tree,
+    messages: sled::Tree,
+    summaries: sled::Tree,
+    embeddings: sled::Tree,
+    durable: bool,
+    name: &'static str,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Unavailable(format!("{}: {e}", dir.display())))?;
+        let db = sled::Config::new().path(dir).open().map_err(|e| Error::Unavailable(format!("{}: {e}", dir.display())))?;
+        Self::with_db(db, true, "sled")
+    }
+
+    /// A store that keeps nothing once dropped.
+    pub fn temporary() -> Result<Self> {
+        let db = sled::Config::new().temporary(true).open().map_err(unavailable)?;
+        Self::with_db(db, false, "memory")
+    }
+
+    fn with_db(db: sled::Db, durable: bool, name: &'static str) -> Result<Self> {
+        let tree = |n: &str| db.open_tree(n).map_err(unavailable);
+        Ok(Self {
+            sessions: tree("sessions")?,
+            by_user: tree("by_user")?,
+            messages: tree("messages")?,
+            summaries: tree("summaries")?,
+            embeddings: tree("embeddings")?,
+            db,
+            durable,
+            name,
+        })
+    }
+
+    async fn flush(&self) -> Result<()> {
+        if self.durable {
+            self.db.flush_async().await.map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    /// The session if it exists and belongs to `scope.user`.
+    fn owned_session(&self, scope: &Scope) -> Result<Option<Session>> {
+        check_key(&scope.session)?;
+        let session: Option<Session> = self.sessions.get(&scope.session).map_err(unavailable)?.map(|b| decode(&b)).transpose()?;
+        Ok(session.filter(|s| s.user == scope.user))
+    }
+}
+
+fn unavailable(e: sled::Error) -> Error {
+    Error::Unavailable(e.to_string())
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::Other(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Invalid(format!("corrupt record: {e}")))
+}
+
+/// Ids and user names become key parts separated by NUL, so they may not contain one.
+fn check_key(part: &str) -> Result<()> {
+    if part.is_empty() || part.contains('\0') {
+        return Err(Error::Invalid("ids must be non-empty and contain no NUL".into()));
+    }
+    Ok(())
+}
+
+fn seq_key(session: &str, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(session.len() + 9);
+    key.extend_from_slice(session.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn user_key(user: &str, session: &str) -> Vec<u8> {
+    [user.as_bytes(), b"\0", session.as_bytes()].concat()
+}
+
+fn flatten<T>(result: std::result::Result<T, TransactionError<Error>>) -> Result<T> {
+    result.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => unavailable(e),
+    })
+}
+
+#[async_trait]
+impl Store for SledStore {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    async fn get_session(&self, session: &str) -> Result<Option<Session>> {
+        check_key(session)?;
+        self.sessions.get(session).map_err(unavailable)?.map(|b| decode(&b)).transpose()
+    }
+
+    async fn list_sessions(&self, user: &str, limit: usize) -> Result<Vec<Session>> {
+        check_key(user)?;
+        let prefix = [user.as_bytes(), b"\0"].concat();
+        let mut sessions = Vec::new();
+        for entry in self.by_user.scan_prefix(&prefix).keys() {
+            let key = entry.map_err(unavailable)?;
+            let id = std::str::from_utf8(&key[prefix.len()..]).map_err(|e| Error::Invalid(e.to_string()))?;
+            if let Some(bytes) = self.sessions.get(id).map_err(unavailable)? {
+                sessions.push(decode::<Session>(&bytes)?);
+            }
+        }
+        sessions.sort_by(|a, b| b.updated_at_ms.cmp(&a.updated_at_ms).then_with(|| b.id.cmp(&a.id)));
+        sessions.truncate(limit);
+        Ok(sessions)
+    }
+
+    async fn append(&self, scope: &Scope, messages: Vec<NewMessage>, title: Option<String>) -> Result<Vec<Message>> {
+        check_key(&scope.user)?;
+        check_key(&scope.session)?;
+        let stored = flatten((&self.sessions, &self.by_user, &self.messages).transaction(|(sessions, by_user, tx_messages)| {
+            let abort = ConflictableTransactionError::Abort;
+            let mut session = match sessions.get(&scope.session)? {
+                Some(bytes) => decode::<Session>(&bytes).map_err(abort)?,
+                None => Session {
+                    id: scope.session.clone(),
+                    user: scope.user.clone(),
+                    title: title.clone(),
+                    created_at_ms: messages.first().map_or_else(super::now_ms, |m| m.created_at_ms),
+                    updated_at_ms: 0,
+                    message_count: 0,
+                    last_seq: 0,
+                },
+            };
+            if session.user != scope.user {
+                return Err(abort(Error::Conflict(format!("session {} belongs to another user", scope.session))));
+            }
+            let mut stored = Vec::with_capacity(messages.len());
+            for m in &messages {
+                session.last_seq += 1;
+                let message = Message {
+                    seq: session.last_seq,
+                    role: m.role,
+                    content: m.content.clone(),
+                    name: m.name.clone(),
+                    metadata: m.metadata.clone(),
+                    created_at_ms: m.created_at_ms,
+                };
+                tx_messages.insert(seq_key(&scope.session, message.seq), encode(&message).map_err(abort)?)?;
+                session.updated_at_ms = session.updated_at_ms.max(m.created_at_ms);
+                stored.push(message);
+            }
+            session.message_count += messages.len() as u64;
+            sessions.insert(scope.session.as_bytes(), encode(&session).map_err(abort)?)?;
+            by_user.insert(user_key(&scope.user, &scope.session), &[])?;
+            Ok(stored)
+        }))?;
+        self.flush().await?;
+        Ok(stored)
+    }
+
+    async fn list_messages(&self, scope: &Scope, before: Option<u64>, limit: usize) -> Result<Vec<Message>> {
+        if self.owned_session(scope)?.is_none() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let start = seq_key(&scope.session, 1);
+        let end = seq_key(&scope.session, before.unwrap_or(u64::MAX));
+        let mut page = self
+            .messages
+            .range(start..end)
+            .values()
+            .rev()
+            .take(limit)
+            .map(|v| decode::<Message>(&v.map_err(unavailable)?))
+            .collect::<Result<Vec<_>>>()?;
+        page.reverse();
+        Ok(page)
+    }
+
+    async fn delete_session(&self, scope: &Scope) -> Result<bool> {
+        let Some(session) = self.owned_session(scope)? else { return Ok(false) };
+        // One transaction: the session, its index entry, and every key it could have used.
+        flatten(
+            (&self.sessions, &self.by_user, &self.messages, &self.summaries, &self.embeddings).transaction(
+                |(sessions, by_user, messages, summaries, embeddings)| {
+                    sessions.remove(scope.session.as_bytes())?;
+                    by_user.remove(user_key(&scope.user, &scope.session))?;
+                    summaries.remove(scope.session.as_bytes())?;
+                    for seq in 1..=session.last_seq {
+                        messages.remove(seq_key(&scope.session, seq))?;
+                        embeddings.remove(seq_key(&scope.session, seq))?;
+                    }
+                    Ok(())
+                },
+            ),
+        )?;
+        self.flush().await?;
+        Ok(true)
+    }
+
+    async fn put_summary(&self, scope: &Scope, summary: Summary) -> Result<()> {
+        if self.owned_session(scope)?.is_none() {
+            return Err(Error::Conflict(format!("no session {} for this user", scope.session)));
+        }
+        self.summaries.insert(scope.session.as_bytes(), encode(&summary)?).map_err(unavailable)?;
+        self.flush().await
+    }
+
+    async fn get_summary(&self, scope: &Scope) -> Result<Option<Summary>> {
+        if self.owned_session(scope)?.is_none() {
+            return Ok(None);
+        }
+        self.summaries.get(scope.session.as_bytes()).map_err(unavailable)?.map(|b| decode(&b)).transpose()
+    }
+
+    async fn put_embeddings(&self, scope: &Scope, items: Vec<Embedding>) -> Result<()> {
+        if self.owned_session(scope)?.is_none() {
+            return Err(Error::Conflict(format!("no session {} for this user", scope.session)));
+        }
+        let mut batch = sled::Batch::default();
+        for item in &items {
+            batch.insert(seq_key(&scope.session, item.seq), encode(item)?);
+        }
+        self.embeddings.apply_batch(batch).map_err(unavailable)?;
+        self.flush().await
+    }
+
+    async fn list_embeddings(&self, scope: &Scope) -> Result<Vec<Embedding>> {
+        if self.owned_session(scope)?.is_none() {
+            return Ok(Vec::new());
+        }
+        let prefix = [scope.session.as_bytes(), b"\0"].concat();
+        self.embeddings.scan_prefix(prefix).values().map(|v| decode(&v.map_err(unavailable)?)).collect()
+    }
+}

@@ -1,0 +1,30 @@
+# Routine tasks. `cargo xtask` does the heavy lifting so that a fresh machine needs only cargo;
+# these recipes are the short names.
+
+# Build the plugins and serve on 127.0.0.1:8080 (extra args go to `codexcontinue serve`).
+run *ARGS:
+    cargo xtask run {{ARGS}}
+
+# Every test: host, SDK and plugins.
+test *ARGS:
+    cargo xtask test {{ARGS}}
+
+# Build the wasm plugins into plugins/<id>/<id>.wasm.
+build-plugins:
+    cargo xtask build-plugins
+
+# Format everything.
+fmt:
+    cargo fmt --all
+    cd plugins && cargo fmt --all
+
+# Lint everything; warnings are errors.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    cd plugins && cargo clippy --workspace -- -D warnings
+
+# Benchmarks (figures are written down in BENCHMARKS.md).
+bench:
+    cargo xtask build-plugins
+    cargo bench --package codexcontinue
