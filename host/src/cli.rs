@@ -37,11 +37,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "CODEXCONTINUE_BIND")]
     pub bind: Option<SocketAddr>,
-    /// Where the sled store and the compile cache live.
-    #[arg(long, env = "CODEXCONTINUE_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
     #[command(flatten)]
-    pub plugins: PluginsDir,
+    pub dirs: Dirs,
     /// `sled` (default), `memory` (nothing kept), or a memory plugin id.
     #[arg(long, env = "CODEXCONTINUE_STORE")]
     pub store: Option<String>,
@@ -60,20 +57,35 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Args, Default)]
-pub struct PluginsDir {
+pub struct Dirs {
+    /// Where the sled store and the compile cache live.
+    #[arg(long, env = "CODEXCONTINUE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// The plugins directory.
     #[arg(long, env = "CODEXCONTINUE_PLUGINS_DIR")]
     pub plugins_dir: Option<PathBuf>,
 }
 
+impl Dirs {
+    fn resolve(self, file: &FileConfig) -> (PathBuf, PathBuf) {
+        let d = Config::default();
+        (
+            self.data_dir.or_else(|| file.data_dir.clone()).unwrap_or(d.data_dir),
+            self.plugins_dir.or_else(|| file.plugins_dir.clone()).unwrap_or(d.plugins_dir),
+        )
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
     /// Stage every plugin in the plugins directory and report each one.
-    List(PluginsDir),
+    List(Dirs),
     /// Stage one plugin (its manifest or its .wasm) and report what is wrong, if anything.
     Validate {
         /// `<id>.toml` or `<id>.wasm`; the other must sit beside it.
         file: PathBuf,
+        #[command(flatten)]
+        dirs: Dirs,
     },
 }
 
@@ -81,6 +93,7 @@ impl ServeArgs {
     /// Merges flags/environment over the file over defaults.
     pub fn resolve(self, file: FileConfig) -> anyhow::Result<Config> {
         let d = Config::default();
+        let (data_dir, plugins_dir) = self.dirs.resolve(&file);
         let store = self.store.or(file.store).map(|s| s.parse::<StoreKind>()).transpose().map_err(anyhow::Error::msg)?;
         let mut limits = file.limits.unwrap_or_default();
         limits.max_body_bytes = self.max_body_bytes.unwrap_or(limits.max_body_bytes);
@@ -88,8 +101,8 @@ impl ServeArgs {
         check_limits(&limits)?;
         Ok(Config {
             bind: self.bind.or(file.bind).unwrap_or(d.bind),
-            data_dir: self.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
-            plugins_dir: self.plugins.plugins_dir.or(file.plugins_dir).unwrap_or(d.plugins_dir),
+            data_dir,
+            plugins_dir,
             store: store.unwrap_or(d.store),
             default_provider: self.provider.or(file.providers.default),
             default_model: self.model.or(file.providers.model),
@@ -118,16 +131,19 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
             crate::serve(listener, config, env, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plugins(PluginsCommand::List(dir)) => {
-            let dir = dir.plugins_dir.or(file.plugins_dir).unwrap_or_else(|| Config::default().plugins_dir);
-            list(&loader(env, &file.data_dir)?, &dir).await
+        Command::Plugins(PluginsCommand::List(dirs)) => {
+            let (data_dir, plugins_dir) = dirs.resolve(&file);
+            list(&loader(env, &data_dir)?, &plugins_dir).await
         }
-        Command::Plugins(PluginsCommand::Validate { file: path }) => validate(&loader(env, &file.data_dir)?, &path).await,
+        Command::Plugins(PluginsCommand::Validate { file: path, dirs }) => {
+            let (data_dir, _) = dirs.resolve(&file);
+            validate(&loader(env, &data_dir)?, &path).await
+        }
     }
 }
 
-fn loader(env: Env, data_dir: &Option<PathBuf>) -> anyhow::Result<Loader> {
-    let cache_dir = data_dir.clone().unwrap_or_else(|| Config::default().data_dir).join("cache");
+fn loader(env: Env, data_dir: &Path) -> anyhow::Result<Loader> {
+    let cache_dir = data_dir.join("cache");
     let pool = PoolConfig::default();
     let max_memory_mb = pool.max_memory_mb;
     let runtime = Runtime::new(RuntimeConfig { pool, cache_dir: Some(cache_dir) }).map_err(|e| anyhow::anyhow!("{e:#}"))?;

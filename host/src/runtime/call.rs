@@ -8,16 +8,18 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
-use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::Error;
+use super::{Error, Runtime};
 use super::limits::Limits;
 use super::state::HostState;
 use crate::capabilities::Capabilities;
 
 /// What every loaded plugin carries, whatever its world.
 pub(crate) struct Guard {
-    pub engine: Engine,
+    /// Holding the runtime keeps its epoch ticker alive as long as any plugin can be called;
+    /// without ticks, a spinning guest could never be interrupted or timed out.
+    runtime: Runtime,
     pub caps: Arc<Capabilities>,
     pub limits: Limits,
     slots: Arc<Semaphore>,
@@ -30,9 +32,9 @@ pub(crate) trait Instantiate: Send + Sync {
 }
 
 impl Guard {
-    pub fn new(engine: Engine, caps: Arc<Capabilities>, limits: Limits) -> Self {
+    pub fn new(runtime: Runtime, caps: Arc<Capabilities>, limits: Limits) -> Self {
         let slots = Arc::new(Semaphore::new(limits.max_concurrency as usize));
-        Self { engine, caps, limits, slots }
+        Self { runtime, caps, limits, slots }
     }
 
     /// Runs `f` against a fresh instance from `pre`, within the plugin's limits.
@@ -48,7 +50,7 @@ impl Guard {
             _ => return Err(Error::Busy { plugin: plugin.clone(), slots: self.limits.max_concurrency }),
         };
 
-        let mut store = Store::new(&self.engine, HostState::new(self.caps.clone(), &self.limits));
+        let mut store = Store::new(self.runtime.engine(), HostState::new(self.caps.clone(), &self.limits));
         store.limiter(|state| &mut state.meter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut cx| {

@@ -128,7 +128,7 @@ impl Runtime {
         }
         let pre = self.provider_linker.instantiate_pre(component)?;
         let pre = bindings::v0_1_0::provider::ProviderPluginPre::new(pre)?;
-        let guard = call::Guard::new(self.engine.clone(), Arc::new(caps), limits);
+        let guard = call::Guard::new(self.clone(), Arc::new(caps), limits);
         Ok(ProviderPlugin::new(provider::ProviderPre::V0_1_0(pre), guard))
     }
 }

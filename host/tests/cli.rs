@@ -1,0 +1,120 @@
+//! The `codexcontinue` binary as operators run it: `serve` keeps acknowledged turns across a
+//! `kill -9`, `plugins validate|list` report problems with file, step and field, `--version`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::{plugin, shared_cache};
+use serde_json::json;
+
+fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_codexcontinue"));
+    // Keep the developer's own .env and config file out of the tests.
+    command.current_dir(std::env::temp_dir()).env("CODEXCONTINUE_CONFIG", "/nonexistent/codexcontinue.toml").env_remove("OPENAI_API_KEY");
+    command
+}
+
+/// Starts `serve` on an ephemeral port and returns the child and its base URL.
+fn serve(data: &Path, plugins: &Path) -> (Child, String) {
+    let mut child = binary()
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .arg("--plugins-dir")
+        .arg(plugins)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(url) = line.split("listening on ").nth(1) {
+            let url = url.trim().to_string();
+            // Keep draining the log so the server never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return (child, url);
+        }
+    }
+    panic!("the server exited before listening");
+}
+
+fn plugins_dir(dir: &Path) {
+    let (manifest, wasm) = plugin("echo");
+    std::fs::copy(manifest, dir.join("echo.toml")).unwrap();
+    std::fs::copy(wasm, dir.join("echo.wasm")).unwrap();
+}
+
+/// A reply the client has received is on disk: SIGKILL right after it loses nothing.
+#[tokio::test]
+async fn acknowledged_turns_survive_kill_9() {
+    let data = tempfile::tempdir().unwrap();
+    let plugins = tempfile::tempdir().unwrap();
+    plugins_dir(plugins.path());
+    let client = reqwest::Client::new();
+
+    let (mut child, url) = serve(data.path(), plugins.path());
+    let mut session = serde_json::Value::Null;
+    for i in 0..5 {
+        let body = json!({ "message": format!("turn {i}"), "session_id": session });
+        let body = if i == 0 { json!({ "message": "turn 0" }) } else { body };
+        let (status, reply) = common::response(client.post(format!("{url}/chat")).json(&body).send().await.unwrap()).await;
+        assert_eq!(status, 200, "{reply}");
+        session = reply["session_id"].clone();
+    }
+    child.kill().unwrap(); // SIGKILL: no shutdown, no flush on exit
+    child.wait().unwrap();
+
+    let (mut child, url) = serve(data.path(), plugins.path());
+    let session = session.as_str().unwrap();
+    let (status, history) = common::response(client.get(format!("{url}/memory/{session}")).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{history}");
+    let messages = history["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 10);
+    assert_eq!(messages[8]["content"], "turn 4");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// `plugins validate` accepts a good plugin and names the file, step and field of a bad one.
+#[test]
+fn plugins_validate_reports_file_step_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    plugins_dir(dir.path());
+    let cache = shared_cache();
+    let run = |file: &Path| {
+        let out = binary().args(["plugins", "validate"]).arg(file).arg("--data-dir").arg(&cache).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (ok, text) = run(&dir.path().join("echo.wasm"));
+    assert!(ok, "{text}");
+    assert!(text.contains("ok: echo@0.1.0 is a provider plugin"), "{text}");
+
+    let manifest = dir.path().join("echo.toml");
+    let good = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, good.replace("max_concurrency = 64", "max_concurrency = 0")).unwrap();
+    let (ok, text) = run(&manifest);
+    assert!(!ok);
+    assert!(text.contains("echo.toml") && text.contains("manifest failed") && text.contains("limits.max_concurrency"), "{text}");
+}
+
+/// `plugins list` shows loaded and failed plugins and exits non-zero when one failed.
+#[test]
+fn plugins_list_shows_every_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    plugins_dir(dir.path());
+    std::fs::write(dir.path().join("half.toml"), "id = \"half\"\nversion = \"0.1.0\"\nkind = \"provider\"\nwit = \"0.1.0\"\n").unwrap();
+    let out = binary().args(["plugins", "list", "--plugins-dir"]).arg(dir.path()).arg("--data-dir").arg(shared_cache()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(text.lines().any(|l| l.starts_with("echo") && l.contains("ok") && l.contains("default model echo")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("half") && l.contains("failed") && l.contains("half.wasm")), "{text}");
+}
+
+/// `--version` prints the crate version.
+#[test]
+fn version_flag() {
+    let out = binary().arg("--version").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("codexcontinue {}", env!("CARGO_PKG_VERSION")));
+}

@@ -1,0 +1,308 @@
+//! Dummy: a deliberately misbehaving provider for host tests, never installed. The request's
+//! model name picks the behaviour (see [`Behaviour`]), in `chat` and `chat-stream` alike, so
+//! host tests can prove limits, traps, errors, streaming and capabilities deterministically.
+
+use std::hint::black_box;
+use std::thread::sleep;
+use std::time::Duration;
+
+use codexcontinue_sdk::http::Request;
+use codexcontinue_sdk::{
+    ChatRequest, ChatResponse, EmbedRequest, Embeddings, FinishReason, HttpError, Provider,
+    ProviderError, ProviderInfo, RateLimit, Sink, Usage, config, export_provider, log, secret,
+};
+
+/// What a request asks the dummy to do, chosen by its model name.
+#[derive(Debug, PartialEq)]
+enum Behaviour<'a> {
+    /// Reply `ok` (the default for any unknown model).
+    Ok,
+    /// Spin forever, to exercise CPU limits.
+    Loop,
+    /// Allocate 1 MiB blocks until the memory limit stops it.
+    Oom,
+    /// Panic, which traps the instance.
+    Panic,
+    /// Reply with 16 MiB of `x`.
+    Huge,
+    /// Fail with this provider error.
+    Fail(ProviderError),
+    /// Sleep 2 s, then reply `slow`, to exercise wall-clock limits.
+    Slow,
+    /// Stream `a`, `b`, `c`, then fail as if the vendor dropped the connection.
+    StreamDrop,
+    /// Stream `d0 `..`d4 ` 20 ms apart.
+    Stream,
+    /// Reply with the config value of this key, or `<none>`.
+    Config(&'a str),
+    /// GET this URL with a secret placeholder and reply `<status> <body>`.
+    Http(&'a str),
+    /// Log one line at each level, then reply `logged`.
+    Log,
+    /// Write to stderr, then reply `ok`.
+    Stderr,
+}
+
+impl<'a> Behaviour<'a> {
+    fn from_model(model: &'a str) -> Self {
+        if let Some(key) = model.strip_prefix("config:") {
+            return Self::Config(key);
+        }
+        if let Some(url) = model.strip_prefix("http:") {
+            return Self::Http(url);
+        }
+        match model {
+            "loop" => Self::Loop,
+            "oom" => Self::Oom,
+            "panic" => Self::Panic,
+            "huge" => Self::Huge,
+            "error-401" => Self::Fail(ProviderError::Unauthorized("dummy: bad key".into())),
+            "error-404" => Self::Fail(ProviderError::NotFound("dummy: no such model".into())),
+            "error-429" => Self::Fail(ProviderError::RateLimited(RateLimit {
+                retry_after_ms: Some(1500),
+                message: "dummy: slow down".into(),
+            })),
+            "error-500" => Self::Fail(ProviderError::Unavailable("dummy: server error".into())),
+            "error-timeout" => Self::Fail(ProviderError::Timeout("dummy: timed out".into())),
+            "slow" => Self::Slow,
+            "stream-drop" => Self::StreamDrop,
+            "stream" => Self::Stream,
+            "log" => Self::Log,
+            "stderr" => Self::Stderr,
+            _ => Self::Ok,
+        }
+    }
+}
+
+/// Runs the behaviour `request.model` picks, handing each piece of the reply to `emit` (a no-op
+/// for `chat`, the sink for `chat-stream`) and returning the complete reply.
+fn respond(
+    request: &ChatRequest,
+    emit: &mut dyn FnMut(&str),
+) -> Result<ChatResponse, ProviderError> {
+    let content = match Behaviour::from_model(&request.model) {
+        Behaviour::Ok => "ok".to_owned(),
+        Behaviour::Loop => spin(),
+        Behaviour::Oom => exhaust_memory(),
+        Behaviour::Panic => panic!("dummy plugin panicked on purpose"),
+        Behaviour::Huge => "x".repeat(16 << 20),
+        Behaviour::Fail(error) => return Err(error),
+        Behaviour::Slow => {
+            sleep(Duration::from_secs(2));
+            "slow".to_owned()
+        }
+        Behaviour::StreamDrop => {
+            ["a", "b", "c"].into_iter().for_each(&mut *emit);
+            return Err(ProviderError::Unavailable("stream dropped".into()));
+        }
+        Behaviour::Stream => {
+            let mut content = String::new();
+            for i in 0..5 {
+                if i > 0 {
+                    sleep(Duration::from_millis(20));
+                }
+                let delta = format!("d{i} ");
+                emit(&delta);
+                content.push_str(&delta);
+            }
+            return Ok(reply(request, content));
+        }
+        Behaviour::Config(key) => config::get(key).unwrap_or_else(|| "<none>".to_owned()),
+        Behaviour::Http(url) => fetch(url)?,
+        Behaviour::Log => {
+            log::trace("dummy trace");
+            log::debug("dummy debug");
+            log::info("dummy info");
+            log::warn("dummy warn");
+            log::error("dummy error");
+            "logged".to_owned()
+        }
+        Behaviour::Stderr => {
+            eprintln!("dummy wrote to stderr");
+            "ok".to_owned()
+        }
+    };
+    emit(&content);
+    Ok(reply(request, content))
+}
+
+/// A `stop` reply with a fixed usage, echoing the requested model.
+fn reply(request: &ChatRequest, content: String) -> ChatResponse {
+    ChatResponse {
+        content,
+        tool_calls: Vec::new(),
+        finish_reason: FinishReason::Stop,
+        usage: Some(Usage {
+            prompt_tokens: 1,
+            completion_tokens: 1,
+        }),
+        model: request.model.clone(),
+    }
+}
+
+/// GETs `url` with a secret placeholder the host must substitute or deny; transport errors are
+/// passed back verbatim (`Debug`) so tests can read the host's denial message.
+fn fetch(url: &str) -> Result<String, ProviderError> {
+    let verbatim = |e: HttpError| ProviderError::Other(format!("{e:?}"));
+    let response = Request::get(url)
+        .header("authorization", format!("Bearer {}", secret("DUMMY_KEY")))
+        .send()
+        .map_err(verbatim)?;
+    let body = response.text().map_err(verbatim)?;
+    Ok(format!("{} {body}", response.status()))
+}
+
+/// Never returns: `black_box` keeps the optimiser from proving the loop useless.
+fn spin() -> ! {
+    let mut counter = 0u64;
+    loop {
+        counter = black_box(counter.wrapping_add(1));
+    }
+}
+
+/// Keeps allocating 1 MiB blocks until an allocation fails, which aborts (traps) the instance.
+fn exhaust_memory() -> ! {
+    let mut blocks = Vec::new();
+    loop {
+        // Filled with ones so the pages are really written, not left as lazily zeroed memory.
+        blocks.push(black_box(vec![1u8; 1 << 20]));
+        black_box(&blocks);
+    }
+}
+
+/// The test provider; see [`Behaviour`].
+struct Dummy;
+
+impl Provider for Dummy {
+    fn info() -> ProviderInfo {
+        // Lets host tests prove that a plugin failing `info()` during staging never replaces
+        // the working one.
+        match config::get("info").as_deref() {
+            Some("panic") => panic!("dummy plugin panicked in info() on purpose"),
+            Some("loop") => spin(),
+            _ => ProviderInfo {
+                name: "Dummy (tests only)".into(),
+                default_model: "ok".into(),
+                embedding_model: Some("dummy-embed".into()),
+            },
+        }
+    }
+
+    fn chat(request: ChatRequest) -> Result<ChatResponse, ProviderError> {
+        respond(&request, &mut |_| {})
+    }
+
+    fn chat_stream(request: ChatRequest, out: &Sink) -> Result<ChatResponse, ProviderError> {
+        respond(&request, &mut |delta| out.delta(delta))
+    }
+
+    fn embed(request: EmbedRequest) -> Result<Embeddings, ProviderError> {
+        Ok(Embeddings {
+            model: request.model.unwrap_or_else(|| "dummy-embed".into()),
+            vectors: request.inputs.iter().map(|_| vec![1.0, 0.0, 0.0]).collect(),
+            usage: None,
+        })
+    }
+}
+
+export_provider!(Dummy);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(model: &str) -> ChatRequest {
+        ChatRequest {
+            model: model.into(),
+            messages: Vec::new(),
+            temperature: None,
+            top_p: None,
+            max_tokens: None,
+            stop: Vec::new(),
+            tools: Vec::new(),
+            tool_choice: None,
+            extra_json: None,
+        }
+    }
+
+    /// Runs `model` as `chat-stream` would, collecting the emitted deltas.
+    fn run(model: &str) -> (Vec<String>, Result<ChatResponse, ProviderError>) {
+        let mut deltas = Vec::new();
+        let result = respond(&request(model), &mut |d| deltas.push(d.to_owned()));
+        (deltas, result)
+    }
+
+    /// Model names map to behaviours; prefixes carry their argument; unknown names are `ok`.
+    #[test]
+    fn behaviour_from_model() {
+        assert_eq!(
+            Behaviour::from_model("config:base_url"),
+            Behaviour::Config("base_url")
+        );
+        assert_eq!(
+            Behaviour::from_model("http:http://127.0.0.1:9/x"),
+            Behaviour::Http("http://127.0.0.1:9/x")
+        );
+        assert_eq!(Behaviour::from_model("loop"), Behaviour::Loop);
+        assert_eq!(Behaviour::from_model("gpt-4o"), Behaviour::Ok);
+        assert_eq!(
+            Behaviour::from_model("error-429"),
+            Behaviour::Fail(ProviderError::RateLimited(RateLimit {
+                retry_after_ms: Some(1500),
+                message: "dummy: slow down".into(),
+            }))
+        );
+    }
+
+    /// `ok` replies with fixed usage and echoes the model, emitting the reply as one delta.
+    #[test]
+    fn ok_reply() {
+        let (deltas, result) = run("anything");
+        let response = result.unwrap();
+        assert_eq!(deltas, ["ok"]);
+        assert_eq!(response.content, "ok");
+        assert_eq!(response.model, "anything");
+        assert_eq!(
+            response.usage,
+            Some(Usage {
+                prompt_tokens: 1,
+                completion_tokens: 1
+            })
+        );
+    }
+
+    /// `stream` emits five deltas that make up the reply; `stream-drop` emits three then fails.
+    #[test]
+    fn streams() {
+        let (deltas, result) = run("stream");
+        assert_eq!(deltas, ["d0 ", "d1 ", "d2 ", "d3 ", "d4 "]);
+        assert_eq!(result.unwrap().content, deltas.concat());
+
+        let (deltas, result) = run("stream-drop");
+        assert_eq!(deltas, ["a", "b", "c"]);
+        assert_eq!(
+            result,
+            Err(ProviderError::Unavailable("stream dropped".into()))
+        );
+    }
+
+    /// `error-*` models fail with their case and emit nothing.
+    #[test]
+    fn errors() {
+        let (deltas, result) = run("error-timeout");
+        assert!(deltas.is_empty());
+        assert!(matches!(result, Err(ProviderError::Timeout(_))));
+        assert!(matches!(
+            run("error-401").1,
+            Err(ProviderError::Unauthorized(_))
+        ));
+        assert!(matches!(
+            run("error-404").1,
+            Err(ProviderError::NotFound(_))
+        ));
+        assert!(matches!(
+            run("error-500").1,
+            Err(ProviderError::Unavailable(_))
+        ));
+    }
+}
