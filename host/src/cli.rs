@@ -94,7 +94,8 @@ impl ServeArgs {
     pub fn resolve(self, file: FileConfig) -> anyhow::Result<Config> {
         let d = Config::default();
         let (data_dir, plugins_dir) = self.dirs.resolve(&file);
-        let store = self.store.or(file.store).map(|s| s.parse::<StoreKind>()).transpose().map_err(anyhow::Error::msg)?;
+        let store =
+            self.store.or(file.store).map(|s| s.parse::<StoreKind>()).transpose().map_err(anyhow::Error::msg)?;
         let mut limits = file.limits.unwrap_or_default();
         limits.max_body_bytes = self.max_body_bytes.unwrap_or(limits.max_body_bytes);
         limits.max_message_chars = self.max_message_chars.unwrap_or(limits.max_message_chars);
@@ -146,7 +147,8 @@ fn loader(env: Env, data_dir: &Path) -> anyhow::Result<Loader> {
     let cache_dir = data_dir.join("cache");
     let pool = PoolConfig::default();
     let max_memory_mb = pool.max_memory_mb;
-    let runtime = Runtime::new(RuntimeConfig { pool, cache_dir: Some(cache_dir) }).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let runtime =
+        Runtime::new(RuntimeConfig { pool, cache_dir: Some(cache_dir) }).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     Ok(Loader::new(runtime, reqwest::Client::new(), Arc::new(env), max_memory_mb))
 }
 
@@ -215,7 +217,8 @@ pub async fn shutdown_signal() {
 /// Logs to stderr; `RUST_LOG` filters, `CODEXCONTINUE_LOG_FORMAT=json` switches to JSON lines.
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,sled=warn,wasmtime=warn,cranelift=warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,sled=warn,wasmtime=warn,cranelift=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::env::var("CODEXCONTINUE_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();

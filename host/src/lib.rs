@@ -11,7 +11,9 @@
 //! - `store`: the `Store` trait and the sled backend.
 //! - `config`, `tokens`: configuration layers and token counting.
 
+pub mod api;
 pub mod capabilities;
+pub mod cli;
 pub mod config;
 pub mod memory;
 pub mod plugins;
@@ -19,8 +21,6 @@ pub mod providers;
 pub mod runtime;
 pub mod store;
 pub mod tokens;
-pub mod api;
-pub mod cli;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,7 +38,8 @@ use crate::store::{SledStore, Store};
 pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
     let pool = PoolConfig::default();
     let max_memory_mb = pool.max_memory_mb;
-    let runtime = Runtime::new(RuntimeConfig { pool, cache_dir: Some(config.cache_dir()) }).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let runtime = Runtime::new(RuntimeConfig { pool, cache_dir: Some(config.cache_dir()) })
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let loader = Loader::new(runtime, http_client()?, Arc::new(env), max_memory_mb);
     let registry = Arc::new(Registry::default());
     match plugins::load_all(&loader, &registry, &config.plugins_dir).await {
@@ -49,10 +50,13 @@ pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
     let store: Arc<dyn Store> = match &config.store {
         StoreKind::Sled => Arc::new(SledStore::open(&config.data_dir.join("store")).context("opening the sled store")?),
         StoreKind::Memory => Arc::new(SledStore::temporary().context("creating the in-memory store")?),
-        StoreKind::Plugin(id) => anyhow::bail!("store {id:?}: memory plugins are not supported by this host yet; use sled or memory"),
+        StoreKind::Plugin(id) => {
+            anyhow::bail!("store {id:?}: memory plugins are not supported by this host yet; use sled or memory")
+        }
     };
     let memory = Arc::new(memory::Memory::new(store, config.memory));
-    let providers = Arc::new(Providers::new(registry.clone(), config.default_provider.clone(), config.default_model.clone()));
+    let providers =
+        Arc::new(Providers::new(registry.clone(), config.default_provider.clone(), config.default_model.clone()));
     match providers.default_provider() {
         Ok(p) if p.manifest.demo => tracing::warn!(
             "default provider: {} (offline demo) - no provider key found; set OPENAI_API_KEY (or another provider's key) to talk to a real model",
@@ -77,7 +81,12 @@ fn http_client() -> anyhow::Result<reqwest::Client> {
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then drains requests in flight.
-pub async fn serve(listener: TcpListener, config: Config, env: Env, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    env: Env,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let state = start(config, env).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown).await?;

@@ -20,7 +20,10 @@ async fn chat_answers_with_a_new_session_and_usage() {
     let usage = &body["usage"];
     assert!(usage["prompt_tokens"].as_u64().unwrap() > 0);
     assert!(usage["completion_tokens"].as_u64().unwrap() > 0);
-    assert_eq!(usage["total_tokens"].as_u64().unwrap(), usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap());
+    assert_eq!(
+        usage["total_tokens"].as_u64().unwrap(),
+        usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap()
+    );
     server.stop().await;
 }
 
@@ -44,7 +47,8 @@ async fn sessions_remember_and_history_reads_back_in_order() {
     let (status, history) = server.get(&format!("/memory/{session}")).await;
     assert_eq!(status, 200, "{history}");
     let messages = history["messages"].as_array().unwrap();
-    let summary: Vec<(u64, &str)> = messages.iter().map(|m| (m["id"].as_u64().unwrap(), m["role"].as_str().unwrap())).collect();
+    let summary: Vec<(u64, &str)> =
+        messages.iter().map(|m| (m["id"].as_u64().unwrap(), m["role"].as_str().unwrap())).collect();
     assert_eq!(summary, [(1, "user"), (2, "assistant"), (3, "user"), (4, "assistant")]);
     assert_eq!(messages[0]["content"], "my name is Ada");
     assert_eq!(messages[3]["content"], second["reply"]);
@@ -176,7 +180,14 @@ async fn bad_inputs_get_clear_json_errors() {
     assert_eq!((status, error_code(&body)), (415, "unsupported_media_type"));
 
     let huge = json!({ "message": "x".repeat(2 << 20) }).to_string();
-    let r = server.client.post(server.url("/chat")).header("content-type", "application/json").body(huge).send().await.unwrap();
+    let r = server
+        .client
+        .post(server.url("/chat"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     let (status, body) = common::response(r).await;
     assert_eq!((status, error_code(&body)), (413, "body_too_large"));
 
@@ -195,7 +206,11 @@ async fn bad_inputs_get_clear_json_errors() {
 /// and why; `/healthz` answers.
 #[tokio::test]
 async fn status_reports_plugins_and_failures() {
-    let broken = ("broken".to_string(), "id = \"broken\"\nversion = \"1.0.0\"\nkind = \"provider\"\nwit = \"0.1.0\"\n".to_string(), b"not wasm".to_vec());
+    let broken = (
+        "broken".to_string(),
+        "id = \"broken\"\nversion = \"1.0.0\"\nkind = \"provider\"\nwit = \"0.1.0\"\n".to_string(),
+        b"not wasm".to_vec(),
+    );
     let server = TestServer::start(Setup { custom: vec![broken], ..Setup::default() }).await;
     let (status, body) = server.get("/status").await;
     assert_eq!(status, 200, "{body}");
@@ -238,14 +253,21 @@ async fn memory_store_mode() {
 #[tokio::test]
 async fn chat_streams_server_sent_events() {
     let server = TestServer::start(Setup::default()).await;
-    let r = server.client.post(server.url("/chat")).json(&json!({ "message": "stream this please", "stream": true })).send().await.unwrap();
+    let r = server
+        .client
+        .post(server.url("/chat"))
+        .json(&json!({ "message": "stream this please", "stream": true }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
     let events = parse_sse(&r.text().await.unwrap());
     assert_eq!(events.first().unwrap().0, "start");
     let (last, done) = events.last().unwrap();
     assert_eq!(last, "done", "{events:?}");
-    let deltas: String = events.iter().filter(|(e, _)| e == "delta").map(|(_, d)| d["content"].as_str().unwrap().to_string()).collect();
+    let deltas: String =
+        events.iter().filter(|(e, _)| e == "delta").map(|(_, d)| d["content"].as_str().unwrap().to_string()).collect();
     assert!(events.iter().filter(|(e, _)| e == "delta").count() > 3);
     assert_eq!(deltas, done["reply"].as_str().unwrap());
     let session = done["session_id"].as_str().unwrap();

@@ -13,7 +13,10 @@ use serde_json::json;
 fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_codexcontinue"));
     // Keep the developer's own .env and config file out of the tests.
-    command.current_dir(std::env::temp_dir()).env("CODEXCONTINUE_CONFIG", "/nonexistent/codexcontinue.toml").env_remove("OPENAI_API_KEY");
+    command
+        .current_dir(std::env::temp_dir())
+        .env("CODEXCONTINUE_CONFIG", "/nonexistent/codexcontinue.toml")
+        .env_remove("OPENAI_API_KEY");
     command
 }
 
@@ -37,6 +40,8 @@ fn serve(data: &Path, plugins: &Path) -> (Child, String) {
             return (child, url);
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the server exited before listening");
 }
 
@@ -59,7 +64,8 @@ async fn acknowledged_turns_survive_kill_9() {
     for i in 0..5 {
         let body = json!({ "message": format!("turn {i}"), "session_id": session });
         let body = if i == 0 { json!({ "message": "turn 0" }) } else { body };
-        let (status, reply) = common::response(client.post(format!("{url}/chat")).json(&body).send().await.unwrap()).await;
+        let (status, reply) =
+            common::response(client.post(format!("{url}/chat")).json(&body).send().await.unwrap()).await;
         assert_eq!(status, 200, "{reply}");
         session = reply["session_id"].clone();
     }
@@ -85,7 +91,10 @@ fn plugins_validate_reports_file_step_and_field() {
     let cache = shared_cache();
     let run = |file: &Path| {
         let out = binary().args(["plugins", "validate"]).arg(file).arg("--data-dir").arg(&cache).output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
     };
     let (ok, text) = run(&dir.path().join("echo.wasm"));
     assert!(ok, "{text}");
@@ -96,7 +105,10 @@ fn plugins_validate_reports_file_step_and_field() {
     std::fs::write(&manifest, good.replace("max_concurrency = 64", "max_concurrency = 0")).unwrap();
     let (ok, text) = run(&manifest);
     assert!(!ok);
-    assert!(text.contains("echo.toml") && text.contains("manifest failed") && text.contains("limits.max_concurrency"), "{text}");
+    assert!(
+        text.contains("echo.toml") && text.contains("manifest failed") && text.contains("limits.max_concurrency"),
+        "{text}"
+    );
 }
 
 /// `plugins list` shows loaded and failed plugins and exits non-zero when one failed.
@@ -104,11 +116,24 @@ fn plugins_validate_reports_file_step_and_field() {
 fn plugins_list_shows_every_plugin() {
     let dir = tempfile::tempdir().unwrap();
     plugins_dir(dir.path());
-    std::fs::write(dir.path().join("half.toml"), "id = \"half\"\nversion = \"0.1.0\"\nkind = \"provider\"\nwit = \"0.1.0\"\n").unwrap();
-    let out = binary().args(["plugins", "list", "--plugins-dir"]).arg(dir.path()).arg("--data-dir").arg(shared_cache()).output().unwrap();
+    std::fs::write(
+        dir.path().join("half.toml"),
+        "id = \"half\"\nversion = \"0.1.0\"\nkind = \"provider\"\nwit = \"0.1.0\"\n",
+    )
+    .unwrap();
+    let out = binary()
+        .args(["plugins", "list", "--plugins-dir"])
+        .arg(dir.path())
+        .arg("--data-dir")
+        .arg(shared_cache())
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
-    assert!(text.lines().any(|l| l.starts_with("echo") && l.contains("ok") && l.contains("default model echo")), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("echo") && l.contains("ok") && l.contains("default model echo")),
+        "{text}"
+    );
     assert!(text.lines().any(|l| l.starts_with("half") && l.contains("failed") && l.contains("half.wasm")), "{text}");
 }
 

@@ -59,7 +59,13 @@ async fn provider_errors_map_to_http() {
         let (got, body) = dummy(&server, model).await;
         assert_eq!((got, error_code(&body)), (status, code), "{model}: {body}");
     }
-    let r = server.client.post(server.url("/chat")).json(&json!({ "message": "hi", "provider": "dummy", "model": "error-429" })).send().await.unwrap();
+    let r = server
+        .client
+        .post(server.url("/chat"))
+        .json(&json!({ "message": "hi", "provider": "dummy", "model": "error-429" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "2");
     let (_, body) = common::response(r).await;
@@ -125,14 +131,20 @@ async fn staging_failures_are_reported_and_contained() {
     let (manifest, wasm) = plugin("dummy");
     let manifest = std::fs::read_to_string(manifest).unwrap();
     let wasm = std::fs::read(wasm).unwrap();
-    let variant = |id: &str, edit: &dyn Fn(String) -> String| (id.to_string(), edit(manifest.replace("id = \"dummy\"", &format!("id = \"{id}\""))), wasm.clone());
+    let variant = |id: &str, edit: &dyn Fn(String) -> String| {
+        (id.to_string(), edit(manifest.replace("id = \"dummy\"", &format!("id = \"{id}\""))), wasm.clone())
+    };
     let custom = vec![
         variant("info-panics", &|m| m.replace("greeting = \"hello from dummy.toml\"", "info = \"panic\"")),
         variant("info-loops", &|m| m.replace("greeting = \"hello from dummy.toml\"", "info = \"loop\"")),
         variant("wrong-kind", &|m| m.replace("kind = \"provider\"", "kind = \"memory\"")),
         variant("wrong-wit", &|m| m.replace("wit = \"0.1.0\"", "wit = \"0.2.0\"")),
         variant("typo", &|m| m.replace("memory_mb", "memroy_mb")),
-        ("garbage".to_string(), manifest.replace("id = \"dummy\"", "id = \"garbage\""), b"\0asm\x0d\0\x01\0garbage".to_vec()),
+        (
+            "garbage".to_string(),
+            manifest.replace("id = \"dummy\"", "id = \"garbage\""),
+            b"\0asm\x0d\0\x01\0garbage".to_vec(),
+        ),
     ];
     let server = TestServer::start(Setup { custom, ..Setup::default() }).await;
     let (_, status) = server.get("/status").await;
@@ -140,7 +152,10 @@ async fn staging_failures_are_reported_and_contained() {
     let failure = |id: &str| {
         let p = plugins.iter().find(|p| p["id"] == id).unwrap_or_else(|| panic!("{id} not in {status}"));
         assert_eq!(p["state"], "failed", "{p}");
-        (p["last_error"]["step"].as_str().unwrap().to_string(), p["last_error"]["message"].as_str().unwrap().to_string())
+        (
+            p["last_error"]["step"].as_str().unwrap().to_string(),
+            p["last_error"]["message"].as_str().unwrap().to_string(),
+        )
     };
     let (step, message) = failure("info-panics");
     assert_eq!(step, "self-check");

@@ -69,7 +69,8 @@ fn ensure_wasm_target() -> Result<(), String> {
     eprintln!("xtask: adding the {WASM_TARGET} target");
     let mut add = Command::new("rustup");
     add.args(["target", "add", WASM_TARGET]);
-    status(&mut add).map_err(|e| format!("{e}\n(without rustup, install the {WASM_TARGET} standard library another way)"))
+    status(&mut add)
+        .map_err(|e| format!("{e}\n(without rustup, install the {WASM_TARGET} standard library another way)"))
 }
 
 /// Builds the plugins workspace and copies each plugin's wasm beside its manifest.
@@ -92,7 +93,8 @@ fn build_plugins() -> Result<(), String> {
         }
         let built = out_dir.join(format!("{}.wasm", id.replace('-', "_")));
         let target = dir.join(format!("{id}.wasm"));
-        std::fs::copy(&built, &target).map_err(|e| format!("copying {} to {}: {e}", built.display(), target.display()))?;
+        std::fs::copy(&built, &target)
+            .map_err(|e| format!("copying {} to {}: {e}", built.display(), target.display()))?;
         installed.push(id);
     }
     installed.sort();
@@ -108,7 +110,10 @@ fn run(args: &[String]) -> Result<(), String> {
 
 fn host_triple() -> Result<String, String> {
     let info = output("rustc", &["-vV"]).ok_or("cannot run rustc -vV")?;
-    info.lines().find_map(|l| l.strip_prefix("host: ")).map(str::to_string).ok_or_else(|| "rustc -vV names no host".into())
+    info.lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_string)
+        .ok_or_else(|| "rustc -vV names no host".into())
 }
 
 fn test(args: &[String]) -> Result<(), String> {

@@ -63,7 +63,11 @@ struct Prepared {
     options: ChatOptions,
 }
 
-pub async fn chat(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<ChatBody>) -> Result<Response, ApiError> {
+pub async fn chat(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<ChatBody>,
+) -> Result<Response, ApiError> {
     let stream = body.stream;
     let prepared = prepare(state, &headers, body).await?;
     if stream {
@@ -88,13 +92,25 @@ async fn prepare(state: AppState, headers: &HeaderMap, body: ChatBody) -> Result
         ));
     }
     if let Some(t) = body.temperature.filter(|t| !(0.0..=2.0).contains(t)) {
-        return Err(ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", format!("temperature {t} is outside 0..=2")));
+        return Err(ApiError::invalid(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_parameter",
+            format!("temperature {t} is outside 0..=2"),
+        ));
     }
     if body.max_tokens == Some(0) {
-        return Err(ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", "max_tokens must be at least 1"));
+        return Err(ApiError::invalid(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_parameter",
+            "max_tokens must be at least 1",
+        ));
     }
     if body.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
-        return Err(ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", "model must not be empty"));
+        return Err(ApiError::invalid(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_parameter",
+            "model must not be empty",
+        ));
     }
     let user = user_id(headers, body.user_id.as_deref())?;
 
@@ -137,7 +153,11 @@ fn events(prepared: Prepared) -> impl Stream<Item = Result<Event, Infallible>> {
     async_stream(move |out| async move {
         out.send(event("start", &start)).await;
         let call = async {
-            let reply = prepared.state.providers.chat_stream(&prepared.plugin, &prepared.prompt, prepared.options.clone(), tx).await?;
+            let reply = prepared
+                .state
+                .providers
+                .chat_stream(&prepared.plugin, &prepared.prompt, prepared.options.clone(), tx)
+                .await?;
             record(&prepared, reply).await
         };
         tokio::pin!(call);
@@ -153,9 +173,17 @@ fn events(prepared: Prepared) -> impl Stream<Item = Result<Event, Infallible>> {
             Ok(reply) => out.send(event("done", &reply)).await,
             Err(error) => {
                 if error.status.is_server_error() {
-                    tracing::error!(code = error.code, "streamed chat failed: {}", error.detail.as_deref().unwrap_or(&error.message));
+                    tracing::error!(
+                        code = error.code,
+                        "streamed chat failed: {}",
+                        error.detail.as_deref().unwrap_or(&error.message)
+                    );
                 }
-                out.send(event("error", &json!({ "error": { "message": error.message, "type": error.kind, "code": error.code } }))).await
+                out.send(event(
+                    "error",
+                    &json!({ "error": { "message": error.message, "type": error.kind, "code": error.code } }),
+                ))
+                .await
             }
         }
     })
@@ -184,8 +212,5 @@ where
     let (tx, rx) = mpsc::channel(1);
     let producer = body(Out(tx));
     let items = tokio_stream::wrappers::ReceiverStream::new(rx);
-    futures::stream::select(
-        items.map(Ok),
-        futures::stream::once(producer).filter_map(|()| async { None }),
-    )
+    futures::stream::select(items.map(Ok), futures::stream::once(producer).filter_map(|()| async { None }))
 }

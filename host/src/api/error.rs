@@ -48,7 +48,10 @@ impl ApiError {
 
     /// A 500 whose `detail` is logged, never shown.
     pub fn internal(detail: impl Into<String>) -> Self {
-        Self { detail: Some(detail.into()), ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal_error", "internal server error") }
+        Self {
+            detail: Some(detail.into()),
+            ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal_error", "internal server error")
+        }
     }
 
     fn with_detail(mut self, detail: impl Into<String>) -> Self {
@@ -76,14 +79,20 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         use StatusCode as S;
         match rejection {
-            JsonRejection::MissingJsonContentType(_) => {
-                Self::invalid(S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "expected a request with `Content-Type: application/json`")
+            JsonRejection::MissingJsonContentType(_) => Self::invalid(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected a request with `Content-Type: application/json`",
+            ),
+            JsonRejection::JsonSyntaxError(e) => {
+                Self::invalid(S::BAD_REQUEST, "invalid_json", format!("malformed JSON: {}", e.body_text()))
             }
-            JsonRejection::JsonSyntaxError(e) => Self::invalid(S::BAD_REQUEST, "invalid_json", format!("malformed JSON: {}", e.body_text())),
             JsonRejection::JsonDataError(e) => Self::invalid(S::UNPROCESSABLE_ENTITY, "invalid_body", e.body_text()),
-            JsonRejection::BytesRejection(e) if e.status() == S::PAYLOAD_TOO_LARGE => {
-                Self::invalid(S::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is larger than the server accepts")
-            }
+            JsonRejection::BytesRejection(e) if e.status() == S::PAYLOAD_TOO_LARGE => Self::invalid(
+                S::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is larger than the server accepts",
+            ),
             other => Self::invalid(other.status(), "invalid_body", other.body_text()),
         }
     }
@@ -99,9 +108,13 @@ impl From<store::Error> for ApiError {
     fn from(e: store::Error) -> Self {
         match e {
             store::Error::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict_error", "conflict", m),
-            store::Error::Unavailable(_) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", "store_unavailable", "the conversation store is unavailable").with_detail(e.to_string())
-            }
+            store::Error::Unavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "store_unavailable",
+                "the conversation store is unavailable",
+            )
+            .with_detail(e.to_string()),
             other => Self::internal(other.to_string()),
         }
     }
@@ -110,7 +123,9 @@ impl From<store::Error> for ApiError {
 impl From<memory::Error> for ApiError {
     fn from(e: memory::Error) -> Self {
         match e {
-            memory::Error::SessionNotFound(id) => Self::not_found("session_not_found", format!("session {id:?} not found")),
+            memory::Error::SessionNotFound(id) => {
+                Self::not_found("session_not_found", format!("session {id:?} not found"))
+            }
             memory::Error::Store(e) => e.into(),
         }
     }
@@ -137,9 +152,18 @@ impl From<providers::Error> for ApiError {
     fn from(e: providers::Error) -> Self {
         use StatusCode as S;
         match e {
-            providers::Error::Unknown(id) => Self::not_found("provider_not_found", format!("no provider plugin named {id:?} is loaded")),
-            providers::Error::NoneLoaded => Self::new(S::SERVICE_UNAVAILABLE, "server_error", "no_provider", "no provider plugin is loaded; see /status"),
-            e @ providers::Error::NotConfigured { .. } => Self::new(S::SERVICE_UNAVAILABLE, "server_error", "provider_not_configured", e.to_string()),
+            providers::Error::Unknown(id) => {
+                Self::not_found("provider_not_found", format!("no provider plugin named {id:?} is loaded"))
+            }
+            providers::Error::NoneLoaded => Self::new(
+                S::SERVICE_UNAVAILABLE,
+                "server_error",
+                "no_provider",
+                "no provider plugin is loaded; see /status",
+            ),
+            e @ providers::Error::NotConfigured { .. } => {
+                Self::new(S::SERVICE_UNAVAILABLE, "server_error", "provider_not_configured", e.to_string())
+            }
             providers::Error::Runtime(e) => e.into(),
             providers::Error::Upstream { plugin, error } => {
                 let message = format!("provider {plugin}: {}", describe(&error));

@@ -34,7 +34,8 @@ pub const DEFAULT_USER: &str = "default";
 pub fn user_id(headers: &HeaderMap, explicit: Option<&str>) -> Result<String, ApiError> {
     let header = headers.get(USER_HEADER).map(|v| v.to_str().unwrap_or("\u{0}"));
     let user = explicit.or(header).unwrap_or(DEFAULT_USER);
-    let valid = !user.is_empty() && user.len() <= 128 && user.chars().all(|c| c.is_ascii_alphanumeric() || "._@:-".contains(c));
+    let valid =
+        !user.is_empty() && user.len() <= 128 && user.chars().all(|c| c.is_ascii_alphanumeric() || "._@:-".contains(c));
     if !valid {
         return Err(ApiError::invalid(
             StatusCode::BAD_REQUEST,

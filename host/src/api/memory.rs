@@ -35,7 +35,13 @@ pub struct SessionView {
 
 impl From<Session> for SessionView {
     fn from(s: Session) -> Self {
-        Self { id: s.id, title: s.title, created_at: rfc3339_ms(s.created_at_ms), updated_at: rfc3339_ms(s.updated_at_ms), message_count: s.message_count }
+        Self {
+            id: s.id,
+            title: s.title,
+            created_at: rfc3339_ms(s.created_at_ms),
+            updated_at: rfc3339_ms(s.updated_at_ms),
+            message_count: s.message_count,
+        }
     }
 }
 
@@ -51,7 +57,13 @@ pub struct MessageView {
 
 impl From<Message> for MessageView {
     fn from(m: Message) -> Self {
-        Self { id: m.seq, role: m.role, content: m.content, created_at: rfc3339_ms(m.created_at_ms), metadata: m.metadata }
+        Self {
+            id: m.seq,
+            role: m.role,
+            content: m.content,
+            created_at: rfc3339_ms(m.created_at_ms),
+            metadata: m.metadata,
+        }
     }
 }
 
@@ -66,7 +78,11 @@ pub struct History {
 fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit.unwrap_or(DEFAULT_PAGE) {
         n @ 1..=MAX_PAGE => Ok(n),
-        _ => Err(ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", format!("limit must be between 1 and {MAX_PAGE}"))),
+        _ => Err(ApiError::invalid(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_parameter",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        )),
     }
 }
 
@@ -109,7 +125,11 @@ pub struct Sessions {
     sessions: Vec<SessionView>,
 }
 
-pub async fn sessions(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<UserQuery>) -> Result<Json<Sessions>, ApiError> {
+pub async fn sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<UserQuery>,
+) -> Result<Json<Sessions>, ApiError> {
     let user = user_id(&headers, query.user_id.as_deref())?;
     let limit = page_size(query.limit)?;
     let sessions = state.memory.sessions(&user, limit).await?;

@@ -51,7 +51,8 @@ impl FromStr for HostPattern {
             return Err(err("write it as scheme://host[:port], e.g. https://api.openai.com"));
         };
         let scheme = scheme.to_ascii_lowercase();
-        let port_default = default_port(&scheme).ok_or_else(|| err("the scheme must be http, https, redis, rediss or postgres"))?;
+        let port_default =
+            default_port(&scheme).ok_or_else(|| err("the scheme must be http, https, redis, rediss or postgres"))?;
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if authority.contains(['/', '?', '#', '@']) {
             return Err(err("only an origin is allowed: no path, query or credentials"));
@@ -59,14 +60,18 @@ impl FromStr for HostPattern {
         let (host, port) = split_port(authority).map_err(err)?;
         let host = host.to_ascii_lowercase();
         if host.is_empty() || host == "*" || host.contains("**") {
-            return Err(err("a catch-all host is not allowed; name the hosts, or a subdomain pattern like https://*.example.com"));
+            return Err(err(
+                "a catch-all host is not allowed; name the hosts, or a subdomain pattern like https://*.example.com",
+            ));
         }
         let host = match host.strip_prefix('*') {
             Some(suffix) if suffix.starts_with('.') && suffix[1..].contains('.') && !suffix.contains('*') => {
                 HostMatch::Subdomains(suffix.to_string())
             }
             Some(_) => return Err(err("a wildcard must be a whole leading label under a domain, like *.example.com")),
-            None if host.contains('*') => return Err(err("a wildcard must be a whole leading label, like *.example.com")),
+            None if host.contains('*') => {
+                return Err(err("a wildcard must be a whole leading label, like *.example.com"));
+            }
             None => HostMatch::Exact(host),
         };
         Ok(Self { scheme, host, port: port.unwrap_or(port_default) })
@@ -188,7 +193,18 @@ mod tests {
     /// Catch-alls and malformed entries are refused with a reason.
     #[test]
     fn refuses_catch_alls() {
-        for bad in ["*", "https://*", "*://api.openai.com", "https://*.com", "api.openai.com", "https://a.com/v1", "ftp://a.com", "https://u:p@a.com", "https://a*.com", "https://a.com:http"] {
+        for bad in [
+            "*",
+            "https://*",
+            "*://api.openai.com",
+            "https://*.com",
+            "api.openai.com",
+            "https://a.com/v1",
+            "ftp://a.com",
+            "https://u:p@a.com",
+            "https://a*.com",
+            "https://a.com:http",
+        ] {
             assert!(bad.parse::<HostPattern>().is_err(), "{bad} should be refused");
         }
         let e = "https://*".parse::<HostPattern>().unwrap_err().to_string();

@@ -7,9 +7,9 @@ use std::time::Duration;
 use reqwest::Url;
 use wasmtime::component::Resource;
 
+use super::PluginLabel;
 use super::hosts::{AllowedHosts, origin};
 use super::secrets::{SecretError, Secrets};
-use super::PluginLabel;
 use crate::runtime::HostState;
 use crate::runtime::bindings::latest::provider::codexcontinue::plugin::http_client::{
     Headers, Host, HostResponse, HttpError, Method, Request,
@@ -73,7 +73,8 @@ impl HttpCapability {
             let value = self.secrets.substitute(value, &url).map_err(denied)?;
             builder = builder.header(name.as_str(), value);
         }
-        let head_timeout = request.timeout_ms.map(|ms| Duration::from_millis(ms.into())).unwrap_or(DEFAULT_HEAD_TIMEOUT);
+        let head_timeout =
+            request.timeout_ms.map(|ms| Duration::from_millis(ms.into())).unwrap_or(DEFAULT_HEAD_TIMEOUT);
         let response = match tokio::time::timeout(head_timeout, builder.body(request.body).send()).await {
             Err(_) => return Err(HttpError::Timeout),
             Ok(result) => result.map_err(error)?,
@@ -83,7 +84,13 @@ impl HttpCapability {
             .iter()
             .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        Ok(Response { status: response.status().as_u16(), headers, body: response, received: 0, limit: self.max_response_bytes })
+        Ok(Response {
+            status: response.status().as_u16(),
+            headers,
+            body: response,
+            received: 0,
+            limit: self.max_response_bytes,
+        })
     }
 }
 

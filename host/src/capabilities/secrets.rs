@@ -83,7 +83,8 @@ impl Secrets {
             let after = &rest[start + OPEN.len()..];
             let end = after.find(CLOSE).ok_or(SecretError::Malformed)?;
             let name = &after[..end];
-            let (value, hosts) = self.bound.get(name).ok_or_else(|| SecretError::Undeclared { name: name.to_string() })?;
+            let (value, hosts) =
+                self.bound.get(name).ok_or_else(|| SecretError::Undeclared { name: name.to_string() })?;
             if !hosts.allows(destination) {
                 return Err(SecretError::NotAllowed { name: name.to_string(), destination: origin(destination) });
             }

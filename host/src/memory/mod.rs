@@ -80,7 +80,12 @@ impl Memory {
 
     /// The prompt for `message`: the system prompt, then as much recent history of the session
     /// (if any) as fits the budget, then the message itself.
-    pub async fn prompt(&self, session: Option<&Scope>, system: Option<&str>, message: &str) -> Result<Vec<PromptMessage>, Error> {
+    pub async fn prompt(
+        &self,
+        session: Option<&Scope>,
+        system: Option<&str>,
+        message: &str,
+    ) -> Result<Vec<PromptMessage>, Error> {
         let fixed = tokens::count_prompt(system.into_iter().chain([message]));
         let mut budget = self.config.max_prompt_tokens.saturating_sub(fixed);
         let history = match session {
@@ -116,7 +121,13 @@ impl Memory {
         let title = Some(title_of(&turn.user));
         let messages = vec![
             NewMessage { role: Role::User, content: turn.user, name: None, metadata: None, created_at_ms: now },
-            NewMessage { role: Role::Assistant, content: turn.reply, name: None, metadata: Some(turn.metadata), created_at_ms: now },
+            NewMessage {
+                role: Role::Assistant,
+                content: turn.reply,
+                name: None,
+                metadata: Some(turn.metadata),
+                created_at_ms: now,
+            },
         ];
         Ok(self.store.append(scope, messages, title).await?)
     }
@@ -142,7 +153,8 @@ mod tests {
 
     async fn turns(memory: &Memory, scope: &Scope, n: usize) {
         for i in 0..n {
-            let turn = Turn { user: format!("question {i}"), reply: format!("answer {i}"), metadata: serde_json::json!({}) };
+            let turn =
+                Turn { user: format!("question {i}"), reply: format!("answer {i}"), metadata: serde_json::json!({}) };
             memory.record(scope, turn).await.unwrap();
         }
     }
@@ -155,7 +167,10 @@ mod tests {
         turns(&memory, &scope, 3).await;
         let prompt = memory.prompt(Some(&scope), Some("be brief"), "next").await.unwrap();
         let contents: Vec<_> = prompt.iter().map(|m| m.content.as_str()).collect();
-        assert_eq!(contents, ["be brief", "question 0", "answer 0", "question 1", "answer 1", "question 2", "answer 2", "next"]);
+        assert_eq!(
+            contents,
+            ["be brief", "question 0", "answer 0", "question 1", "answer 1", "question 2", "answer 2", "next"]
+        );
         assert_eq!(prompt[0].role, Role::System);
         assert_eq!(prompt[1].role, Role::User);
         assert_eq!(prompt[2].role, Role::Assistant);

@@ -84,7 +84,8 @@ fn invalid(field: &str, why: impl std::fmt::Display) -> ManifestError {
 impl Manifest {
     /// Parses and validates the manifest at `path` from `text`.
     pub fn parse(path: &Path, text: &str, max_memory_mb: u32) -> Result<Self, ManifestError> {
-        let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError { message: e.to_string().trim().replace('\n', " ") })?;
+        let manifest: Manifest =
+            toml::from_str(text).map_err(|e| ManifestError { message: e.to_string().trim().replace('\n', " ") })?;
         manifest.validate(path, max_memory_mb)?;
         Ok(manifest)
     }
@@ -100,7 +101,10 @@ impl Manifest {
         self.allowed_hosts().map_err(|e| invalid("allowed_hosts", e))?;
         for (name, hosts) in &self.secrets {
             if !is_env_name(name) {
-                return Err(invalid(&format!("secrets.{name}"), "a secret name is an environment variable name (A-Z, 0-9, _)"));
+                return Err(invalid(
+                    &format!("secrets.{name}"),
+                    "a secret name is an environment variable name (A-Z, 0-9, _)",
+                ));
             }
             AllowedHosts::parse(hosts).map_err(|e| invalid(&format!("secrets.{name}"), e))?;
         }
@@ -109,7 +113,10 @@ impl Manifest {
                 return Err(invalid(&format!("env.{key}"), format!("{var:?} is not an environment variable name")));
             }
             if self.secrets.contains_key(var) {
-                return Err(invalid(&format!("env.{key}"), format!("{var} is a secret; secrets are never readable as config")));
+                return Err(invalid(
+                    &format!("env.{key}"),
+                    format!("{var} is a secret; secrets are never readable as config"),
+                ));
             }
         }
         let l = &self.limits;

@@ -79,10 +79,15 @@ impl Loader {
         let started = Instant::now();
 
         let text = tokio::fs::read_to_string(manifest_path).await.map_err(|e| fail(Step::Read, e.to_string()))?;
-        let manifest = Manifest::parse(manifest_path, &text, self.max_memory_mb).map_err(|e| fail(Step::Manifest, e.message))?;
+        let manifest =
+            Manifest::parse(manifest_path, &text, self.max_memory_mb).map_err(|e| fail(Step::Manifest, e.message))?;
         let wasm_path = manifest_path.with_extension("wasm");
         let wasm = tokio::fs::read(&wasm_path).await.map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::NotFound { " (build it with `cargo xtask build-plugins`)" } else { "" };
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                " (build it with `cargo xtask build-plugins`)"
+            } else {
+                ""
+            };
             fail(Step::Read, format!("{}: {e}{hint}", wasm_path.display()))
         })?;
         let digest = hex(&Sha256::digest(&wasm));
@@ -93,18 +98,35 @@ impl Loader {
             .map_err(|e| fail(Step::Compile, e.to_string()))?
             .map_err(|e| fail(Step::Compile, format!("{e:#}")))?;
 
-        let facts = self.runtime.facts(&component).ok_or_else(|| {
-            fail(Step::Version, "the component exports no codexcontinue:plugin interface".into())
-        })?;
+        let facts = self
+            .runtime
+            .facts(&component)
+            .ok_or_else(|| fail(Step::Version, "the component exports no codexcontinue:plugin interface".into()))?;
         if facts.kind != manifest.kind.world() {
-            return Err(fail(Step::Version, format!("the manifest says kind = {:?} but the component is a {} plugin", manifest.kind, facts.kind.as_str())));
+            return Err(fail(
+                Step::Version,
+                format!(
+                    "the manifest says kind = {:?} but the component is a {} plugin",
+                    manifest.kind,
+                    facts.kind.as_str()
+                ),
+            ));
         }
         if facts.wit != manifest.wit {
-            return Err(fail(Step::Version, format!("the manifest says wit = \"{}\" but the component was built against {}", manifest.wit, facts.wit)));
+            return Err(fail(
+                Step::Version,
+                format!(
+                    "the manifest says wit = \"{}\" but the component was built against {}",
+                    manifest.wit, facts.wit
+                ),
+            ));
         }
         if !bindings::SUPPORTED.contains(&facts.wit) {
             let supported: Vec<_> = bindings::SUPPORTED.iter().map(ToString::to_string).collect();
-            return Err(fail(Step::Version, format!("WIT {} is not supported; this host loads {}", facts.wit, supported.join(", "))));
+            return Err(fail(
+                Step::Version,
+                format!("WIT {} is not supported; this host loads {}", facts.wit, supported.join(", ")),
+            ));
         }
 
         let label = PluginLabel { id: manifest.id.clone(), version: manifest.version.to_string() };
@@ -119,7 +141,9 @@ impl Loader {
                 let info = plugin.info().await.map_err(|e| fail(Step::SelfCheck, e.to_string()))?;
                 Instance::Provider(Provider { plugin, info, missing_secrets })
             }
-            Kind::Memory => return Err(fail(Step::Version, "memory plugins are not supported by this host yet".into())),
+            Kind::Memory => {
+                return Err(fail(Step::Version, "memory plugins are not supported by this host yet".into()));
+            }
         };
 
         Ok(Plugin {
@@ -140,7 +164,9 @@ impl Loader {
         let bindings = manifest
             .secrets
             .iter()
-            .map(|(name, hosts)| Ok((name.clone(), crate::capabilities::hosts::AllowedHosts::parse(hosts).map_err(|e| e.to_string())?)))
+            .map(|(name, hosts)| {
+                Ok((name.clone(), crate::capabilities::hosts::AllowedHosts::parse(hosts).map_err(|e| e.to_string())?))
+            })
             .collect::<Result<_, String>>()?;
         let mut secrets = Secrets::new(bindings, |name| self.env.get(name).map(str::to_string));
 

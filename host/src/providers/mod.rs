@@ -95,7 +95,11 @@ impl Providers {
             return self.get(id);
         }
         let plugins = self.registry.snapshot();
-        let ready = |p: &&Arc<Plugin>| p.provider().is_some_and(|pr| pr.missing_secrets.is_empty() && pr.plugin.capabilities().http.secrets().names().next().is_some());
+        let ready = |p: &&Arc<Plugin>| {
+            p.provider().is_some_and(|pr| {
+                pr.missing_secrets.is_empty() && pr.plugin.capabilities().http.secrets().names().next().is_some()
+            })
+        };
         PREFERENCE
             .iter()
             .filter_map(|id| plugins.get(*id))
@@ -115,7 +119,8 @@ impl Providers {
     }
 
     fn get(&self, id: &str) -> Result<Arc<Plugin>, Error> {
-        let plugin = self.registry.get(id).filter(|p| p.provider().is_some()).ok_or_else(|| Error::Unknown(id.to_string()))?;
+        let plugin =
+            self.registry.get(id).filter(|p| p.provider().is_some()).ok_or_else(|| Error::Unknown(id.to_string()))?;
         let missing = &plugin.provider().expect("checked above").missing_secrets;
         if !missing.is_empty() {
             return Err(Error::NotConfigured { id: id.to_string(), missing: missing.clone() });
@@ -126,7 +131,12 @@ impl Providers {
     /// The model to use with `plugin` when the request names none.
     fn model_for(&self, plugin: &Plugin, requested: Option<String>) -> String {
         let provider = plugin.provider().expect("callers pass providers");
-        let configured = self.default.as_deref().is_none_or(|d| d == plugin.manifest.id).then(|| self.default_model.clone()).flatten();
+        let configured = self
+            .default
+            .as_deref()
+            .is_none_or(|d| d == plugin.manifest.id)
+            .then(|| self.default_model.clone())
+            .flatten();
         requested.or(configured).unwrap_or_else(|| provider.info.default_model.clone())
     }
 
@@ -154,16 +164,22 @@ impl Providers {
     }
 
     /// The same, streamed: text deltas go to `deltas` as they arrive.
-    pub async fn chat_stream(&self, plugin: &Plugin, prompt: &[PromptMessage], options: ChatOptions, deltas: mpsc::Sender<String>) -> Result<Reply, Error> {
+    pub async fn chat_stream(
+        &self,
+        plugin: &Plugin,
+        prompt: &[PromptMessage],
+        options: ChatOptions,
+        deltas: mpsc::Sender<String>,
+    ) -> Result<Reply, Error> {
         let request = self.request(plugin, prompt, options);
         let provider = plugin.provider().expect("callers pass providers");
         let (tx, mut rx) = mpsc::channel(crate::runtime::STREAM_BUFFER);
         let forward = async move {
             while let Some(event) = rx.recv().await {
-                if let StreamEvent::Delta(text) = event {
-                    if deltas.send(text).await.is_err() {
-                        break;
-                    }
+                if let StreamEvent::Delta(text) = event
+                    && deltas.send(text).await.is_err()
+                {
+                    break;
                 }
             }
         };
@@ -171,7 +187,12 @@ impl Providers {
         self.reply(plugin, &request, response)
     }
 
-    fn reply(&self, plugin: &Plugin, request: &ChatRequest, response: crate::runtime::CallResult<types::ChatResponse>) -> Result<Reply, Error> {
+    fn reply(
+        &self,
+        plugin: &Plugin,
+        request: &ChatRequest,
+        response: crate::runtime::CallResult<types::ChatResponse>,
+    ) -> Result<Reply, Error> {
         let response = response?.map_err(|error| Error::Upstream { plugin: plugin.label(), error })?;
         if response.content.len() > MAX_REPLY_BYTES {
             return Err(crate::runtime::Error::InvalidOutput {
@@ -181,14 +202,22 @@ impl Providers {
             .into());
         }
         let usage = match response.usage {
-            Some(u) => Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.prompt_tokens + u.completion_tokens },
+            Some(u) => Usage {
+                prompt_tokens: u.prompt_tokens,
+                completion_tokens: u.completion_tokens,
+                total_tokens: u.prompt_tokens + u.completion_tokens,
+            },
             None => {
                 let prompt_tokens = tokens::count_prompt(request.messages.iter().map(|m| m.content.as_str())) as u32;
                 let completion_tokens = tokens::count(&response.content) as u32;
                 Usage { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens }
             }
         };
-        let provider = if plugin.manifest.demo { format!("{} (offline demo)", plugin.manifest.id) } else { plugin.manifest.id.clone() };
+        let provider = if plugin.manifest.demo {
+            format!("{} (offline demo)", plugin.manifest.id)
+        } else {
+            plugin.manifest.id.clone()
+        };
         Ok(Reply {
             content: response.content,
             finish_reason: finish_reason(response.finish_reason),

@@ -10,9 +10,9 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::{Error, Runtime};
 use super::limits::Limits;
 use super::state::HostState;
+use super::{Error, Runtime};
 use crate::capabilities::Capabilities;
 
 /// What every loaded plugin carries, whatever its world.
@@ -28,7 +28,10 @@ pub(crate) struct Guard {
 /// A pre-instantiated component of some world.
 pub(crate) trait Instantiate: Send + Sync {
     type Bindings: Send;
-    fn instantiate(&self, store: &mut Store<HostState>) -> impl Future<Output = wasmtime::Result<Self::Bindings>> + Send;
+    fn instantiate(
+        &self,
+        store: &mut Store<HostState>,
+    ) -> impl Future<Output = wasmtime::Result<Self::Bindings>> + Send;
 }
 
 impl Guard {
@@ -72,7 +75,9 @@ impl Guard {
             Ok::<_, Error>((result, store))
         };
         let (result, store) = match timeout_at(deadline, work).await {
-            Err(_) => return Err(Error::Timeout { plugin: plugin.clone(), timeout_ms: self.limits.timeout.as_millis() }),
+            Err(_) => {
+                return Err(Error::Timeout { plugin: plugin.clone(), timeout_ms: self.limits.timeout.as_millis() });
+            }
             Ok(outcome) => outcome?,
         };
 

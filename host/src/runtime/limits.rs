@@ -21,12 +21,7 @@ impl Default for Limits {
     fn default() -> Self {
         // LLM replies can take minutes to stream, while a provider's own work is JSON mapping:
         // a generous wall clock and a tight CPU budget.
-        Self {
-            memory_mb: 64,
-            timeout: Duration::from_secs(120),
-            cpu: Duration::from_secs(2),
-            max_concurrency: 32,
-        }
+        Self { memory_mb: 64, timeout: Duration::from_secs(120), cpu: Duration::from_secs(2), max_concurrency: 32 }
     }
 }
 

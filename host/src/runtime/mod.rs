@@ -18,8 +18,8 @@ mod stream;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::Engine;
+use wasmtime::component::{Component, HasSelf, Linker};
 
 pub use cache::CompileCache;
 pub use engine::{EPOCH_TICK, PoolConfig};
@@ -122,7 +122,13 @@ impl Runtime {
 
     /// Resolves a provider component's imports against the host (once, off the request path).
     /// Fails if the component imports something the host does not offer.
-    pub fn provider(&self, component: &Component, wit: &semver::Version, caps: Capabilities, limits: Limits) -> wasmtime::Result<ProviderPlugin> {
+    pub fn provider(
+        &self,
+        component: &Component,
+        wit: &semver::Version,
+        caps: Capabilities,
+        limits: Limits,
+    ) -> wasmtime::Result<ProviderPlugin> {
         if *wit != bindings::v0_1_0::VERSION {
             wasmtime::bail!("WIT version {wit} is not supported by this host");
         }

@@ -12,7 +12,9 @@ use super::bindings::v0_1_0;
 use super::call::{Guard, Instantiate};
 use super::state::HostState;
 use super::stream::Sink;
-use super::types::{ChatRequest, ChatResponse, EmbedRequest, Embeddings, ModelInfo, ProviderError, ProviderInfo, StreamEvent};
+use super::types::{
+    ChatRequest, ChatResponse, EmbedRequest, Embeddings, ModelInfo, ProviderError, ProviderInfo, StreamEvent,
+};
 use super::{Error, Limits};
 use crate::capabilities::Capabilities;
 
@@ -65,7 +67,9 @@ impl ProviderPlugin {
     pub async fn list_models(&self) -> CallResult<Vec<ModelInfo>> {
         match &self.pre {
             ProviderPre::V0_1_0(pre) => {
-                self.guard.run(pre, async |store, b| b.codexcontinue_plugin_provider().call_list_models(store).await).await
+                self.guard
+                    .run(pre, async |store, b| b.codexcontinue_plugin_provider().call_list_models(store).await)
+                    .await
             }
         }
     }
@@ -74,21 +78,28 @@ impl ProviderPlugin {
     pub async fn chat(&self, request: &ChatRequest) -> CallResult<ChatResponse> {
         match &self.pre {
             ProviderPre::V0_1_0(pre) => {
-                self.guard.run(pre, async |store, b| b.codexcontinue_plugin_provider().call_chat(store, request).await).await
+                self.guard
+                    .run(pre, async |store, b| b.codexcontinue_plugin_provider().call_chat(store, request).await)
+                    .await
             }
         }
     }
 
     /// `chat-stream(request, sink)`: events go to `events` as the guest emits them; the complete
     /// reply is returned at the end. Dropping the returned future cancels the call.
-    pub async fn chat_stream(&self, request: &ChatRequest, events: mpsc::Sender<StreamEvent>) -> CallResult<ChatResponse> {
+    pub async fn chat_stream(
+        &self,
+        request: &ChatRequest,
+        events: mpsc::Sender<StreamEvent>,
+    ) -> CallResult<ChatResponse> {
         match &self.pre {
             ProviderPre::V0_1_0(pre) => {
                 self.guard
                     .run(pre, async |store, b| {
                         let sink = store.data_mut().table.push(Sink::new(events))?;
                         let borrowed = wasmtime::component::Resource::new_borrow(sink.rep());
-                        let result = b.codexcontinue_plugin_provider().call_chat_stream(&mut *store, request, borrowed).await;
+                        let result =
+                            b.codexcontinue_plugin_provider().call_chat_stream(&mut *store, request, borrowed).await;
                         store.data_mut().table.delete(sink)?;
                         result
                     })
@@ -101,7 +112,9 @@ impl ProviderPlugin {
     pub async fn embed(&self, request: &EmbedRequest) -> CallResult<Embeddings> {
         match &self.pre {
             ProviderPre::V0_1_0(pre) => {
-                self.guard.run(pre, async |store, b| b.codexcontinue_plugin_provider().call_embed(store, request).await).await
+                self.guard
+                    .run(pre, async |store, b| b.codexcontinue_plugin_provider().call_embed(store, request).await)
+                    .await
             }
         }
     }

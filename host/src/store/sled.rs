@@ -34,7 +34,8 @@ impl SledStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::Unavailable(format!("{}: {e}", dir.display())))?;
-        let db = sled::Config::new().path(dir).open().map_err(|e| Error::Unavailable(format!("{}: {e}", dir.display())))?;
+        let db =
+            sled::Config::new().path(dir).open().map_err(|e| Error::Unavailable(format!("{}: {e}", dir.display())))?;
         Self::with_db(db, true, "sled")
     }
 
@@ -68,7 +69,8 @@ impl SledStore {
     /// The session if it exists and belongs to `scope.user`.
     fn owned_session(&self, scope: &Scope) -> Result<Option<Session>> {
         check_key(&scope.session)?;
-        let session: Option<Session> = self.sessions.get(&scope.session).map_err(unavailable)?.map(|b| decode(&b)).transpose()?;
+        let session: Option<Session> =
+            self.sessions.get(&scope.session).map_err(unavailable)?.map(|b| decode(&b)).transpose()?;
         Ok(session.filter(|s| s.user == scope.user))
     }
 }
@@ -142,43 +144,45 @@ impl Store for SledStore {
     async fn append(&self, scope: &Scope, messages: Vec<NewMessage>, title: Option<String>) -> Result<Vec<Message>> {
         check_key(&scope.user)?;
         check_key(&scope.session)?;
-        let stored = flatten((&self.sessions, &self.by_user, &self.messages).transaction(|(sessions, by_user, tx_messages)| {
-            let abort = ConflictableTransactionError::Abort;
-            let mut session = match sessions.get(&scope.session)? {
-                Some(bytes) => decode::<Session>(&bytes).map_err(abort)?,
-                None => Session {
-                    id: scope.session.clone(),
-                    user: scope.user.clone(),
-                    title: title.clone(),
-                    created_at_ms: messages.first().map_or_else(super::now_ms, |m| m.created_at_ms),
-                    updated_at_ms: 0,
-                    message_count: 0,
-                    last_seq: 0,
-                },
-            };
-            if session.user != scope.user {
-                return Err(abort(Error::Conflict(format!("session {} belongs to another user", scope.session))));
-            }
-            let mut stored = Vec::with_capacity(messages.len());
-            for m in &messages {
-                session.last_seq += 1;
-                let message = Message {
-                    seq: session.last_seq,
-                    role: m.role,
-                    content: m.content.clone(),
-                    name: m.name.clone(),
-                    metadata: m.metadata.clone(),
-                    created_at_ms: m.created_at_ms,
+        let stored = flatten((&self.sessions, &self.by_user, &self.messages).transaction(
+            |(sessions, by_user, tx_messages)| {
+                let abort = ConflictableTransactionError::Abort;
+                let mut session = match sessions.get(&scope.session)? {
+                    Some(bytes) => decode::<Session>(&bytes).map_err(abort)?,
+                    None => Session {
+                        id: scope.session.clone(),
+                        user: scope.user.clone(),
+                        title: title.clone(),
+                        created_at_ms: messages.first().map_or_else(super::now_ms, |m| m.created_at_ms),
+                        updated_at_ms: 0,
+                        message_count: 0,
+                        last_seq: 0,
+                    },
                 };
-                tx_messages.insert(seq_key(&scope.session, message.seq), encode(&message).map_err(abort)?)?;
-                session.updated_at_ms = session.updated_at_ms.max(m.created_at_ms);
-                stored.push(message);
-            }
-            session.message_count += messages.len() as u64;
-            sessions.insert(scope.session.as_bytes(), encode(&session).map_err(abort)?)?;
-            by_user.insert(user_key(&scope.user, &scope.session), &[])?;
-            Ok(stored)
-        }))?;
+                if session.user != scope.user {
+                    return Err(abort(Error::Conflict(format!("session {} belongs to another user", scope.session))));
+                }
+                let mut stored = Vec::with_capacity(messages.len());
+                for m in &messages {
+                    session.last_seq += 1;
+                    let message = Message {
+                        seq: session.last_seq,
+                        role: m.role,
+                        content: m.content.clone(),
+                        name: m.name.clone(),
+                        metadata: m.metadata.clone(),
+                        created_at_ms: m.created_at_ms,
+                    };
+                    tx_messages.insert(seq_key(&scope.session, message.seq), encode(&message).map_err(abort)?)?;
+                    session.updated_at_ms = session.updated_at_ms.max(m.created_at_ms);
+                    stored.push(message);
+                }
+                session.message_count += messages.len() as u64;
+                sessions.insert(scope.session.as_bytes(), encode(&session).map_err(abort)?)?;
+                by_user.insert(user_key(&scope.user, &scope.session), &[])?;
+                Ok(stored)
+            },
+        ))?;
         self.flush().await?;
         Ok(stored)
     }
@@ -204,20 +208,18 @@ impl Store for SledStore {
     async fn delete_session(&self, scope: &Scope) -> Result<bool> {
         let Some(session) = self.owned_session(scope)? else { return Ok(false) };
         // One transaction: the session, its index entry, and every key it could have used.
-        flatten(
-            (&self.sessions, &self.by_user, &self.messages, &self.summaries, &self.embeddings).transaction(
-                |(sessions, by_user, messages, summaries, embeddings)| {
-                    sessions.remove(scope.session.as_bytes())?;
-                    by_user.remove(user_key(&scope.user, &scope.session))?;
-                    summaries.remove(scope.session.as_bytes())?;
-                    for seq in 1..=session.last_seq {
-                        messages.remove(seq_key(&scope.session, seq))?;
-                        embeddings.remove(seq_key(&scope.session, seq))?;
-                    }
-                    Ok(())
-                },
-            ),
-        )?;
+        flatten((&self.sessions, &self.by_user, &self.messages, &self.summaries, &self.embeddings).transaction(
+            |(sessions, by_user, messages, summaries, embeddings)| {
+                sessions.remove(scope.session.as_bytes())?;
+                by_user.remove(user_key(&scope.user, &scope.session))?;
+                summaries.remove(scope.session.as_bytes())?;
+                for seq in 1..=session.last_seq {
+                    messages.remove(seq_key(&scope.session, seq))?;
+                    embeddings.remove(seq_key(&scope.session, seq))?;
+                }
+                Ok(())
+            },
+        ))?;
         self.flush().await?;
         Ok(true)
     }

@@ -93,7 +93,14 @@ impl TestServer {
             let _ = rx.await;
         }));
         let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        let server = Self { url, client, plugins_dir: plugins.path().to_path_buf(), shutdown: Some(tx), task: Some(task), _dirs: (data, plugins) };
+        let server = Self {
+            url,
+            client,
+            plugins_dir: plugins.path().to_path_buf(),
+            shutdown: Some(tx),
+            task: Some(task),
+            _dirs: (data, plugins),
+        };
         server.wait_ready().await;
         server
     }
@@ -101,10 +108,10 @@ impl TestServer {
     async fn wait_ready(&self) {
         // Plugins compile before the server accepts; a debug host takes a few seconds for that.
         for _ in 0..600 {
-            if let Ok(r) = self.client.get(self.url("/healthz")).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            if let Ok(r) = self.client.get(self.url("/healthz")).send().await
+                && r.status().is_success()
+            {
+                return;
             }
             if self.task.as_ref().unwrap().is_finished() {
                 panic!("the server stopped during startup");

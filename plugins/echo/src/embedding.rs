@@ -16,9 +16,7 @@ const DIMENSIONS: usize = 256;
 /// Fails with `not-found` when the request names a model other than [`MODEL`].
 pub(crate) fn embed(request: &EmbedRequest) -> Result<Embeddings, ProviderError> {
     if let Some(model) = request.model.as_deref().filter(|m| *m != MODEL) {
-        return Err(ProviderError::NotFound(format!(
-            "echo has no embedding model `{model}`; use `{MODEL}`"
-        )));
+        return Err(ProviderError::NotFound(format!("echo has no embedding model `{model}`; use `{MODEL}`")));
     }
     Ok(Embeddings {
         model: MODEL.into(),
@@ -30,10 +28,7 @@ pub(crate) fn embed(request: &EmbedRequest) -> Result<Embeddings, ProviderError>
 /// The embedding of one text; a text without words is the zero vector.
 fn vector(text: &str) -> Vec<f32> {
     let mut buckets = vec![0f32; DIMENSIONS];
-    for token in text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|t| !t.is_empty())
-    {
+    for token in text.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()) {
         let hash = fnv1a(token.to_lowercase().as_bytes());
         // Low bits pick the bucket, the top bit the sign, so collisions cancel out on average
         // instead of always adding up.
@@ -49,9 +44,7 @@ fn vector(text: &str) -> Vec<f32> {
 
 /// 64-bit FNV-1a: tiny, stable across platforms and releases, good enough spread for buckets.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 #[cfg(test)]
@@ -63,10 +56,7 @@ mod tests {
     }
 
     fn request(model: Option<&str>, inputs: &[&str]) -> EmbedRequest {
-        EmbedRequest {
-            model: model.map(Into::into),
-            inputs: inputs.iter().map(|s| s.to_string()).collect(),
-        }
+        EmbedRequest { model: model.map(Into::into), inputs: inputs.iter().map(|s| s.to_string()).collect() }
     }
 
     /// Vectors are unit length, deterministic and case-insensitive.
@@ -94,16 +84,8 @@ mod tests {
         let response = embed(&request(None, &["a", "b"])).unwrap();
         assert_eq!(response.model, MODEL);
         assert_eq!(response.vectors, vec![vector("a"), vector("b")]);
-        assert!(
-            embed(&request(Some(MODEL), &[]))
-                .unwrap()
-                .vectors
-                .is_empty()
-        );
-        assert!(matches!(
-            embed(&request(Some("text-embedding-3-small"), &["a"])),
-            Err(ProviderError::NotFound(_))
-        ));
+        assert!(embed(&request(Some(MODEL), &[])).unwrap().vectors.is_empty());
+        assert!(matches!(embed(&request(Some("text-embedding-3-small"), &["a"])), Err(ProviderError::NotFound(_))));
     }
 
     /// FNV-1a matches the published test vectors, so vectors stay stable across releases.

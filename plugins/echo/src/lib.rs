@@ -6,8 +6,8 @@ mod embedding;
 mod reply;
 
 use codexcontinue_sdk::{
-    ChatRequest, ChatResponse, EmbedRequest, Embeddings, ModelInfo, Provider, ProviderError,
-    ProviderInfo, Sink, export_provider,
+    ChatRequest, ChatResponse, EmbedRequest, Embeddings, ModelInfo, Provider, ProviderError, ProviderInfo, Sink,
+    export_provider,
 };
 
 /// The demo provider; all behaviour lives in [`reply`] and [`embedding`].

@@ -28,18 +28,13 @@ pub(crate) fn respond(request: &ChatRequest) -> Result<ChatResponse, ProviderErr
 /// Quotes the last user message and counts the user and assistant messages before it.
 fn reply_text(messages: &[Message]) -> Result<String, ProviderError> {
     if messages.is_empty() {
-        return Err(ProviderError::BadRequest(
-            "the request has no messages".into(),
-        ));
+        return Err(ProviderError::BadRequest("the request has no messages".into()));
     }
     let last_user = messages
         .iter()
         .rposition(|m| m.role == Role::User)
         .ok_or_else(|| ProviderError::BadRequest("the request has no user message".into()))?;
-    let earlier = messages[..last_user]
-        .iter()
-        .filter(|m| matches!(m.role, Role::User | Role::Assistant))
-        .count();
+    let earlier = messages[..last_user].iter().filter(|m| matches!(m.role, Role::User | Role::Assistant)).count();
     let noun = if earlier == 1 { "message" } else { "messages" };
     Ok(format!(
         "Echo (offline demo): you said \"{}\". I can see {earlier} earlier {noun} in this \
@@ -50,17 +45,8 @@ fn reply_text(messages: &[Message]) -> Result<String, ProviderError> {
 
 /// Cuts `text` at the earliest stop string, then to `max_tokens` words (counting a word as a
 /// token); `length` when the word limit cut something, else `stop`.
-fn apply_limits<'a>(
-    text: &'a str,
-    stop: &[String],
-    max_tokens: Option<u32>,
-) -> (&'a str, FinishReason) {
-    let cut = stop
-        .iter()
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| text.find(s.as_str()))
-        .min()
-        .unwrap_or(text.len());
+fn apply_limits<'a>(text: &'a str, stop: &[String], max_tokens: Option<u32>) -> (&'a str, FinishReason) {
+    let cut = stop.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min().unwrap_or(text.len());
     let content = &text[..cut];
     let pieces = words(content);
     match max_tokens.map(|max| max as usize) {
@@ -102,13 +88,7 @@ mod tests {
     use super::*;
 
     fn message(role: Role, content: &str) -> Message {
-        Message {
-            role,
-            content: content.into(),
-            name: None,
-            tool_calls: Vec::new(),
-            tool_call_id: None,
-        }
+        Message { role, content: content.into(), name: None, tool_calls: Vec::new(), tool_call_id: None }
     }
 
     fn request(messages: Vec<Message>) -> ChatRequest {
@@ -149,31 +129,18 @@ mod tests {
 
         let first = respond(&request(vec![message(Role::User, "x")])).unwrap();
         assert!(first.content.contains("I can see 0 earlier messages"));
-        let second = respond(&request(vec![
-            message(Role::User, "x"),
-            message(Role::User, "y"),
-            message(Role::Tool, "ignored"),
-        ]))
-        .unwrap();
-        assert!(
-            second
-                .content
-                .contains("you said \"y\". I can see 1 earlier message in")
-        );
+        let second =
+            respond(&request(vec![message(Role::User, "x"), message(Role::User, "y"), message(Role::Tool, "ignored")]))
+                .unwrap();
+        assert!(second.content.contains("you said \"y\". I can see 1 earlier message in"));
     }
 
     /// No messages, or no user message, is a bad request.
     #[test]
     fn bad_requests() {
-        assert!(matches!(
-            respond(&request(vec![])),
-            Err(ProviderError::BadRequest(_))
-        ));
+        assert!(matches!(respond(&request(vec![])), Err(ProviderError::BadRequest(_))));
         let only_system = request(vec![message(Role::System, "s")]);
-        assert!(matches!(
-            respond(&only_system),
-            Err(ProviderError::BadRequest(_))
-        ));
+        assert!(matches!(respond(&only_system), Err(ProviderError::BadRequest(_))));
     }
 
     /// `max-tokens` keeps whole words and reports `length`; a limit that cuts nothing does not.

@@ -23,18 +23,9 @@ pub fn error_from_status(status: u16, retry_after: Option<&str>, body: &str) -> 
 }
 
 /// [`error_from_status`] with the clock passed in, so HTTP-date handling is testable.
-fn error_from_status_at(
-    status: u16,
-    retry_after: Option<&str>,
-    body: &str,
-    now: SystemTime,
-) -> ProviderError {
+fn error_from_status_at(status: u16, retry_after: Option<&str>, body: &str, now: SystemTime) -> ProviderError {
     let detail = vendor_detail(body);
-    let message = if detail.is_empty() {
-        format!("HTTP {status}")
-    } else {
-        format!("HTTP {status}: {detail}")
-    };
+    let message = if detail.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {detail}") };
     match status {
         401 | 403 => ProviderError::Unauthorized(message),
         404 => ProviderError::NotFound(message),
@@ -58,29 +49,19 @@ fn retry_after_ms(value: &str, now: SystemTime) -> Option<u64> {
         return (seconds.is_finite() && seconds >= 0.0).then(|| (seconds * 1000.0).round() as u64);
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(now)
-            .map_or(0, |wait| wait.as_millis() as u64),
-    )
+    Some(at.duration_since(now).map_or(0, |wait| wait.as_millis() as u64))
 }
 
 /// The vendor's own error sentence from a JSON body, else the trimmed body, cut to
 /// [`MAX_DETAIL_BYTES`].
 fn vendor_detail(body: &str) -> String {
     let body = body.trim();
-    let from_json = serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|json| {
-            [
-                json.pointer("/error/message"),
-                json.get("error"),
-                json.get("message"),
-                json.get("detail"),
-            ]
+    let from_json = serde_json::from_str::<serde_json::Value>(body).ok().and_then(|json| {
+        [json.pointer("/error/message"), json.get("error"), json.get("message"), json.get("detail")]
             .into_iter()
             .flatten()
             .find_map(|v| v.as_str().map(str::to_owned))
-        });
+    });
     let detail = from_json.unwrap_or_else(|| body.to_owned());
     truncate(detail, MAX_DETAIL_BYTES)
 }
@@ -88,10 +69,7 @@ fn vendor_detail(body: &str) -> String {
 /// Cuts `text` to at most `max` bytes on a character boundary, marking the cut with `…`.
 fn truncate(mut text: String, max: usize) -> String {
     if text.len() > max {
-        let cut = (0..=max)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
+        let cut = (0..=max).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
         text.truncate(cut);
         text.push('…');
     }
@@ -104,14 +82,10 @@ impl From<HttpError> for ProviderError {
     /// problem (`other`, with the host's message naming the destination).
     fn from(error: HttpError) -> Self {
         match error {
-            HttpError::Timeout => {
-                ProviderError::Timeout("the vendor did not answer in time".into())
-            }
+            HttpError::Timeout => ProviderError::Timeout("the vendor did not answer in time".into()),
             HttpError::Connect(m) => ProviderError::Unavailable(format!("cannot connect: {m}")),
             HttpError::Protocol(m) => ProviderError::Unavailable(format!("broken reply: {m}")),
-            HttpError::Denied(m) => {
-                ProviderError::Other(format!("request denied by the host: {m}"))
-            }
+            HttpError::Denied(m) => ProviderError::Other(format!("request denied by the host: {m}")),
             HttpError::InvalidRequest(m) => ProviderError::Other(format!("invalid request: {m}")),
             HttpError::TooLarge(cap) => {
                 ProviderError::Other(format!("reply larger than the host's cap of {cap} bytes"))
@@ -151,24 +125,14 @@ mod tests {
     /// The vendor's own message is quoted from the usual JSON shapes, else the raw body.
     #[test]
     fn detail_from_body() {
-        let openai =
-            r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#;
-        assert_eq!(
-            at(401, openai),
-            ProviderError::Unauthorized("HTTP 401: Incorrect API key provided".into())
-        );
+        let openai = r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#;
+        assert_eq!(at(401, openai), ProviderError::Unauthorized("HTTP 401: Incorrect API key provided".into()));
         assert_eq!(
             at(404, r#"{"error":"model 'x' not found"}"#),
             ProviderError::NotFound("HTTP 404: model 'x' not found".into())
         );
-        assert_eq!(
-            at(400, r#"{"message":"bad"}"#),
-            ProviderError::BadRequest("HTTP 400: bad".into())
-        );
-        assert_eq!(
-            at(503, " upstream down \n"),
-            ProviderError::Unavailable("HTTP 503: upstream down".into())
-        );
+        assert_eq!(at(400, r#"{"message":"bad"}"#), ProviderError::BadRequest("HTTP 400: bad".into()));
+        assert_eq!(at(503, " upstream down \n"), ProviderError::Unavailable("HTTP 503: upstream down".into()));
         assert_eq!(at(500, ""), ProviderError::Unavailable("HTTP 500".into()));
     }
 
@@ -176,9 +140,7 @@ mod tests {
     #[test]
     fn long_body_is_truncated() {
         let body = "é".repeat(1000);
-        let ProviderError::Other(message) = at(418, &body) else {
-            panic!()
-        };
+        let ProviderError::Other(message) = at(418, &body) else { panic!() };
         assert!(message.len() <= MAX_DETAIL_BYTES + "HTTP 418: …".len());
         assert!(message.ends_with('…'));
     }
@@ -199,35 +161,19 @@ mod tests {
         assert_eq!(ms("soon"), None);
         assert_eq!(
             error_from_status_at(429, None, "", now + Duration::from_secs(1)),
-            ProviderError::RateLimited(RateLimit {
-                retry_after_ms: None,
-                message: "HTTP 429".into()
-            })
+            ProviderError::RateLimited(RateLimit { retry_after_ms: None, message: "HTTP 429".into() })
         );
     }
 
     /// Transport failures map to the case the host retries or reports appropriately.
     #[test]
     fn http_errors() {
-        assert!(matches!(
-            ProviderError::from(HttpError::Timeout),
-            ProviderError::Timeout(_)
-        ));
-        assert!(matches!(
-            ProviderError::from(HttpError::Connect("refused".into())),
-            ProviderError::Unavailable(_)
-        ));
-        assert!(matches!(
-            ProviderError::from(HttpError::Protocol("reset".into())),
-            ProviderError::Unavailable(_)
-        ));
+        assert!(matches!(ProviderError::from(HttpError::Timeout), ProviderError::Timeout(_)));
+        assert!(matches!(ProviderError::from(HttpError::Connect("refused".into())), ProviderError::Unavailable(_)));
+        assert!(matches!(ProviderError::from(HttpError::Protocol("reset".into())), ProviderError::Unavailable(_)));
         assert_eq!(
-            ProviderError::from(HttpError::Denied(
-                "https://evil.example is not allowed".into()
-            )),
-            ProviderError::Other(
-                "request denied by the host: https://evil.example is not allowed".into()
-            )
+            ProviderError::from(HttpError::Denied("https://evil.example is not allowed".into())),
+            ProviderError::Other("request denied by the host: https://evil.example is not allowed".into())
         );
     }
 }

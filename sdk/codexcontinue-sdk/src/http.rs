@@ -30,13 +30,7 @@ impl Request {
     /// A request with `method` to `url`, with no headers and an empty body.
     pub fn new(method: Method, url: impl Into<String>) -> Self {
         Self {
-            inner: host::Request {
-                method,
-                url: url.into(),
-                headers: Vec::new(),
-                body: Vec::new(),
-                timeout_ms: None,
-            },
+            inner: host::Request { method, url: url.into(), headers: Vec::new(), body: Vec::new(), timeout_ms: None },
         }
     }
 
@@ -81,11 +75,7 @@ impl Request {
 
     /// The first value of header `name` set so far (case-insensitive).
     pub fn header_value(&self, name: &str) -> Option<&str> {
-        self.inner
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.inner.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Sends the request and waits for the response head; the body is read from the
@@ -121,10 +111,7 @@ impl Response {
     /// [`sse::Parser`](crate::sse::Parser) or [`ndjson::Splitter`](crate::ndjson::Splitter)).
     /// The iterator ends after the last piece or the first error.
     pub fn chunks(&self) -> Chunks<'_> {
-        Chunks {
-            response: self,
-            done: false,
-        }
+        Chunks { response: self, done: false }
     }
 
     /// The rest of the body in one piece.
@@ -134,8 +121,7 @@ impl Response {
 
     /// The rest of the body as text; invalid UTF-8 is replaced, not refused.
     pub fn text(&self) -> Result<String, HttpError> {
-        self.bytes()
-            .map(|body| String::from_utf8_lossy(&body).into_owned())
+        self.bytes().map(|body| String::from_utf8_lossy(&body).into_owned())
     }
 
     /// The rest of the body parsed as JSON; a body that does not parse is
@@ -199,15 +185,9 @@ mod tests {
             .unwrap();
         assert_eq!(request.inner.method, Method::Post);
         assert_eq!(request.inner.body, br#"{"model":"m"}"#);
-        assert_eq!(
-            request.header_value("Content-Type"),
-            Some("application/json")
-        );
+        assert_eq!(request.header_value("Content-Type"), Some("application/json"));
 
-        let custom = Request::post("https://x")
-            .header("Content-Type", "application/vnd.custom+json")
-            .json(&1)
-            .unwrap();
+        let custom = Request::post("https://x").header("Content-Type", "application/vnd.custom+json").json(&1).unwrap();
         assert_eq!(custom.inner.headers.len(), 1);
     }
 }

@@ -40,8 +40,7 @@ impl LineSplitter {
 
     fn take_line(&mut self) -> String {
         let bytes = std::mem::take(&mut self.partial);
-        String::from_utf8(bytes)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 }
 

@@ -27,19 +27,12 @@ pub trait MemoryStore: 'static {
 
     /// Appends messages atomically, in order, assigning `seq` numbers and creating the session
     /// for `scope.user` (with `title`, if given) when it does not exist.
-    fn append(
-        scope: Scope,
-        messages: Vec<NewMessage>,
-        title: Option<String>,
-    ) -> Result<Vec<StoredMessage>, StoreError>;
+    fn append(scope: Scope, messages: Vec<NewMessage>, title: Option<String>)
+    -> Result<Vec<StoredMessage>, StoreError>;
 
     /// Up to `limit` messages with `seq < before` (or the newest, if `before` is none), oldest
     /// first.
-    fn list_messages(
-        scope: Scope,
-        before: Option<u64>,
-        limit: u32,
-    ) -> Result<Vec<StoredMessage>, StoreError>;
+    fn list_messages(scope: Scope, before: Option<u64>, limit: u32) -> Result<Vec<StoredMessage>, StoreError>;
 
     /// Removes the session with its messages, summary and embeddings; false if it did not exist.
     fn delete_session(scope: Scope) -> Result<bool, StoreError>;
@@ -83,11 +76,7 @@ impl<T: MemoryStore> Guest for MemoryStoreExport<T> {
         T::append(scope, messages, title)
     }
 
-    fn list_messages(
-        scope: Scope,
-        before: Option<u64>,
-        limit: u32,
-    ) -> Result<Vec<StoredMessage>, StoreError> {
+    fn list_messages(scope: Scope, before: Option<u64>, limit: u32) -> Result<Vec<StoredMessage>, StoreError> {
         T::list_messages(scope, before, limit)
     }
 

@@ -18,11 +18,7 @@ impl Splitter {
     /// Consumes the next piece of the body and returns the lines it completes; blank lines
     /// are skipped and surrounding whitespace is trimmed.
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<String> {
-        self.lines
-            .feed(chunk)
-            .into_iter()
-            .filter_map(non_blank)
-            .collect()
+        self.lines.feed(chunk).into_iter().filter_map(non_blank).collect()
     }
 
     /// Ends the stream: returns the last line if the body did not end with a newline.

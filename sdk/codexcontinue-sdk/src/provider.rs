@@ -5,8 +5,8 @@ use std::marker::PhantomData;
 
 use crate::bindings::provider::exports::codexcontinue::plugin::provider::Guest;
 use crate::{
-    ChatRequest, ChatResponse, EmbedRequest, Embeddings, ModelInfo, ProviderError, ProviderInfo,
-    Sink, StreamEvent, ToolCallDelta,
+    ChatRequest, ChatResponse, EmbedRequest, Embeddings, ModelInfo, ProviderError, ProviderInfo, Sink, StreamEvent,
+    ToolCallDelta,
 };
 
 /// An LLM provider, exported with [`export_provider!`](crate::export_provider).
@@ -45,10 +45,7 @@ pub trait Provider: 'static {
     /// Embedding vectors, one per input. The default answers `unsupported`.
     fn embed(request: EmbedRequest) -> Result<Embeddings, ProviderError> {
         let _ = request;
-        Err(ProviderError::Unsupported(format!(
-            "{} does not offer embeddings",
-            Self::info().name
-        )))
+        Err(ProviderError::Unsupported(format!("{} does not offer embeddings", Self::info().name)))
     }
 }
 

@@ -34,11 +34,7 @@ impl Parser {
 
     /// Consumes the next piece of the body and returns the events it completes.
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<Event> {
-        self.lines
-            .feed(chunk)
-            .into_iter()
-            .filter_map(|line| self.line(line))
-            .collect()
+        self.lines.feed(chunk).into_iter().filter_map(|line| self.line(line)).collect()
     }
 
     /// Ends the stream: returns the last event if the body stopped without its blank line.
@@ -78,10 +74,7 @@ impl Parser {
     fn dispatch(&mut self) -> Option<Event> {
         let event = self.event.take();
         let data = self.data.take()?;
-        Some(Event {
-            event: event.unwrap_or_else(|| "message".to_owned()),
-            data,
-        })
+        Some(Event { event: event.unwrap_or_else(|| "message".to_owned()), data })
     }
 }
 
@@ -90,10 +83,7 @@ mod tests {
     use super::*;
 
     fn event(event: &str, data: &str) -> Event {
-        Event {
-            event: event.to_owned(),
-            data: data.to_owned(),
-        }
+        Event { event: event.to_owned(), data: data.to_owned() }
     }
 
     fn parse_all(chunks: &[&[u8]]) -> Vec<Event> {
@@ -107,23 +97,14 @@ mod tests {
     #[test]
     fn data_only_events() {
         let body = b"data: {\"a\":1}\n\ndata: [DONE]\n\n";
-        assert_eq!(
-            parse_all(&[body]),
-            [event("message", "{\"a\":1}"), event("message", "[DONE]")]
-        );
+        assert_eq!(parse_all(&[body]), [event("message", "{\"a\":1}"), event("message", "[DONE]")]);
     }
 
     /// Anthropic-style named events with `\r\n` line ends and keep-alive comments.
     #[test]
     fn named_events_crlf_and_comments() {
         let body = b": ping\r\nevent: content_block_delta\r\ndata: {\"t\":\"hi\"}\r\n\r\n:\r\n\r\nevent: message_stop\r\ndata: {}\r\n\r\n";
-        assert_eq!(
-            parse_all(&[body]),
-            [
-                event("content_block_delta", "{\"t\":\"hi\"}"),
-                event("message_stop", "{}")
-            ]
-        );
+        assert_eq!(parse_all(&[body]), [event("content_block_delta", "{\"t\":\"hi\"}"), event("message_stop", "{}")]);
     }
 
     /// An event split at every possible byte still parses the same.
@@ -156,10 +137,7 @@ mod tests {
     /// A stream that stops without its final blank line still yields its last event.
     #[test]
     fn unterminated_last_event() {
-        assert_eq!(
-            parse_all(&[b"data: a\n\ndata: b"]),
-            [event("message", "a"), event("message", "b")]
-        );
+        assert_eq!(parse_all(&[b"data: a\n\ndata: b"]), [event("message", "a"), event("message", "b")]);
         assert_eq!(parse_all(&[b"data: c\n"]), [event("message", "c")]);
         assert_eq!(parse_all(&[b""]), []);
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use codexcontinue_sdk::http::Request;
 use codexcontinue_sdk::{
-    ChatRequest, ChatResponse, EmbedRequest, Embeddings, FinishReason, HttpError, Provider,
-    ProviderError, ProviderInfo, RateLimit, Sink, Usage, config, export_provider, log, secret,
+    ChatRequest, ChatResponse, EmbedRequest, Embeddings, FinishReason, HttpError, Provider, ProviderError,
+    ProviderInfo, RateLimit, Sink, Usage, config, export_provider, log, secret,
 };
 
 /// What a request asks the dummy to do, chosen by its model name.
@@ -76,10 +76,7 @@ impl<'a> Behaviour<'a> {
 
 /// Runs the behaviour `request.model` picks, handing each piece of the reply to `emit` (a no-op
 /// for `chat`, the sink for `chat-stream`) and returning the complete reply.
-fn respond(
-    request: &ChatRequest,
-    emit: &mut dyn FnMut(&str),
-) -> Result<ChatResponse, ProviderError> {
+fn respond(request: &ChatRequest, emit: &mut dyn FnMut(&str)) -> Result<ChatResponse, ProviderError> {
     let content = match Behaviour::from_model(&request.model) {
         Behaviour::Ok => "ok".to_owned(),
         Behaviour::Loop => spin(),
@@ -132,10 +129,7 @@ fn reply(request: &ChatRequest, content: String) -> ChatResponse {
         content,
         tool_calls: Vec::new(),
         finish_reason: FinishReason::Stop,
-        usage: Some(Usage {
-            prompt_tokens: 1,
-            completion_tokens: 1,
-        }),
+        usage: Some(Usage { prompt_tokens: 1, completion_tokens: 1 }),
         model: request.model.clone(),
     }
 }
@@ -235,14 +229,8 @@ mod tests {
     /// Model names map to behaviours; prefixes carry their argument; unknown names are `ok`.
     #[test]
     fn behaviour_from_model() {
-        assert_eq!(
-            Behaviour::from_model("config:base_url"),
-            Behaviour::Config("base_url")
-        );
-        assert_eq!(
-            Behaviour::from_model("http:http://127.0.0.1:9/x"),
-            Behaviour::Http("http://127.0.0.1:9/x")
-        );
+        assert_eq!(Behaviour::from_model("config:base_url"), Behaviour::Config("base_url"));
+        assert_eq!(Behaviour::from_model("http:http://127.0.0.1:9/x"), Behaviour::Http("http://127.0.0.1:9/x"));
         assert_eq!(Behaviour::from_model("loop"), Behaviour::Loop);
         assert_eq!(Behaviour::from_model("gpt-4o"), Behaviour::Ok);
         assert_eq!(
@@ -262,13 +250,7 @@ mod tests {
         assert_eq!(deltas, ["ok"]);
         assert_eq!(response.content, "ok");
         assert_eq!(response.model, "anything");
-        assert_eq!(
-            response.usage,
-            Some(Usage {
-                prompt_tokens: 1,
-                completion_tokens: 1
-            })
-        );
+        assert_eq!(response.usage, Some(Usage { prompt_tokens: 1, completion_tokens: 1 }));
     }
 
     /// `stream` emits five deltas that make up the reply; `stream-drop` emits three then fails.
@@ -280,10 +262,7 @@ mod tests {
 
         let (deltas, result) = run("stream-drop");
         assert_eq!(deltas, ["a", "b", "c"]);
-        assert_eq!(
-            result,
-            Err(ProviderError::Unavailable("stream dropped".into()))
-        );
+        assert_eq!(result, Err(ProviderError::Unavailable("stream dropped".into())));
     }
 
     /// `error-*` models fail with their case and emit nothing.
@@ -292,17 +271,8 @@ mod tests {
         let (deltas, result) = run("error-timeout");
         assert!(deltas.is_empty());
         assert!(matches!(result, Err(ProviderError::Timeout(_))));
-        assert!(matches!(
-            run("error-401").1,
-            Err(ProviderError::Unauthorized(_))
-        ));
-        assert!(matches!(
-            run("error-404").1,
-            Err(ProviderError::NotFound(_))
-        ));
-        assert!(matches!(
-            run("error-500").1,
-            Err(ProviderError::Unavailable(_))
-        ));
+        assert!(matches!(run("error-401").1, Err(ProviderError::Unauthorized(_))));
+        assert!(matches!(run("error-404").1, Err(ProviderError::NotFound(_))));
+        assert!(matches!(run("error-500").1, Err(ProviderError::Unavailable(_))));
     }
 }
