@@ -88,21 +88,11 @@ mod tests {
     use super::*;
 
     fn message(role: Role, content: &str) -> Message {
-        Message { role, content: content.into(), name: None, tool_calls: Vec::new(), tool_call_id: None }
+        Message::new(role, content)
     }
 
     fn request(messages: Vec<Message>) -> ChatRequest {
-        ChatRequest {
-            model: MODEL.into(),
-            messages,
-            temperature: None,
-            top_p: None,
-            max_tokens: None,
-            stop: Vec::new(),
-            tools: Vec::new(),
-            tool_choice: None,
-            extra_json: None,
-        }
+        ChatRequest::new(MODEL, messages)
     }
 
     fn conversation() -> Vec<Message> {

@@ -61,6 +61,7 @@ pub mod memory;
 pub mod ndjson;
 pub mod provider;
 pub mod sse;
+mod types;
 
 pub use error::error_from_status;
 pub use http::secret;

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use codexcontinue_sdk::http::Request;
 use codexcontinue_sdk::{
-    ChatRequest, ChatResponse, EmbedRequest, Embeddings, FinishReason, HttpError, Provider, ProviderError,
-    ProviderInfo, RateLimit, Sink, Usage, config, export_provider, log, secret,
+    ChatRequest, ChatResponse, EmbedRequest, Embeddings, HttpError, Provider, ProviderError, ProviderInfo, RateLimit,
+    Sink, Usage, config, export_provider, log, secret,
 };
 
 /// What a request asks the dummy to do, chosen by its model name.
@@ -126,11 +126,8 @@ fn respond(request: &ChatRequest, emit: &mut dyn FnMut(&str)) -> Result<ChatResp
 /// A `stop` reply with a fixed usage, echoing the requested model.
 fn reply(request: &ChatRequest, content: String) -> ChatResponse {
     ChatResponse {
-        content,
-        tool_calls: Vec::new(),
-        finish_reason: FinishReason::Stop,
         usage: Some(Usage { prompt_tokens: 1, completion_tokens: 1 }),
-        model: request.model.clone(),
+        ..ChatResponse::text(&request.model, content)
     }
 }
 
@@ -206,17 +203,7 @@ mod tests {
     use super::*;
 
     fn request(model: &str) -> ChatRequest {
-        ChatRequest {
-            model: model.into(),
-            messages: Vec::new(),
-            temperature: None,
-            top_p: None,
-            max_tokens: None,
-            stop: Vec::new(),
-            tools: Vec::new(),
-            tool_choice: None,
-            extra_json: None,
-        }
+        ChatRequest::new(model, Vec::new())
     }
 
     /// Runs `model` as `chat-stream` would, collecting the emitted deltas.
