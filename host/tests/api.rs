@@ -294,3 +294,33 @@ fn parse_sse(text: &str) -> Vec<(String, Value)> {
         })
         .collect()
 }
+
+/// The default provider is the first preferred one whose keys are all set, else the demo; a
+/// request can pick any loaded provider, and one without its key gets a clear 503.
+#[tokio::test]
+async fn default_provider_follows_the_keys_found() {
+    let (manifest, wasm) = common::plugin("dummy");
+    let openai = std::fs::read_to_string(manifest).unwrap().replace("id = \"dummy\"", "id = \"openai\"")
+        + "\n[secrets]\nOPENAI_API_KEY = [\"https://api.openai.com\"]\n";
+    let custom = vec![("openai".to_string(), openai, std::fs::read(wasm).unwrap())];
+
+    let server = TestServer::start(Setup { custom: custom.clone(), ..Setup::default() }).await;
+    let (_, body) = server.chat("hi", json!({})).await;
+    assert_eq!(body["provider"], "echo (offline demo)");
+    let (status, body) = server.chat("hi", json!({ "provider": "openai" })).await;
+    assert_eq!((status, error_code(&body)), (503, "provider_not_configured"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("OPENAI_API_KEY"), "{body}");
+    let (_, status) = server.get("/status").await;
+    assert_eq!(status["default_provider"], "echo");
+    server.stop().await;
+
+    let env = vec![("OPENAI_API_KEY", "sk-test".to_string())];
+    let server = TestServer::start(Setup { custom, env, ..Setup::default() }).await;
+    let (status, body) = server.chat("hi", json!({})).await;
+    assert_eq!((status, &body["provider"]), (200, &json!("openai")), "{body}");
+    let (_, body) = server.chat("hi", json!({ "provider": "echo" })).await;
+    assert_eq!(body["provider"], "echo (offline demo)");
+    let (_, body) = server.chat("hi", json!({ "model": "stream" })).await;
+    assert_eq!(body["model"], "stream", "the request's model reaches the provider");
+    server.stop().await;
+}

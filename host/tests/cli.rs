@@ -22,8 +22,14 @@ fn binary() -> Command {
 
 /// Starts `serve` on an ephemeral port and returns the child and its base URL.
 fn serve(data: &Path, plugins: &Path) -> (Child, String) {
-    let mut child = binary()
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+    serve_with(binary(), data, plugins, &[])
+}
+
+fn serve_with(mut command: Command, data: &Path, plugins: &Path, flags: &[&str]) -> (Child, String) {
+    let mut child = command
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(flags)
+        .arg("--data-dir")
         .arg(data)
         .arg("--plugins-dir")
         .arg(plugins)
@@ -142,4 +148,39 @@ fn plugins_list_shows_every_plugin() {
 fn version_flag() {
     let out = binary().arg("--version").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("codexcontinue {}", env!("CARGO_PKG_VERSION")));
+}
+
+/// Flags beat the environment, which beats `.env`, which beats `codexcontinue.toml`.
+#[tokio::test]
+async fn configuration_precedence() {
+    let data = tempfile::tempdir().unwrap();
+    let plugins = tempfile::tempdir().unwrap();
+    plugins_dir(plugins.path());
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::write(cwd.path().join("codexcontinue.toml"), "[limits]\nmax_message_chars = 10\n").unwrap();
+    let client = reqwest::Client::new();
+    // The longest message each configuration accepts.
+    let longest = async |mut command: Command, flags: &[&str]| {
+        command.current_dir(cwd.path()).env_remove("CODEXCONTINUE_CONFIG");
+        let (mut child, url) = serve_with(command, data.path(), plugins.path(), flags);
+        let mut longest = 0;
+        for n in 1..=12 {
+            let body = json!({ "message": "x".repeat(n) });
+            if client.post(format!("{url}/chat")).json(&body).send().await.unwrap().status() == 200 {
+                longest = n;
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        longest
+    };
+    assert_eq!(longest(binary(), &[]).await, 10, "from codexcontinue.toml");
+    std::fs::write(cwd.path().join(".env"), "CODEXCONTINUE_MAX_MESSAGE_CHARS=8\n").unwrap();
+    assert_eq!(longest(binary(), &[]).await, 8, ".env over the file");
+    let mut command = binary();
+    command.env("CODEXCONTINUE_MAX_MESSAGE_CHARS", "6");
+    assert_eq!(longest(command, &[]).await, 6, "environment over .env");
+    let mut command = binary();
+    command.env("CODEXCONTINUE_MAX_MESSAGE_CHARS", "6");
+    assert_eq!(longest(command, &["--max-message-chars=4"]).await, 4, "flag over environment");
 }
