@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, Env, FileConfig, RequestLimits, StoreKind};
+use crate::config::{Config, Env, FileConfig, ProvidersConfig, RequestLimits, StoreKind};
 use crate::plugins::{self, Loader, Registry};
 use crate::runtime::{PoolConfig, Runtime, RuntimeConfig};
 
@@ -105,8 +105,11 @@ impl ServeArgs {
             data_dir,
             plugins_dir,
             store: store.unwrap_or(d.store),
-            default_provider: self.provider.or(file.providers.default),
-            default_model: self.model.or(file.providers.model),
+            providers: ProvidersConfig {
+                default: self.provider.or(file.providers.default.clone()),
+                model: self.model.or(file.providers.model.clone()),
+                ..file.providers
+            },
             limits,
             memory: file.memory.unwrap_or_default(),
             cache_dir: None,

@@ -76,19 +76,44 @@ pub struct FileConfig {
     pub plugins_dir: Option<PathBuf>,
     pub store: Option<String>,
     #[serde(default)]
-    pub providers: ProvidersFile,
+    pub providers: ProvidersConfig,
     pub limits: Option<RequestLimits>,
     pub memory: Option<MemoryConfig>,
 }
 
-/// The `[providers]` table.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProvidersFile {
+/// The `[providers]` table: which provider answers, and how failures are retried and routed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvidersConfig {
     /// Provider used when a request names none.
     pub default: Option<String>,
     /// Model used with the default provider when a request names none.
     pub model: Option<String>,
+    /// Retries of one provider after a rate limit, an outage or a timeout (0 = none).
+    pub retries: u32,
+    /// First retry delay in ms; each later one doubles, with jitter, up to `max_backoff_ms`. A
+    /// vendor's `Retry-After` replaces the computed delay.
+    pub backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// Longest a chat may take in total, retries and fallbacks included.
+    pub deadline_ms: u64,
+    /// Provider id -> providers to try, in order, when it is down (`openai = ["azure-openai", "ollama"]`).
+    pub fallbacks: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for ProvidersConfig {
+    fn default() -> Self {
+        // Two retries ride out a blip or one rate-limit window without making a user wait long.
+        Self {
+            default: None,
+            model: None,
+            retries: 2,
+            backoff_ms: 250,
+            max_backoff_ms: 4_000,
+            deadline_ms: 300_000,
+            fallbacks: BTreeMap::new(),
+        }
+    }
 }
 
 impl FileConfig {
@@ -109,8 +134,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub plugins_dir: PathBuf,
     pub store: StoreKind,
-    pub default_provider: Option<String>,
-    pub default_model: Option<String>,
+    pub providers: ProvidersConfig,
     pub limits: RequestLimits,
     pub memory: MemoryConfig,
     /// Where compiled plugins are cached; defaults to `<data-dir>/cache`.
@@ -131,8 +155,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             plugins_dir: PathBuf::from("plugins"),
             store: StoreKind::Sled,
-            default_provider: None,
-            default_model: None,
+            providers: ProvidersConfig::default(),
             limits: RequestLimits::default(),
             memory: MemoryConfig::default(),
             cache_dir: None,

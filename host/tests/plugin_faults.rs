@@ -48,7 +48,12 @@ async fn faults_fail_only_their_own_request() {
 /// Provider errors map to the statuses clients expect, with Retry-After on 429.
 #[tokio::test]
 async fn provider_errors_map_to_http() {
-    let server = server().await;
+    let server = TestServer::start(Setup {
+        plugins: vec!["echo", "dummy"],
+        configure: |c| c.providers.retries = 0,
+        ..Setup::default()
+    })
+    .await;
     let cases = [
         ("error-401", 502, "upstream_unauthorized"),
         ("error-404", 404, "model_not_found"),

@@ -21,7 +21,8 @@ use super::extract::{Json, user_id};
 use super::{AppState, rfc3339_ms};
 use crate::memory::{PromptMessage, Turn};
 use crate::plugins::Plugin;
-use crate::providers::{ChatOptions, Reply, Usage};
+use crate::providers::{self, ChatOptions, Reply, Usage};
+use crate::runtime::types::StreamEvent;
 use crate::store::{self, Scope};
 
 #[derive(Debug, Deserialize)]
@@ -34,9 +35,32 @@ pub struct ChatBody {
     model: Option<String>,
     system: Option<String>,
     temperature: Option<f32>,
+    top_p: Option<f32>,
     max_tokens: Option<u32>,
     #[serde(default)]
+    stop: Stop,
+    #[serde(default)]
     stream: bool,
+}
+
+/// `stop` as OpenAI accepts it: one string or a list.
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Stop {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            Stop::None => Vec::new(),
+            Stop::One(s) => vec![s],
+            Stop::Many(v) => v,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -73,7 +97,8 @@ pub async fn chat(
     if stream {
         return Ok(Sse::new(events(prepared)).keep_alive(KeepAlive::default()).into_response());
     }
-    let reply = prepared.state.providers.chat(&prepared.plugin, &prepared.prompt, prepared.options.clone()).await?;
+    let messages = providers::messages(&prepared.prompt);
+    let reply = prepared.state.providers.chat(prepared.plugin.clone(), &messages, prepared.options.clone()).await?;
     Ok(Json(record(&prepared, reply).await?).into_response())
 }
 
@@ -91,13 +116,7 @@ async fn prepare(state: AppState, headers: &HeaderMap, body: ChatBody) -> Result
             format!("message has {chars} characters; the limit is {}", limits.max_message_chars),
         ));
     }
-    if let Some(t) = body.temperature.filter(|t| !(0.0..=2.0).contains(t)) {
-        return Err(ApiError::invalid(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_parameter",
-            format!("temperature {t} is outside 0..=2"),
-        ));
-    }
+    check_sampling(body.temperature, body.top_p)?;
     if body.max_tokens == Some(0) {
         return Err(ApiError::invalid(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -123,8 +142,27 @@ async fn prepare(state: AppState, headers: &HeaderMap, body: ChatBody) -> Result
     };
     let plugin = state.providers.select(body.provider.as_deref())?;
     let prompt = state.memory.prompt(existing.then_some(&scope), body.system.as_deref(), &body.message).await?;
-    let options = ChatOptions { model: body.model, temperature: body.temperature, max_tokens: body.max_tokens };
+    let options = ChatOptions {
+        model: body.model,
+        temperature: body.temperature,
+        top_p: body.top_p,
+        max_tokens: body.max_tokens,
+        stop: body.stop.into_vec(),
+        ..ChatOptions::default()
+    };
     Ok(Prepared { state, plugin, scope, prompt, message: body.message, options })
+}
+
+/// Checks `temperature` (0-2) and `top_p` (0-1) as OpenAI defines them.
+pub fn check_sampling(temperature: Option<f32>, top_p: Option<f32>) -> Result<(), ApiError> {
+    let invalid = |what: String| ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", what);
+    if let Some(t) = temperature.filter(|t| !(0.0..=2.0).contains(t)) {
+        return Err(invalid(format!("temperature {t} is outside 0..=2")));
+    }
+    if let Some(p) = top_p.filter(|p| !(0.0..=1.0).contains(p)) {
+        return Err(invalid(format!("top_p {p} is outside 0..=1")));
+    }
+    Ok(())
 }
 
 /// Stores the turn and shapes the reply.
@@ -148,15 +186,16 @@ async fn record(prepared: &Prepared, reply: Reply) -> Result<ChatReply, ApiError
 /// The SSE body. The provider call runs inside the stream, so a client that disconnects drops
 /// the stream and with it the call and its upstream request.
 fn events(prepared: Prepared) -> impl Stream<Item = Result<Event, Infallible>> {
-    let (tx, mut rx) = mpsc::channel::<String>(crate::runtime::STREAM_BUFFER);
+    let (tx, mut rx) = mpsc::channel::<StreamEvent>(crate::runtime::STREAM_BUFFER);
     let start = json!({ "session_id": prepared.scope.session, "provider": prepared.plugin.manifest.id });
     async_stream(move |out| async move {
         out.send(event("start", &start)).await;
         let call = async {
+            let messages = providers::messages(&prepared.prompt);
             let reply = prepared
                 .state
                 .providers
-                .chat_stream(&prepared.plugin, &prepared.prompt, prepared.options.clone(), tx)
+                .chat_stream(prepared.plugin.clone(), &messages, prepared.options.clone(), tx)
                 .await?;
             record(&prepared, reply).await
         };
@@ -164,7 +203,12 @@ fn events(prepared: Prepared) -> impl Stream<Item = Result<Event, Infallible>> {
         let mut outcome = None;
         loop {
             tokio::select! {
-                Some(delta) = rx.recv() => out.send(event("delta", &json!({ "content": delta }))).await,
+                Some(next) = rx.recv() => {
+                    // This API streams text; tool calls arrive whole in `done` (and on /v1).
+                    if let StreamEvent::Delta(delta) = next {
+                        out.send(event("delta", &json!({ "content": delta }))).await;
+                    }
+                }
                 result = &mut call, if outcome.is_none() => outcome = Some(result),
                 else => break,
             }
@@ -194,17 +238,17 @@ fn event(name: &str, data: &impl Serialize) -> Event {
 }
 
 /// Where an [`async_stream`] body sends its items.
-struct Out(mpsc::Sender<Event>);
+pub(super) struct Out(mpsc::Sender<Event>);
 
 impl Out {
-    async fn send(&self, event: Event) {
+    pub(super) async fn send(&self, event: Event) {
         let _ = self.0.send(event).await;
     }
 }
 
 /// A stream driven by `body`: the body runs only while the stream is polled, and stops when
 /// the stream is dropped.
-fn async_stream<F, Fut>(body: F) -> impl Stream<Item = Result<Event, Infallible>>
+pub(super) fn async_stream<F, Fut>(body: F) -> impl Stream<Item = Result<Event, Infallible>>
 where
     F: FnOnce(Out) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,

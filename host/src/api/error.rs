@@ -165,6 +165,9 @@ impl From<providers::Error> for ApiError {
                 Self::new(S::SERVICE_UNAVAILABLE, "server_error", "provider_not_configured", e.to_string())
             }
             providers::Error::Runtime(e) => e.into(),
+            e @ providers::Error::Deadline { .. } => {
+                Self::new(S::GATEWAY_TIMEOUT, "timeout_error", "deadline_exceeded", e.to_string())
+            }
             providers::Error::Upstream { plugin, error } => {
                 let message = format!("provider {plugin}: {}", describe(&error));
                 let (status, kind, code) = match &error {

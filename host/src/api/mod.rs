@@ -5,6 +5,7 @@ mod chat;
 mod error;
 mod extract;
 mod memory;
+mod openai;
 mod status;
 
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub fn app(state: AppState) -> Router {
         .route("/sessions", get(memory::sessions))
         .route("/status", get(status::status))
         .route("/healthz", get(status::healthz))
+        .route("/v1/chat/completions", post(openai::completions))
+        .route("/v1/models", get(openai::models))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -1,11 +1,16 @@
 //! `GET /status` (version, uptime, store, every plugin and its last error) and `GET /healthz`.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use axum::extract::State;
 use serde::Serialize;
+use serde_json::{Value, json};
 
 use super::extract::Json;
 use super::{AppState, rfc3339};
 use crate::plugins::Plugin;
+use crate::providers::Health;
 use crate::runtime::bindings;
 
 #[derive(Serialize)]
@@ -34,6 +39,12 @@ pub struct PluginStatus {
     default_model: Option<String>,
     missing_secrets: Vec<String>,
     last_error: Option<LastError>,
+    /// Providers: how recent calls went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health: Option<Health>,
+    /// Providers: model ids, or why they could not be listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    models: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -43,7 +54,23 @@ pub struct LastError {
     at: String,
 }
 
+/// How long `/status` waits for providers to list their models (cached lists are instant).
+const MODELS_WAIT: Duration = Duration::from_secs(2);
+
 pub async fn status(State(state): State<AppState>) -> Json<Status> {
+    let mut models: BTreeMap<String, Value> = match tokio::time::timeout(MODELS_WAIT, state.providers.models()).await {
+        Ok(lists) => lists
+            .into_iter()
+            .map(|l| {
+                let value = match l.models {
+                    Ok(models) => json!(models.into_iter().map(|m| m.id).collect::<Vec<_>>()),
+                    Err(e) => json!({ "error": e }),
+                };
+                (l.plugin.manifest.id.clone(), value)
+            })
+            .collect(),
+        Err(_) => BTreeMap::new(),
+    };
     let mut failures = state.registry.failures();
     let mut plugins: Vec<PluginStatus> = state
         .registry
@@ -51,7 +78,14 @@ pub async fn status(State(state): State<AppState>) -> Json<Status> {
         .values()
         .map(|p| {
             let failure = failures.remove(&p.manifest_path);
-            active(p, failure.map(last_error))
+            let mut status = active(p, failure.map(last_error));
+            if p.provider().is_some() {
+                status.health = Some(state.providers.health(&p.manifest.id));
+                status.models = Some(
+                    models.remove(&p.manifest.id).unwrap_or_else(|| json!({ "error": "timed out listing models" })),
+                );
+            }
+            status
         })
         .collect();
     plugins.extend(failures.into_iter().map(|(file, failure)| PluginStatus {
@@ -68,6 +102,8 @@ pub async fn status(State(state): State<AppState>) -> Json<Status> {
         default_model: None,
         missing_secrets: Vec::new(),
         last_error: Some(last_error(failure)),
+        health: None,
+        models: None,
     }));
     plugins.sort_by(|a, b| a.id.cmp(&b.id));
     Json(Status {
@@ -96,6 +132,8 @@ fn active(p: &Plugin, last_error: Option<LastError>) -> PluginStatus {
         default_model: provider.map(|pr| pr.info.default_model.clone()),
         missing_secrets: provider.map(|pr| pr.missing_secrets.clone()).unwrap_or_default(),
         last_error,
+        health: None,
+        models: None,
     }
 }
 
@@ -103,6 +141,6 @@ fn last_error(f: crate::plugins::Failure) -> LastError {
     LastError { step: f.step().to_string(), message: f.error.reason, at: rfc3339(f.at) }
 }
 
-pub async fn healthz() -> Json<serde_json::Value> {
+pub async fn healthz() -> Json<Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }

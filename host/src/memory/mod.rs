@@ -60,6 +60,16 @@ impl Memory {
         }
     }
 
+    /// For a session id the client chose: whether it already exists for `user`. Another user's
+    /// session is reported as not found, never shared.
+    pub async fn claim(&self, user: &str, id: &str) -> Result<bool, Error> {
+        match self.store.get_session(id).await? {
+            Some(session) if session.user == user => Ok(true),
+            Some(_) => Err(Error::SessionNotFound(id.to_string())),
+            None => Ok(false),
+        }
+    }
+
     /// The user's sessions, most recently active first.
     pub async fn sessions(&self, user: &str, limit: usize) -> Result<Vec<Session>, Error> {
         Ok(self.store.list_sessions(user, limit).await?)

@@ -1,16 +1,26 @@
 //! Provider routing: picks the provider plugin for a request (the request's choice, the
 //! configured default, or the first one with its keys set, falling back to the offline demo),
-//! calls it through the runtime, and normalises the reply (usage counted when the vendor omits
-//! it, output size checked).
+//! calls it through the runtime with retries and an ordered fallback list, and normalises the
+//! reply (usage counted when the vendor omits it, output size checked).
 
-use std::sync::Arc;
+mod health;
+mod retry;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+pub use health::Health;
+use health::HealthBook;
+
 use crate::capabilities::PluginLabel;
+use crate::config::ProvidersConfig;
 use crate::memory::PromptMessage;
 use crate::plugins::{Plugin, Registry};
-use crate::runtime::types::{self, ChatRequest, FinishReason, ProviderError, StreamEvent};
+use crate::runtime::types::{self, ChatRequest, FinishReason, ModelInfo, ProviderError, StreamEvent, ToolSpec};
 use crate::store::Role;
 use crate::tokens;
 
@@ -20,6 +30,9 @@ pub const PREFERENCE: &[&str] = &["openai", "azure-openai", "anthropic", "mistra
 
 /// Largest reply accepted from a plugin; a model reply is rarely a hundredth of this.
 pub const MAX_REPLY_BYTES: usize = 4 << 20;
+
+/// How long a provider's model list is reused before asking it again.
+const MODELS_TTL: Duration = Duration::from_secs(300);
 
 /// Why a chat could not be answered.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +47,8 @@ pub enum Error {
     Upstream { plugin: PluginLabel, error: ProviderError },
     #[error(transparent)]
     Runtime(#[from] crate::runtime::Error),
+    #[error("no provider answered within the {ms} ms deadline")]
+    Deadline { ms: u64 },
 }
 
 /// A human-readable provider error (plugins promise their messages carry no secrets).
@@ -55,7 +70,13 @@ pub fn describe(error: &ProviderError) -> String {
 pub struct ChatOptions {
     pub model: Option<String>,
     pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
     pub max_tokens: Option<u32>,
+    pub stop: Vec<String>,
+    pub tools: Vec<ToolSpec>,
+    pub tool_choice: Option<String>,
+    /// Vendor-specific fields, a JSON object.
+    pub extra_json: Option<String>,
 }
 
 /// Token counts, always filled in.
@@ -70,28 +91,36 @@ pub struct Usage {
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub content: String,
+    pub tool_calls: Vec<types::ToolCall>,
     pub finish_reason: &'static str,
     pub usage: Usage,
     pub model: String,
-    /// The provider as shown to clients: its id, labelled when it is the offline demo.
+    /// The provider that answered, as shown to clients: its id, labelled when it is the demo.
     pub provider: String,
+}
+
+/// One provider's models, or why they could not be listed.
+pub struct ProviderModels {
+    pub plugin: Arc<Plugin>,
+    pub models: Result<Vec<ModelInfo>, String>,
 }
 
 /// Finds and calls providers from the registry's current plugins.
 pub struct Providers {
     registry: Arc<Registry>,
-    default: Option<String>,
-    default_model: Option<String>,
+    config: ProvidersConfig,
+    health: HealthBook,
+    models: Mutex<HashMap<String, (Instant, String, Vec<ModelInfo>)>>,
 }
 
 impl Providers {
-    pub fn new(registry: Arc<Registry>, default: Option<String>, default_model: Option<String>) -> Self {
-        Self { registry, default, default_model }
+    pub fn new(registry: Arc<Registry>, config: ProvidersConfig) -> Self {
+        Self { registry, config, health: HealthBook::default(), models: Mutex::default() }
     }
 
     /// The provider used when a request names none, chosen afresh from what is loaded now.
     pub fn default_provider(&self) -> Result<Arc<Plugin>, Error> {
-        if let Some(id) = &self.default {
+        if let Some(id) = &self.config.default {
             return self.get(id);
         }
         let plugins = self.registry.snapshot();
@@ -118,6 +147,11 @@ impl Providers {
         }
     }
 
+    /// Whether `id` names a loaded provider (configured or not).
+    pub fn is_provider(&self, id: &str) -> bool {
+        self.registry.get(id).is_some_and(|p| p.provider().is_some())
+    }
+
     fn get(&self, id: &str) -> Result<Arc<Plugin>, Error> {
         let plugin =
             self.registry.get(id).filter(|p| p.provider().is_some()).ok_or_else(|| Error::Unknown(id.to_string()))?;
@@ -128,63 +162,160 @@ impl Providers {
         Ok(plugin)
     }
 
-    /// The model to use with `plugin` when the request names none.
-    fn model_for(&self, plugin: &Plugin, requested: Option<String>) -> String {
-        let provider = plugin.provider().expect("callers pass providers");
-        let configured = self
-            .default
-            .as_deref()
-            .is_none_or(|d| d == plugin.manifest.id)
-            .then(|| self.default_model.clone())
-            .flatten();
-        requested.or(configured).unwrap_or_else(|| provider.info.default_model.clone())
+    /// The recent record of provider `id`.
+    pub fn health(&self, id: &str) -> Health {
+        self.health.get(id)
     }
 
-    /// Builds the WIT request for `prompt`.
-    fn request(&self, plugin: &Plugin, prompt: &[PromptMessage], options: ChatOptions) -> ChatRequest {
-        ChatRequest {
-            model: self.model_for(plugin, options.model),
-            messages: prompt.iter().map(message).collect(),
-            temperature: options.temperature,
-            top_p: None,
-            max_tokens: options.max_tokens,
-            stop: Vec::new(),
-            tools: Vec::new(),
-            tool_choice: None,
-            extra_json: None,
+    /// One complete reply: from `first`, retried, then from its fallbacks.
+    pub async fn chat(
+        &self,
+        first: Arc<Plugin>,
+        messages: &[types::Message],
+        options: ChatOptions,
+    ) -> Result<Reply, Error> {
+        self.route(first, messages, options, None).await
+    }
+
+    /// The same, streamed: events go to `events` as they arrive. Once one has gone out, the
+    /// call is neither retried nor handed to a fallback: the client already has part of a reply.
+    pub async fn chat_stream(
+        &self,
+        first: Arc<Plugin>,
+        messages: &[types::Message],
+        options: ChatOptions,
+        events: mpsc::Sender<StreamEvent>,
+    ) -> Result<Reply, Error> {
+        self.route(first, messages, options, Some(events)).await
+    }
+
+    /// Tries `first`, then each configured fallback that is loaded and configured.
+    async fn route(
+        &self,
+        first: Arc<Plugin>,
+        messages: &[types::Message],
+        options: ChatOptions,
+        events: Option<mpsc::Sender<StreamEvent>>,
+    ) -> Result<Reply, Error> {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.config.deadline_ms);
+        let fallbacks = self.config.fallbacks.get(&first.manifest.id).cloned().unwrap_or_default();
+        let streamed = AtomicBool::new(false);
+        let mut candidates = vec![first];
+        candidates.extend(fallbacks.iter().filter_map(|id| self.get(id).ok()));
+        let mut last_error = None;
+        for (i, plugin) in candidates.iter().enumerate() {
+            // Model names are vendor-specific: a fallback answers with its own default model.
+            let request = self.request(
+                plugin,
+                messages,
+                if i == 0 { options.clone() } else { ChatOptions { model: None, ..options.clone() } },
+            );
+            let outcome = tokio::time::timeout_at(
+                deadline,
+                self.attempts(plugin, &request, events.as_ref(), &streamed, deadline),
+            )
+            .await;
+            let error = match outcome {
+                Ok(Ok(reply)) => return Ok(reply),
+                Ok(Err(error)) => error,
+                Err(_) => return Err(Error::Deadline { ms: self.config.deadline_ms }),
+            };
+            if streamed.load(Ordering::SeqCst) || !retry::worth_falling_back(&error) {
+                return Err(error);
+            }
+            if let Some(next) = candidates.get(i + 1) {
+                tracing::warn!(from = %plugin.label(), to = %next.label(), "falling back: {error}");
+            }
+            last_error = Some(error);
+        }
+        Err(last_error.expect("there is always a first candidate"))
+    }
+
+    /// Calls one provider, retrying retryable failures while the deadline allows.
+    async fn attempts(
+        &self,
+        plugin: &Plugin,
+        request: &ChatRequest,
+        events: Option<&mpsc::Sender<StreamEvent>>,
+        streamed: &AtomicBool,
+        deadline: tokio::time::Instant,
+    ) -> Result<Reply, Error> {
+        let mut attempt = 0;
+        loop {
+            let result = self.once(plugin, request, events, streamed).await;
+            match &result {
+                Ok(_) => self.health.success(&plugin.manifest.id),
+                Err(e) if retry::worth_falling_back(e) => self.health.failure(&plugin.manifest.id, e.to_string()),
+                Err(_) => {}
+            }
+            let error = match result {
+                Ok(reply) => return Ok(reply),
+                Err(error) => error,
+            };
+            if attempt >= self.config.retries || streamed.load(Ordering::SeqCst) || !retry::retryable(&error) {
+                return Err(error);
+            }
+            let wait = retry::delay(&self.config, attempt, &error);
+            if tokio::time::Instant::now() + wait >= deadline {
+                return Err(error);
+            }
+            tracing::info!(plugin = %plugin.label(), retry = attempt + 1, wait_ms = wait.as_millis() as u64, "retrying: {error}");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
         }
     }
 
-    /// One complete reply from `plugin`.
-    pub async fn chat(&self, plugin: &Plugin, prompt: &[PromptMessage], options: ChatOptions) -> Result<Reply, Error> {
-        let request = self.request(plugin, prompt, options);
-        let provider = plugin.provider().expect("callers pass providers");
-        let response = provider.plugin.chat(&request).await;
-        self.reply(plugin, &request, response)
-    }
-
-    /// The same, streamed: text deltas go to `deltas` as they arrive.
-    pub async fn chat_stream(
+    /// One call, plain or streamed.
+    async fn once(
         &self,
         plugin: &Plugin,
-        prompt: &[PromptMessage],
-        options: ChatOptions,
-        deltas: mpsc::Sender<String>,
+        request: &ChatRequest,
+        events: Option<&mpsc::Sender<StreamEvent>>,
+        streamed: &AtomicBool,
     ) -> Result<Reply, Error> {
-        let request = self.request(plugin, prompt, options);
         let provider = plugin.provider().expect("callers pass providers");
+        let Some(events) = events else {
+            return self.reply(plugin, request, provider.plugin.chat(request).await);
+        };
         let (tx, mut rx) = mpsc::channel(crate::runtime::STREAM_BUFFER);
-        let forward = async move {
+        let forward = async {
             while let Some(event) = rx.recv().await {
-                if let StreamEvent::Delta(text) = event
-                    && deltas.send(text).await.is_err()
-                {
+                streamed.store(true, Ordering::SeqCst);
+                if events.send(event).await.is_err() {
                     break;
                 }
             }
         };
-        let (response, ()) = tokio::join!(provider.plugin.chat_stream(&request, tx), forward);
-        self.reply(plugin, &request, response)
+        let (response, ()) = tokio::join!(provider.plugin.chat_stream(request, tx), forward);
+        self.reply(plugin, request, response)
+    }
+
+    /// Builds the WIT request.
+    fn request(&self, plugin: &Plugin, messages: &[types::Message], options: ChatOptions) -> ChatRequest {
+        ChatRequest {
+            model: self.model_for(plugin, options.model),
+            messages: messages.to_vec(),
+            temperature: options.temperature,
+            top_p: options.top_p,
+            max_tokens: options.max_tokens,
+            stop: options.stop,
+            tools: options.tools,
+            tool_choice: options.tool_choice,
+            extra_json: options.extra_json,
+        }
+    }
+
+    /// The model to use with `plugin` when the request names none.
+    fn model_for(&self, plugin: &Plugin, requested: Option<String>) -> String {
+        let provider = plugin.provider().expect("callers pass providers");
+        let configured = self
+            .config
+            .default
+            .as_deref()
+            .is_none_or(|d| d == plugin.manifest.id)
+            .then(|| self.config.model.clone())
+            .flatten();
+        requested.or(configured).unwrap_or_else(|| provider.info.default_model.clone())
     }
 
     fn reply(
@@ -220,27 +351,65 @@ impl Providers {
         };
         Ok(Reply {
             content: response.content,
+            tool_calls: response.tool_calls,
             finish_reason: finish_reason(response.finish_reason),
             usage,
             model: if response.model.is_empty() { request.model.clone() } else { response.model },
             provider,
         })
     }
+
+    /// Every configured provider's models, from a cache refreshed every few minutes; providers
+    /// are asked concurrently and a failing one is reported, not fatal.
+    pub async fn models(&self) -> Vec<ProviderModels> {
+        let plugins: Vec<_> = self.registry.snapshot().values().filter(|p| p.provider().is_some()).cloned().collect();
+        let lists = plugins.iter().map(|plugin| self.models_of(plugin));
+        let lists = futures::future::join_all(lists).await;
+        plugins.into_iter().zip(lists).map(|(plugin, models)| ProviderModels { plugin, models }).collect()
+    }
+
+    async fn models_of(&self, plugin: &Arc<Plugin>) -> Result<Vec<ModelInfo>, String> {
+        let provider = plugin.provider().expect("filtered to providers");
+        if !provider.missing_secrets.is_empty() {
+            return Err(format!("not configured: set {}", provider.missing_secrets.join(", ")));
+        }
+        let id = &plugin.manifest.id;
+        if let Some((at, digest, models)) = self.models.lock().unwrap_or_else(|e| e.into_inner()).get(id)
+            && at.elapsed() < MODELS_TTL
+            && *digest == plugin.digest
+        {
+            return Ok(models.clone());
+        }
+        let models = match provider.plugin.list_models().await {
+            Ok(Ok(models)) => models,
+            Ok(Err(error)) => return Err(describe(&error)),
+            Err(error) => return Err(error.to_string()),
+        };
+        self.models
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), (Instant::now(), plugin.digest.clone(), models.clone()));
+        Ok(models)
+    }
 }
 
-fn message(m: &PromptMessage) -> types::Message {
-    types::Message {
-        role: match m.role {
-            Role::System => types::Role::System,
-            Role::User => types::Role::User,
-            Role::Assistant => types::Role::Assistant,
-            Role::Tool => types::Role::Tool,
-        },
-        content: m.content.clone(),
-        name: None,
-        tool_calls: Vec::new(),
-        tool_call_id: None,
-    }
+/// The WIT messages for a prompt built by the memory manager.
+pub fn messages(prompt: &[PromptMessage]) -> Vec<types::Message> {
+    prompt
+        .iter()
+        .map(|m| types::Message {
+            role: match m.role {
+                Role::System => types::Role::System,
+                Role::User => types::Role::User,
+                Role::Assistant => types::Role::Assistant,
+                Role::Tool => types::Role::Tool,
+            },
+            content: m.content.clone(),
+            name: None,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        })
+        .collect()
 }
 
 /// OpenAI's spelling of a finish reason.

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod mock;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -28,6 +30,13 @@ pub fn plugin(id: &str) -> (PathBuf, PathBuf) {
     };
     assert!(wasm.is_file(), "{} is missing: run `cargo xtask build-plugins` first", wasm.display());
     (manifest, wasm)
+}
+
+/// A first-party plugin as a `Setup::custom` entry, its manifest edited by `edit` (e.g. to
+/// shorten `timeout_ms`).
+pub fn plugin_with(id: &str, edit: impl Fn(String) -> String) -> (String, String, Vec<u8>) {
+    let (manifest, wasm) = plugin(id);
+    (id.to_string(), edit(std::fs::read_to_string(manifest).unwrap()), std::fs::read(wasm).unwrap())
 }
 
 /// Compiled plugins are cached across test binaries here, as the server does in its data dir.

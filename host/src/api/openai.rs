@@ -1,0 +1,402 @@
+//! The OpenAI-compatible surface, so any OpenAI SDK or editor extension works unchanged:
+//! `GET /v1/models` and `POST /v1/chat/completions` (JSON or SSE chunks ending in `[DONE]`).
+//!
+//! Routing: a model written `provider/model` goes to that provider (when `provider` is a loaded
+//! provider's id), an `X-Provider` header does the same, anything else goes to the default
+//! provider. Memory: an `X-Session-Id` header stores each turn in that session, and a client
+//! that sends only its newest message gets the session's recent history prepended.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::AppState;
+use super::chat::{Stop, check_sampling};
+use super::error::ApiError;
+use super::extract::{Json, user_id};
+use crate::memory::{PromptMessage, Turn};
+use crate::plugins::Plugin;
+use crate::providers::{self, ChatOptions, Reply};
+use crate::runtime::types::{self, StreamEvent, ToolCall, ToolSpec};
+use crate::store::Scope;
+
+/// The header that turns on memory for OpenAI clients.
+pub const SESSION_HEADER: &str = "x-session-id";
+/// The header that picks a provider without renaming the model.
+pub const PROVIDER_HEADER: &str = "x-provider";
+
+#[derive(Debug, Deserialize)]
+pub struct CompletionBody {
+    model: Option<String>,
+    messages: Vec<InMessage>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    max_tokens: Option<u32>,
+    max_completion_tokens: Option<u32>,
+    #[serde(default)]
+    stop: Stop,
+    #[serde(default)]
+    stream: bool,
+    stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    tools: Vec<InTool>,
+    tool_choice: Option<Value>,
+    n: Option<u32>,
+    user: Option<String>,
+    /// Everything else (response_format, seed, penalties...) goes to the vendor as is.
+    #[serde(flatten)]
+    extra: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct InMessage {
+    role: String,
+    #[serde(default)]
+    content: Content,
+    name: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<InToolCall>,
+    tool_call_id: Option<String>,
+}
+
+/// Message content: a string, or a list of parts of which the text parts are kept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+enum Content {
+    #[default]
+    Null,
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+#[derive(Debug, Deserialize)]
+struct Part {
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InToolCall {
+    id: String,
+    function: InFunction,
+}
+
+#[derive(Debug, Deserialize)]
+struct InFunction {
+    name: String,
+    #[serde(default)]
+    arguments: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct InTool {
+    function: InToolSpec,
+}
+
+#[derive(Debug, Deserialize)]
+struct InToolSpec {
+    name: String,
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Value,
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", message)
+}
+
+impl Content {
+    fn text(self) -> Result<String, ApiError> {
+        match self {
+            Content::Null => Ok(String::new()),
+            Content::Text(text) => Ok(text),
+            Content::Parts(parts) => {
+                if let Some(p) = parts.iter().find(|p| p.kind != "text") {
+                    return Err(invalid(format!("content parts of type {:?} are not supported; send text", p.kind)));
+                }
+                Ok(parts.into_iter().filter_map(|p| p.text).collect::<Vec<_>>().join("\n"))
+            }
+        }
+    }
+}
+
+fn message(m: InMessage) -> Result<types::Message, ApiError> {
+    let role = match m.role.as_str() {
+        "system" | "developer" => types::Role::System,
+        "user" => types::Role::User,
+        "assistant" => types::Role::Assistant,
+        "tool" => types::Role::Tool,
+        other => return Err(invalid(format!("unknown message role {other:?}"))),
+    };
+    Ok(types::Message {
+        role,
+        content: m.content.text()?,
+        name: m.name,
+        tool_calls: m
+            .tool_calls
+            .into_iter()
+            .map(|c| ToolCall { id: c.id, name: c.function.name, arguments: c.function.arguments })
+            .collect(),
+        tool_call_id: m.tool_call_id,
+    })
+}
+
+/// `POST /v1/chat/completions`.
+pub async fn completions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<CompletionBody>,
+) -> Result<Response, ApiError> {
+    if body.messages.is_empty() {
+        return Err(invalid("messages must not be empty"));
+    }
+    if body.n.is_some_and(|n| n != 1) {
+        return Err(invalid("only n = 1 is supported"));
+    }
+    check_sampling(body.temperature, body.top_p)?;
+    let user = user_id(&headers, body.user.as_deref())?;
+    let (plugin, model) = route(&state, &headers, body.model.as_deref())?;
+    let mut messages = body.messages.into_iter().map(message).collect::<Result<Vec<_>, _>>()?;
+    let last_user = messages.iter().rev().find(|m| m.role == types::Role::User).map(|m| m.content.clone());
+
+    let session = match header(&headers, SESSION_HEADER) {
+        None => None,
+        Some(id) => Some(session(&state, &user, id, &mut messages, last_user.as_deref()).await?),
+    };
+    let stop = body.stop.into_vec();
+    let options = ChatOptions {
+        model,
+        temperature: body.temperature,
+        top_p: body.top_p,
+        max_tokens: body.max_completion_tokens.or(body.max_tokens),
+        stop,
+        tools: body
+            .tools
+            .into_iter()
+            .map(|t| ToolSpec {
+                name: t.function.name,
+                description: t.function.description,
+                parameters: t.function.parameters.to_string(),
+            })
+            .collect(),
+        tool_choice: body.tool_choice.map(|c| match c {
+            Value::String(s) => s,
+            other => other.pointer("/function/name").and_then(Value::as_str).unwrap_or("auto").to_string(),
+        }),
+        extra_json: (!body.extra.is_empty()).then(|| Value::Object(body.extra).to_string()),
+    };
+    let call = Call { state, plugin, messages, options, session, last_user };
+    if body.stream {
+        let include_usage = body.stream_options.is_some_and(|o| o.include_usage);
+        return Ok(Sse::new(chunks(call, include_usage)).keep_alive(KeepAlive::default()).into_response());
+    }
+    let reply = call.state.providers.chat(call.plugin.clone(), &call.messages, call.options.clone()).await?;
+    call.remember(&reply).await?;
+    Ok(Json(completion(&reply)).into_response())
+}
+
+/// Picks the provider and the model name it should see.
+fn route(
+    state: &AppState,
+    headers: &HeaderMap,
+    model: Option<&str>,
+) -> Result<(Arc<Plugin>, Option<String>), ApiError> {
+    if let Some(id) = header(headers, PROVIDER_HEADER) {
+        return Ok((state.providers.select(Some(id))?, model.map(str::to_string)));
+    }
+    if let Some((id, rest)) = model.and_then(|m| m.split_once('/'))
+        && state.providers.is_provider(id)
+    {
+        return Ok((state.providers.select(Some(id))?, Some(rest.to_string())));
+    }
+    Ok((state.providers.select(None)?, model.map(str::to_string)))
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty())
+}
+
+/// Validates the client's session id and, for a client that sent only its newest message,
+/// prepends the session's recent history.
+async fn session(
+    state: &AppState,
+    user: &str,
+    id: &str,
+    messages: &mut Vec<types::Message>,
+    last_user: Option<&str>,
+) -> Result<Scope, ApiError> {
+    let valid = id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+    if !valid {
+        return Err(ApiError::invalid(
+            StatusCode::BAD_REQUEST,
+            "invalid_session_id",
+            "X-Session-Id must be 1-128 characters of letters, digits and ._:-",
+        ));
+    }
+    let exists = state.memory.claim(user, id).await?;
+    let scope = Scope::new(user, id);
+    let conversation = messages.iter().filter(|m| m.role != types::Role::System).count();
+    if let (true, 1, Some(last)) = (exists, conversation, last_user) {
+        let system = messages
+            .iter()
+            .filter(|m| m.role == types::Role::System)
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        let system = (!system.is_empty()).then_some(system);
+        let prompt: Vec<PromptMessage> = state.memory.prompt(Some(&scope), system.as_deref(), last).await?;
+        *messages = providers::messages(&prompt);
+    }
+    Ok(scope)
+}
+
+/// A validated request, owned so the streaming path can move it into the response body.
+struct Call {
+    state: AppState,
+    plugin: Arc<Plugin>,
+    messages: Vec<types::Message>,
+    options: ChatOptions,
+    session: Option<Scope>,
+    last_user: Option<String>,
+}
+
+impl Call {
+    /// Stores the turn when memory is on.
+    async fn remember(&self, reply: &Reply) -> Result<(), ApiError> {
+        let (Some(scope), Some(user)) = (&self.session, &self.last_user) else { return Ok(()) };
+        let metadata = json!({ "provider": reply.provider, "model": reply.model, "usage": reply.usage, "finish_reason": reply.finish_reason });
+        self.state.memory.record(scope, Turn { user: user.clone(), reply: reply.content.clone(), metadata }).await?;
+        Ok(())
+    }
+}
+
+fn completion_id() -> String {
+    format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn tool_calls(calls: &[ToolCall]) -> Value {
+    calls
+        .iter()
+        .map(|c| json!({ "id": c.id, "type": "function", "function": { "name": c.name, "arguments": c.arguments } }))
+        .collect()
+}
+
+/// The `chat.completion` object.
+fn completion(reply: &Reply) -> Value {
+    let mut message = json!({ "role": "assistant", "content": reply.content });
+    if !reply.tool_calls.is_empty() {
+        message["tool_calls"] = tool_calls(&reply.tool_calls);
+    }
+    json!({
+        "id": completion_id(),
+        "object": "chat.completion",
+        "created": now(),
+        "model": reply.model,
+        "choices": [{ "index": 0, "message": message, "finish_reason": reply.finish_reason, "logprobs": null }],
+        "usage": reply.usage,
+        "system_fingerprint": null,
+    })
+}
+
+/// The SSE body: `chat.completion.chunk` objects, an optional usage chunk, then `[DONE]`. The
+/// provider call runs inside the stream, so a client that disconnects cancels it.
+fn chunks(call: Call, include_usage: bool) -> impl Stream<Item = Result<Event, Infallible>> {
+    let (tx, mut rx) = mpsc::channel::<StreamEvent>(crate::runtime::STREAM_BUFFER);
+    let id = completion_id();
+    let created = now();
+    let requested_model = call.options.model.clone().unwrap_or_default();
+    super::chat::async_stream(move |out| async move {
+        let chunk = |model: &str, delta: Value, finish: Option<&str>| {
+            let data = json!({
+                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{ "index": 0, "delta": delta, "finish_reason": finish, "logprobs": null }],
+            });
+            Event::default().data(data.to_string())
+        };
+        out.send(chunk(&requested_model, json!({ "role": "assistant", "content": "" }), None)).await;
+        let work = async {
+            let reply =
+                call.state.providers.chat_stream(call.plugin.clone(), &call.messages, call.options.clone(), tx).await?;
+            call.remember(&reply).await?;
+            Ok::<_, ApiError>(reply)
+        };
+        tokio::pin!(work);
+        let mut outcome = None;
+        loop {
+            tokio::select! {
+                Some(event) = rx.recv() => match event {
+                    StreamEvent::Delta(text) => out.send(chunk(&requested_model, json!({ "content": text }), None)).await,
+                    StreamEvent::ToolCall(d) => {
+                        let mut call = json!({ "index": d.index, "function": { "arguments": d.arguments } });
+                        if let Some(id) = d.id { call["id"] = json!(id); call["type"] = json!("function"); }
+                        if let Some(name) = d.name { call["function"]["name"] = json!(name); }
+                        out.send(chunk(&requested_model, json!({ "tool_calls": [call] }), None)).await;
+                    }
+                    StreamEvent::Usage(_) => {}
+                },
+                result = &mut work, if outcome.is_none() => outcome = Some(result),
+                else => break,
+            }
+        }
+        match outcome.expect("the loop ends only after the call") {
+            Ok(reply) => {
+                out.send(chunk(&reply.model, json!({}), Some(reply.finish_reason))).await;
+                if include_usage {
+                    let data = json!({ "id": id, "object": "chat.completion.chunk", "created": created, "model": reply.model, "choices": [], "usage": reply.usage });
+                    out.send(Event::default().data(data.to_string())).await;
+                }
+                out.send(Event::default().data("[DONE]")).await;
+            }
+            Err(error) => {
+                if error.status.is_server_error() {
+                    tracing::error!(
+                        code = error.code,
+                        "streamed completion failed: {}",
+                        error.detail.as_deref().unwrap_or(&error.message)
+                    );
+                }
+                let data = json!({ "error": { "message": error.message, "type": error.kind, "code": error.code } });
+                out.send(Event::default().data(data.to_string())).await;
+            }
+        }
+    })
+}
+
+/// `GET /v1/models`: the default provider's models by their own ids, every other provider's
+/// as `provider/model`.
+pub async fn models(State(state): State<AppState>) -> Json<Value> {
+    let default = state.providers.default_provider().ok().map(|p| p.manifest.id.clone());
+    let mut data = Vec::new();
+    for listed in state.providers.models().await {
+        let id = &listed.plugin.manifest.id;
+        let Ok(models) = listed.models else { continue };
+        for model in models {
+            let name =
+                if default.as_deref() == Some(id.as_str()) { model.id.clone() } else { format!("{id}/{}", model.id) };
+            data.push(json!({
+                "id": name, "object": "model", "created": 0, "owned_by": id,
+                "context_window": model.context_window, "supports_embeddings": model.supports_embeddings,
+            }));
+        }
+    }
+    Json(json!({ "object": "list", "data": data }))
+}

@@ -1,0 +1,208 @@
+//! A scripted HTTP server standing in for an LLM vendor: it records every request and answers
+//! each with the reply the test chose (JSON, a stream of chunks with delays, a stream that drops
+//! mid-way or stalls), in the vendor's real wire format as the test writes it.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use futures::StreamExt;
+
+/// A request as the vendor saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    /// Path and query, e.g. `/v1/chat/completions?api-version=2024-10-21`.
+    pub uri: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Recorded {
+    /// A header's value, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("request body is not JSON ({e}): {:?}", self.body))
+    }
+}
+
+/// How a streamed reply ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// Normally.
+    Complete,
+    /// The connection breaks: the body ends with an error (no terminating chunk).
+    Drop,
+    /// The server stops sending and never finishes.
+    Stall,
+}
+
+/// What the mock answers.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A complete response.
+    Full { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    /// A streamed response: each chunk after its delay, then `end`.
+    Stream { status: u16, headers: Vec<(String, String)>, chunks: Vec<(Duration, Vec<u8>)>, end: End },
+}
+
+impl Reply {
+    /// `status` with a JSON body.
+    pub fn json(status: u16, body: serde_json::Value) -> Self {
+        Reply::Full {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    /// Adds a response header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match &mut self {
+            Reply::Full { headers, .. } | Reply::Stream { headers, .. } => headers.push((name.into(), value.into())),
+        }
+        self
+    }
+
+    /// 200 with `content_type`, sending `chunks` `gap` apart, ending as `end`.
+    pub fn stream(content_type: &str, chunks: Vec<String>, gap: Duration, end: End) -> Self {
+        Reply::Stream {
+            status: 200,
+            headers: vec![("content-type".into(), content_type.into())],
+            chunks: chunks.into_iter().map(|c| (gap, c.into_bytes())).collect(),
+            end,
+        }
+    }
+
+    /// Server-sent events: each item is one event's text (`data: ...` lines etc.), separated by
+    /// a blank line as the format requires.
+    pub fn sse(events: &[String], gap: Duration, end: End) -> Self {
+        Self::stream("text/event-stream", events.iter().map(|e| format!("{e}\n\n")).collect(), gap, end)
+    }
+}
+
+type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
+
+/// A running mock vendor on 127.0.0.1.
+pub struct MockServer {
+    pub url: String,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    /// Streamed bodies dropped before they finished, i.e. the client went away.
+    abandoned: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MockServer {
+    /// Starts a server answering every request with `handler`.
+    pub async fn start(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        let handler: Arc<Handler> = Arc::new(handler);
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let abandoned = Arc::new(AtomicUsize::new(0));
+        let (log, gone) = (requests.clone(), abandoned.clone());
+        let app = axum::Router::new().fallback(move |request: Request| {
+            let (handler, log, gone) = (handler.clone(), log.clone(), gone.clone());
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+                let recorded = Recorded {
+                    method: parts.method.to_string(),
+                    uri: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+                    headers: parts.headers,
+                    body,
+                };
+                let reply = handler(&recorded);
+                log.lock().unwrap().push(recorded);
+                respond(reply, gone)
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { url, requests, abandoned, task }
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// The only request so far.
+    pub fn single_request(&self) -> Recorded {
+        let requests = self.requests();
+        assert_eq!(requests.len(), 1, "expected one request, got {requests:?}");
+        requests.into_iter().next().unwrap()
+    }
+
+    /// How many streamed replies the client abandoned before they ended.
+    pub fn abandoned(&self) -> usize {
+        self.abandoned.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Counts the stream as abandoned if it is dropped before its last chunk.
+struct Watch(Arc<AtomicUsize>, bool);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn respond(reply: Reply, abandoned: Arc<AtomicUsize>) -> Response {
+    let (status, headers, body) = match reply {
+        Reply::Full { status, headers, body } => (status, headers, Body::from(body)),
+        Reply::Stream { status, headers, chunks, end } => {
+            let chunks = futures::stream::iter(chunks).then(|(gap, chunk)| async move {
+                tokio::time::sleep(gap).await;
+                Ok::<_, std::io::Error>(Bytes::from(chunk))
+            });
+            let watch = Watch(abandoned, false);
+            let tail = futures::stream::once(async move {
+                let mut watch = watch; // moved whole, so its drop marks the end of the body
+                match end {
+                    End::Complete => {
+                        watch.1 = true;
+                        None
+                    }
+                    End::Drop => {
+                        watch.1 = true;
+                        Some(Err(std::io::Error::other("connection dropped by the mock")))
+                    }
+                    End::Stall => {
+                        std::future::pending::<Infallible>().await;
+                        unreachable!()
+                    }
+                }
+            })
+            .filter_map(std::future::ready);
+            (status, headers, Body::from_stream(chunks.chain(tail)))
+        }
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(status).unwrap();
+    for (name, value) in headers {
+        response
+            .headers_mut()
+            .append(axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+    }
+    response
+}

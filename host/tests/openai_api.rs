@@ -1,0 +1,164 @@
+//! The OpenAI-compatible `/v1` surface, as OpenAI SDKs and editor extensions call it.
+
+mod common;
+
+use common::{Setup, TestServer, error_code};
+use serde_json::{Value, json};
+
+async fn server() -> TestServer {
+    let configure = |c: &mut codexcontinue::config::Config| c.providers.retries = 0;
+    TestServer::start(Setup { plugins: vec!["echo", "dummy"], configure, ..Setup::default() }).await
+}
+
+async fn completion(server: &TestServer, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut request = server.client.post(server.url("/v1/chat/completions")).json(&body);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    common::response(request.send().await.unwrap()).await
+}
+
+/// A plain completion comes back as a `chat.completion` object with usage.
+#[tokio::test]
+async fn chat_completion_has_the_openai_shape() {
+    let server = server().await;
+    let body = json!({ "model": "echo", "messages": [{ "role": "system", "content": "be kind" }, { "role": "user", "content": "hello there" }] });
+    let (status, reply) = completion(&server, body, &[]).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["object"], "chat.completion");
+    assert!(reply["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    assert!(reply["created"].as_i64().unwrap() > 1_700_000_000);
+    assert_eq!(reply["model"], "echo");
+    let choice = &reply["choices"][0];
+    assert_eq!(choice["index"], 0);
+    assert_eq!(choice["message"]["role"], "assistant");
+    assert!(choice["message"]["content"].as_str().unwrap().contains("hello there"));
+    assert_eq!(choice["finish_reason"], "stop");
+    assert!(reply["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+    server.stop().await;
+}
+
+/// Content given as a list of text parts is accepted; other parts are refused clearly.
+#[tokio::test]
+async fn content_parts() {
+    let server = server().await;
+    let body = json!({ "messages": [{ "role": "user", "content": [{ "type": "text", "text": "from parts" }] }] });
+    let (status, reply) = completion(&server, body, &[]).await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply["choices"][0]["message"]["content"].as_str().unwrap().contains("from parts"));
+    let body =
+        json!({ "messages": [{ "role": "user", "content": [{ "type": "image_url", "image_url": { "url": "x" } }] }] });
+    let (status, reply) = completion(&server, body, &[]).await;
+    assert_eq!((status, error_code(&reply)), (422, "invalid_parameter"));
+    server.stop().await;
+}
+
+/// Streaming sends a role chunk, content chunks, a finish chunk, a usage chunk on request,
+/// then `[DONE]`.
+#[tokio::test]
+async fn streaming_chunks_end_with_done() {
+    let server = server().await;
+    let body = json!({ "messages": [{ "role": "user", "content": "count these words" }], "stream": true, "stream_options": { "include_usage": true } });
+    let r = server.client.post(server.url("/v1/chat/completions")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let data: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+    assert_eq!(*data.last().unwrap(), "[DONE]", "{text}");
+    let chunks: Vec<Value> = data[..data.len() - 1].iter().map(|d| serde_json::from_str(d).unwrap()).collect();
+    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk" && c["id"] == chunks[0]["id"]));
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let content: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert!(content.contains("count these words"), "{content}");
+    let finish = &chunks[chunks.len() - 2];
+    assert_eq!(finish["choices"][0]["finish_reason"], "stop");
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    assert!(usage["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+    server.stop().await;
+}
+
+/// `X-Session-Id` stores turns; a client that sends only its newest message gets the history.
+#[tokio::test]
+async fn session_header_turns_on_memory() {
+    let server = server().await;
+    let session = [("x-session-id", "editor-chat-1")];
+    let first = json!({ "messages": [{ "role": "user", "content": "remember the number 42" }] });
+    let (status, _) = completion(&server, first, &session).await;
+    assert_eq!(status, 200);
+    let second = json!({ "messages": [{ "role": "user", "content": "what number?" }] });
+    let (_, reply) = completion(&server, second, &session).await;
+    // The echo demo reports how many earlier messages it was given.
+    assert!(reply["choices"][0]["message"]["content"].as_str().unwrap().contains("2 earlier messages"), "{reply}");
+    let (status, history) = server.get("/memory/editor-chat-1").await;
+    assert_eq!(status, 200);
+    let contents: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(contents.len(), 4);
+    assert_eq!(contents[0], "remember the number 42");
+    assert_eq!(contents[2], "what number?");
+
+    // Another user cannot write into it.
+    let (status, reply) =
+        completion(&server, json!({ "messages": [{ "role": "user", "content": "x" }], "user": "mallory" }), &session)
+            .await;
+    assert_eq!((status, error_code(&reply)), (404, "session_not_found"));
+    server.stop().await;
+}
+
+/// `provider/model` and `X-Provider` route to a provider; unknown prefixes stay model names.
+#[tokio::test]
+async fn routing_by_model_prefix_and_header() {
+    let server = server().await;
+    let user = |model: &str| json!({ "model": model, "messages": [{ "role": "user", "content": "hi" }] });
+    let (_, reply) = completion(&server, user("dummy/ok"), &[]).await;
+    assert_eq!((reply["model"].as_str(), reply["choices"][0]["message"]["content"].as_str()), (Some("ok"), Some("ok")));
+    let (_, reply) = completion(&server, user("ok"), &[("x-provider", "dummy")]).await;
+    assert_eq!(reply["choices"][0]["message"]["content"], "ok");
+    let (status, reply) = completion(&server, user("nope/model"), &[]).await;
+    assert_eq!(status, 200, "an unknown prefix is part of the model name: {reply}");
+    assert_eq!(reply["model"], "echo", "the echo demo answers as `echo` whatever it is asked");
+    let (status, reply) = completion(&server, user("dummy/error-429"), &[]).await;
+    assert_eq!((status, error_code(&reply)), (429, "rate_limited"));
+    server.stop().await;
+}
+
+/// `/v1/models` lists the default provider's models bare and the others' prefixed.
+#[tokio::test]
+async fn models_are_listed() {
+    let server = server().await;
+    let (status, body) = server.get("/v1/models").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["object"], "list");
+    let ids: Vec<&str> = body["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"echo") && ids.contains(&"echo-embed"), "{ids:?}");
+    assert!(ids.contains(&"dummy/ok"), "{ids:?}");
+    let (_, status) = server.get("/status").await;
+    let echo = status["plugins"].as_array().unwrap().iter().find(|p| p["id"] == "echo").unwrap().clone();
+    assert_eq!(echo["models"], json!(["echo", "echo-embed"]));
+    server.stop().await;
+}
+
+/// Bad requests get OpenAI-shaped errors.
+#[tokio::test]
+async fn bad_requests() {
+    let server = server().await;
+    let cases = [
+        (json!({ "messages": [] }), 422, "invalid_parameter"),
+        (json!({ "messages": [{ "role": "wizard", "content": "x" }] }), 422, "invalid_parameter"),
+        (json!({ "messages": [{ "role": "user", "content": "x" }], "n": 2 }), 422, "invalid_parameter"),
+        (json!({ "messages": [{ "role": "user", "content": "x" }], "temperature": 3 }), 422, "invalid_parameter"),
+        (json!({ "model": "x" }), 422, "invalid_body"),
+    ];
+    for (body, status, code) in cases {
+        let (got, reply) = completion(&server, body.clone(), &[]).await;
+        assert_eq!((got, error_code(&reply)), (status, code), "{body}: {reply}");
+    }
+    let (status, reply) = completion(
+        &server,
+        json!({ "messages": [{ "role": "user", "content": "x" }] }),
+        &[("x-session-id", "bad id!")],
+    )
+    .await;
+    assert_eq!((status, error_code(&reply)), (400, "invalid_session_id"));
+    server.stop().await;
+}
