@@ -152,7 +152,7 @@ fn loader(env: Env, data_dir: &Path) -> anyhow::Result<Loader> {
     let max_memory_mb = pool.max_memory_mb;
     let runtime =
         Runtime::new(RuntimeConfig { pool, cache_dir: Some(cache_dir) }).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    Ok(Loader::new(runtime, reqwest::Client::new(), Arc::new(env), max_memory_mb))
+    Ok(Loader::new(runtime, Arc::new(env), max_memory_mb))
 }
 
 async fn list(loader: &Loader, dir: &Path) -> anyhow::Result<ExitCode> {

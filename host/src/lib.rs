@@ -23,7 +23,7 @@ pub mod store;
 pub mod tokens;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
@@ -40,7 +40,7 @@ pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
     let max_memory_mb = pool.max_memory_mb;
     let runtime = Runtime::new(RuntimeConfig { pool, cache_dir: Some(config.cache_dir()) })
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    let loader = Loader::new(runtime, http_client()?, Arc::new(env), max_memory_mb);
+    let loader = Loader::new(runtime, Arc::new(env), max_memory_mb);
     let registry = Arc::new(Registry::default());
     match plugins::load_all(&loader, &registry, &config.plugins_dir).await {
         Ok(()) => {}
@@ -66,17 +66,6 @@ pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
     }
     tracing::info!(store = memory.store_name(), "store ready");
     Ok(api::AppState { config: Arc::new(config), memory, providers, registry, started: Instant::now() })
-}
-
-/// The one HTTP client plugins share: pooled connections, rustls, bounded connect time.
-fn http_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(concat!("codexcontinue/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .context("building the HTTP client")
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then drains requests in flight.

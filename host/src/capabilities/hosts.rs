@@ -1,6 +1,7 @@
 //! Typed allow-lists of network destinations, parsed from manifests at load and checked before
 //! every connection. The default is empty: a plugin reaches nothing it did not ask for.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -116,20 +117,33 @@ impl fmt::Display for HostPattern {
 }
 
 /// The destinations a plugin may reach; empty unless its manifest says otherwise.
+///
+/// Names resolve only to public addresses, except `localhost` and names an operator granted
+/// explicitly (a `*_BASE_URL` override), so DNS cannot point a plugin at the host's own network.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AllowedHosts(Vec<HostPattern>);
+pub struct AllowedHosts(Vec<HostPattern>, BTreeSet<String>);
 
 impl AllowedHosts {
     /// Parses every entry, failing on the first bad one.
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, PatternError> {
-        entries.iter().map(|e| e.as_ref().parse()).collect::<Result<_, _>>().map(Self)
+        let patterns = entries.iter().map(|e| e.as_ref().parse()).collect::<Result<_, _>>()?;
+        Ok(Self(patterns, BTreeSet::from(["localhost".to_string()])))
     }
 
-    /// Adds one more destination (e.g. from a `*_BASE_URL` override).
-    pub fn push(&mut self, pattern: HostPattern) {
+    /// Adds a destination an operator chose (e.g. a `*_BASE_URL` override), which may also
+    /// resolve to private addresses.
+    pub fn push_operator(&mut self, pattern: HostPattern) {
+        if let HostMatch::Exact(host) = &pattern.host {
+            self.1.insert(host.clone());
+        }
         if !self.0.contains(&pattern) {
             self.0.push(pattern);
         }
+    }
+
+    /// Host names that may resolve to loopback or private addresses.
+    pub fn private_names(&self) -> &BTreeSet<String> {
+        &self.1
     }
 
     /// Whether any entry matches `url`.

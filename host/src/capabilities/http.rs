@@ -2,6 +2,7 @@
 //! allowed hosts, with secret placeholders substituted at egress. Denials are WIT error values
 //! naming the plugin and the destination, not traps.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -9,6 +10,7 @@ use wasmtime::component::Resource;
 
 use super::PluginLabel;
 use super::hosts::{AllowedHosts, origin};
+use super::resolve::{GuardedResolver, PrivateAddress};
 use super::secrets::{SecretError, Secrets};
 use crate::runtime::HostState;
 use crate::runtime::bindings::latest::provider::codexcontinue::plugin::http_client::{
@@ -22,6 +24,9 @@ const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(120);
 /// Biggest response body a plugin may read, so a broken upstream cannot fill the host's memory.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 << 20;
 
+/// Longest wait for a TCP + TLS connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What one plugin may do over HTTP.
 #[derive(Debug, Clone)]
 pub struct HttpCapability {
@@ -32,9 +37,21 @@ pub struct HttpCapability {
 }
 
 impl HttpCapability {
-    /// A capability over the shared `client`.
-    pub fn new(client: reqwest::Client, allowed: AllowedHosts, secrets: Secrets) -> Self {
-        Self { client, allowed, secrets, max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES }
+    /// The capability of `plugin`, with its own pooled client whose resolver enforces the
+    /// allow-list's rules on private addresses.
+    pub fn new(plugin: &PluginLabel, allowed: AllowedHosts, secrets: Secrets) -> Result<Self, String> {
+        let resolver =
+            GuardedResolver { plugin: plugin.to_string(), private_names: Arc::new(allowed.private_names().clone()) };
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("codexcontinue/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(90))
+            // A redirect could lead a request (and its substituted secrets) off the allow-list.
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(resolver))
+            .build()
+            .map_err(|e| format!("building the HTTP client: {e}"))?;
+        Ok(Self { client, allowed, secrets, max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES })
     }
 
     /// The secrets this plugin declares.
@@ -108,6 +125,14 @@ fn method(m: Method) -> reqwest::Method {
 /// Maps a transport error without its URL, which may carry a substituted secret.
 fn error(e: reqwest::Error) -> HttpError {
     let e = e.without_url();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        if let Some(denied) = s.downcast_ref::<PrivateAddress>() {
+            tracing::warn!(plugin = %denied.plugin, host = %denied.host, "denied outbound request: private address");
+            return HttpError::Denied(denied.to_string());
+        }
+        source = s.source();
+    }
     if e.is_timeout() {
         HttpError::Timeout
     } else if e.is_connect() {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod hosts;
 pub mod http;
 pub mod log;
+pub mod resolve;
 pub mod secrets;
 
 use std::collections::BTreeMap;

@@ -67,7 +67,7 @@ impl Secrets {
     /// Also allows every secret to go to `pattern` (an operator's `*_BASE_URL` override).
     pub fn bind_all_to(&mut self, pattern: &super::hosts::HostPattern) {
         for (_, hosts) in self.bound.values_mut() {
-            hosts.push(pattern.clone());
+            hosts.push_operator(pattern.clone());
         }
     }
 

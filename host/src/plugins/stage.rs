@@ -63,14 +63,13 @@ impl Plugin {
 #[derive(Clone)]
 pub struct Loader {
     runtime: Runtime,
-    http: reqwest::Client,
     env: Arc<Env>,
     max_memory_mb: u32,
 }
 
 impl Loader {
-    pub fn new(runtime: Runtime, http: reqwest::Client, env: Arc<Env>, max_memory_mb: u32) -> Self {
-        Self { runtime, http, env, max_memory_mb }
+    pub fn new(runtime: Runtime, env: Arc<Env>, max_memory_mb: u32) -> Self {
+        Self { runtime, env, max_memory_mb }
     }
 
     /// Runs every step for the manifest at `manifest_path` and its `.wasm` sibling.
@@ -176,18 +175,25 @@ impl Loader {
             // An operator pointing a provider elsewhere (OPENAI_BASE_URL=http://127.0.0.1:8000/v1)
             // allows exactly that origin, and lets the provider's keys go there.
             if let Some(pattern) = origin_pattern(value) {
-                allowed.push(pattern.clone());
+                allowed.push_operator(pattern.clone());
                 secrets.bind_all_to(&pattern);
             }
             config.insert(key.clone(), value.to_string());
         }
-        Ok(Capabilities { plugin, config, http: HttpCapability::new(self.http.clone(), allowed, secrets) })
+        let http = HttpCapability::new(&plugin, allowed, secrets)?;
+        Ok(Capabilities { plugin, config, http })
     }
 }
 
-/// The origin of an http(s) URL as an allow-list entry.
+/// The origin of an http(s) URL as an allow-list entry. A bare `host:port` (as `OLLAMA_HOST`
+/// is often written) counts as `http://host:port`.
 fn origin_pattern(value: &str) -> Option<HostPattern> {
-    let url = reqwest::Url::parse(value).ok()?;
+    let url = if value.contains("://") {
+        reqwest::Url::parse(value)
+    } else {
+        reqwest::Url::parse(&format!("http://{value}"))
+    };
+    let url = url.ok()?;
     if !matches!(url.scheme(), "http" | "https") {
         return None;
     }
