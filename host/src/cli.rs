@@ -9,7 +9,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, Env, FileConfig, ProvidersConfig, RequestLimits, StoreKind};
-use crate::plugins::{self, Loader, Registry};
+use crate::plugins::{Loader, Registry, Reloader, Rollout};
 use crate::runtime::{PoolConfig, Runtime, RuntimeConfig};
 
 /// A self-hosted, memory-augmented LLM backend with WebAssembly provider plugins.
@@ -54,6 +54,9 @@ pub struct ServeArgs {
     /// Longest chat message in characters.
     #[arg(long, env = "CODEXCONTINUE_MAX_MESSAGE_CHARS")]
     pub max_message_chars: Option<usize>,
+    /// Reload plugins when their files change (default true).
+    #[arg(long, env = "CODEXCONTINUE_WATCH")]
+    pub watch: Option<bool>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -90,8 +93,8 @@ pub enum PluginsCommand {
 }
 
 impl ServeArgs {
-    /// Merges flags/environment over the file over defaults.
-    pub fn resolve(self, file: FileConfig) -> anyhow::Result<Config> {
+    /// Merges flags/environment over the file over defaults; secrets come from `env` only.
+    pub fn resolve(self, file: FileConfig, env: &Env) -> anyhow::Result<Config> {
         let d = Config::default();
         let (data_dir, plugins_dir) = self.dirs.resolve(&file);
         let store =
@@ -113,6 +116,15 @@ impl ServeArgs {
             limits,
             memory: file.memory.unwrap_or_default(),
             cache_dir: None,
+            watch: self.watch.or(file.watch).unwrap_or(d.watch),
+            rollout: match file.rollout {
+                Some(rollout) => {
+                    rollout.validate().map_err(anyhow::Error::msg)?;
+                    rollout
+                }
+                None => d.rollout,
+            },
+            admin_token: env.get("CODEXCONTINUE_ADMIN_TOKEN").map(str::to_string),
         })
     }
 }
@@ -128,7 +140,7 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
     let file = FileConfig::load(&cli.config)?;
     match cli.command {
         Command::Serve(args) => {
-            let config = args.resolve(file)?;
+            let config = args.resolve(file, &env)?;
             let listener = tokio::net::TcpListener::bind(config.bind)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
@@ -157,7 +169,8 @@ fn loader(env: Env, data_dir: &Path) -> anyhow::Result<Loader> {
 
 async fn list(loader: &Loader, dir: &Path) -> anyhow::Result<ExitCode> {
     let registry = Arc::new(Registry::default());
-    plugins::load_all(loader, &registry, dir).await.map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    let reloader = Reloader::new(loader.clone(), registry.clone(), dir.to_path_buf(), Rollout::default());
+    reloader.sync().await.map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
     println!("{:<16} {:<10} {:<9} {:<8} detail", "id", "version", "kind", "state");
     for plugin in registry.snapshot().values() {
         let detail = match plugin.provider() {

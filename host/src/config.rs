@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::plugins::Rollout;
+
 /// Which store holds conversations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreKind {
@@ -79,6 +81,10 @@ pub struct FileConfig {
     pub providers: ProvidersConfig,
     pub limits: Option<RequestLimits>,
     pub memory: Option<MemoryConfig>,
+    /// Reload plugins when their files change.
+    pub watch: Option<bool>,
+    /// How new plugin versions are rolled out (a manifest's own `[rollout]` wins).
+    pub rollout: Option<Rollout>,
 }
 
 /// The `[providers]` table: which provider answers, and how failures are retried and routed.
@@ -139,6 +145,11 @@ pub struct Config {
     pub memory: MemoryConfig,
     /// Where compiled plugins are cached; defaults to `<data-dir>/cache`.
     pub cache_dir: Option<PathBuf>,
+    pub watch: bool,
+    pub rollout: Rollout,
+    /// Bearer token for `/admin/*` (from `CODEXCONTINUE_ADMIN_TOKEN`); the admin API is off
+    /// without one.
+    pub admin_token: Option<String>,
 }
 
 impl Config {
@@ -159,6 +170,9 @@ impl Default for Config {
             limits: RequestLimits::default(),
             memory: MemoryConfig::default(),
             cache_dir: None,
+            watch: true,
+            rollout: Rollout::default(),
+            admin_token: None,
         }
     }
 }

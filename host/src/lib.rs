@@ -9,15 +9,18 @@
 //! - `runtime`: wasmtime engine, compile cache, guarded plugin calls.
 //! - `capabilities`: what guests may call (http with allow-lists and secrets, log, config).
 //! - `store`: the `Store` trait and the sled backend.
-//! - `config`, `tokens`: configuration layers and token counting.
+//! - `config`, `tokens`, `random`, `metrics`: configuration layers, token counting, jitter,
+//!   Prometheus metrics.
 
 pub mod api;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod memory;
+pub mod metrics;
 pub mod plugins;
 pub mod providers;
+pub mod random;
 pub mod runtime;
 pub mod store;
 pub mod tokens;
@@ -29,22 +32,23 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::config::{Config, Env, StoreKind};
-use crate::plugins::{Loader, Registry};
+use crate::plugins::{Loader, Registry, Reloader};
 use crate::providers::Providers;
 use crate::runtime::{PoolConfig, Runtime, RuntimeConfig};
 use crate::store::{SledStore, Store};
 
 /// Builds everything the API needs: runtime, plugins, store, memory and providers.
 pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
+    metrics::handle();
     let pool = PoolConfig::default();
     let max_memory_mb = pool.max_memory_mb;
     let runtime = Runtime::new(RuntimeConfig { pool, cache_dir: Some(config.cache_dir()) })
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let loader = Loader::new(runtime, Arc::new(env), max_memory_mb);
     let registry = Arc::new(Registry::default());
-    match plugins::load_all(&loader, &registry, &config.plugins_dir).await {
-        Ok(()) => {}
-        Err(e) => tracing::error!("cannot read the plugins directory {}: {e}", config.plugins_dir.display()),
+    let reloader = Arc::new(Reloader::new(loader, registry.clone(), config.plugins_dir.clone(), config.rollout));
+    if let Err(e) = reloader.sync().await {
+        tracing::error!("cannot read the plugins directory {}: {e}", config.plugins_dir.display());
     }
 
     let store: Arc<dyn Store> = match &config.store {
@@ -65,7 +69,7 @@ pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
         Err(e) => tracing::error!("no default provider: {e}"),
     }
     tracing::info!(store = memory.store_name(), "store ready");
-    Ok(api::AppState { config: Arc::new(config), memory, providers, registry, started: Instant::now() })
+    Ok(api::AppState { config: Arc::new(config), memory, providers, registry, reloader, started: Instant::now() })
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then drains requests in flight.
@@ -76,6 +80,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = start(config, env).await?;
+    // Owned here so the watch stops when serving does.
+    let _watcher = match state.config.watch {
+        true => plugins::watch(state.reloader.clone())
+            .inspect_err(|e| {
+                tracing::error!("not watching the plugins directory (use POST /admin/plugins/reload): {e}")
+            })
+            .ok(),
+        false => None,
+    };
     tracing::info!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown).await?;
     Ok(())

@@ -5,7 +5,6 @@
 //! call leaves the history unchanged and the client can simply retry.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -20,7 +19,7 @@ use super::error::ApiError;
 use super::extract::{Json, user_id};
 use super::{AppState, rfc3339_ms};
 use crate::memory::{PromptMessage, Turn};
-use crate::plugins::Plugin;
+use crate::plugins::Route;
 use crate::providers::{self, ChatOptions, Reply, Usage};
 use crate::runtime::types::StreamEvent;
 use crate::store::{self, Scope};
@@ -80,7 +79,7 @@ pub struct ChatReply {
 /// response body.
 struct Prepared {
     state: AppState,
-    plugin: Arc<Plugin>,
+    route: Route,
     scope: Scope,
     prompt: Vec<PromptMessage>,
     message: String,
@@ -98,7 +97,7 @@ pub async fn chat(
         return Ok(Sse::new(events(prepared)).keep_alive(KeepAlive::default()).into_response());
     }
     let messages = providers::messages(&prepared.prompt);
-    let reply = prepared.state.providers.chat(prepared.plugin.clone(), &messages, prepared.options.clone()).await?;
+    let reply = prepared.state.providers.chat(prepared.route.clone(), &messages, prepared.options.clone()).await?;
     Ok(Json(record(&prepared, reply).await?).into_response())
 }
 
@@ -140,7 +139,7 @@ async fn prepare(state: AppState, headers: &HeaderMap, body: ChatBody) -> Result
         }
         None => (Scope::new(user, uuid::Uuid::now_v7().to_string()), false),
     };
-    let plugin = state.providers.select(body.provider.as_deref())?;
+    let route = state.providers.select(body.provider.as_deref())?;
     let prompt = state.memory.prompt(existing.then_some(&scope), body.system.as_deref(), &body.message).await?;
     let options = ChatOptions {
         model: body.model,
@@ -150,7 +149,7 @@ async fn prepare(state: AppState, headers: &HeaderMap, body: ChatBody) -> Result
         stop: body.stop.into_vec(),
         ..ChatOptions::default()
     };
-    Ok(Prepared { state, plugin, scope, prompt, message: body.message, options })
+    Ok(Prepared { state, route, scope, prompt, message: body.message, options })
 }
 
 /// Checks `temperature` (0-2) and `top_p` (0-1) as OpenAI defines them.
@@ -187,7 +186,7 @@ async fn record(prepared: &Prepared, reply: Reply) -> Result<ChatReply, ApiError
 /// the stream and with it the call and its upstream request.
 fn events(prepared: Prepared) -> impl Stream<Item = Result<Event, Infallible>> {
     let (tx, mut rx) = mpsc::channel::<StreamEvent>(crate::runtime::STREAM_BUFFER);
-    let start = json!({ "session_id": prepared.scope.session, "provider": prepared.plugin.manifest.id });
+    let start = json!({ "session_id": prepared.scope.session, "provider": prepared.route.primary.manifest.id });
     async_stream(move |out| async move {
         out.send(event("start", &start)).await;
         let call = async {
@@ -195,7 +194,7 @@ fn events(prepared: Prepared) -> impl Stream<Item = Result<Event, Infallible>> {
             let reply = prepared
                 .state
                 .providers
-                .chat_stream(prepared.plugin.clone(), &messages, prepared.options.clone(), tx)
+                .chat_stream(prepared.route.clone(), &messages, prepared.options.clone(), tx)
                 .await?;
             record(&prepared, reply).await
         };

@@ -1,6 +1,7 @@
 //! The HTTP API: routes, shared state and the middleware stack. Handlers translate HTTP to calls
 //! on `memory` and `providers` and back; nothing below this module knows about HTTP.
 
+mod admin;
 mod chat;
 mod error;
 mod extract;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -28,7 +29,7 @@ pub use extract::{DEFAULT_USER, USER_HEADER};
 
 use crate::config::Config;
 use crate::memory::Memory;
-use crate::plugins::Registry;
+use crate::plugins::{Registry, Reloader};
 use crate::providers::Providers;
 
 /// What every handler can reach. Cheap to clone.
@@ -38,6 +39,7 @@ pub struct AppState {
     pub memory: Arc<Memory>,
     pub providers: Arc<Providers>,
     pub registry: Arc<Registry>,
+    pub reloader: Arc<Reloader>,
     pub started: Instant,
 }
 
@@ -54,11 +56,14 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(status::healthz))
         .route("/v1/chat/completions", post(openai::completions))
         .route("/v1/models", get(openai::models))
+        .route("/admin/plugins/reload", post(admin::reload))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(log_server_errors))
+        .layer(middleware::from_fn(record_metrics))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("a handler panicked").into_response()))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
@@ -78,6 +83,25 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::invalid(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics() -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::render())
+}
+
+/// Counts requests and their latency by route template (never the raw path, which would make
+/// one series per session id).
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let labels = [("method", method), ("route", route), ("status", response.status().as_u16().to_string())];
+    metrics::counter!("codexcontinue_http_requests_total", &labels).increment(1);
+    metrics::histogram!("codexcontinue_http_request_duration_seconds", &labels[..2])
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// Logs the detail that 5xx responses carry in an [`ErrorDetail`] extension.

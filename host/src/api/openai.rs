@@ -7,7 +7,6 @@
 //! that sends only its newest message gets the session's recent history prepended.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -23,7 +22,7 @@ use super::chat::{Stop, check_sampling};
 use super::error::ApiError;
 use super::extract::{Json, user_id};
 use crate::memory::{PromptMessage, Turn};
-use crate::plugins::Plugin;
+use crate::plugins::Route;
 use crate::providers::{self, ChatOptions, Reply};
 use crate::runtime::types::{self, StreamEvent, ToolCall, ToolSpec};
 use crate::store::Scope;
@@ -170,7 +169,7 @@ pub async fn completions(
     }
     check_sampling(body.temperature, body.top_p)?;
     let user = user_id(&headers, body.user.as_deref())?;
-    let (plugin, model) = route(&state, &headers, body.model.as_deref())?;
+    let (route, model) = route(&state, &headers, body.model.as_deref())?;
     let mut messages = body.messages.into_iter().map(message).collect::<Result<Vec<_>, _>>()?;
     let last_user = messages.iter().rev().find(|m| m.role == types::Role::User).map(|m| m.content.clone());
 
@@ -200,22 +199,18 @@ pub async fn completions(
         }),
         extra_json: (!body.extra.is_empty()).then(|| Value::Object(body.extra).to_string()),
     };
-    let call = Call { state, plugin, messages, options, session, last_user };
+    let call = Call { state, route, messages, options, session, last_user };
     if body.stream {
         let include_usage = body.stream_options.is_some_and(|o| o.include_usage);
         return Ok(Sse::new(chunks(call, include_usage)).keep_alive(KeepAlive::default()).into_response());
     }
-    let reply = call.state.providers.chat(call.plugin.clone(), &call.messages, call.options.clone()).await?;
+    let reply = call.state.providers.chat(call.route.clone(), &call.messages, call.options.clone()).await?;
     call.remember(&reply).await?;
     Ok(Json(completion(&reply)).into_response())
 }
 
 /// Picks the provider and the model name it should see.
-fn route(
-    state: &AppState,
-    headers: &HeaderMap,
-    model: Option<&str>,
-) -> Result<(Arc<Plugin>, Option<String>), ApiError> {
+fn route(state: &AppState, headers: &HeaderMap, model: Option<&str>) -> Result<(Route, Option<String>), ApiError> {
     if let Some(id) = header(headers, PROVIDER_HEADER) {
         return Ok((state.providers.select(Some(id))?, model.map(str::to_string)));
     }
@@ -268,7 +263,7 @@ async fn session(
 /// A validated request, owned so the streaming path can move it into the response body.
 struct Call {
     state: AppState,
-    plugin: Arc<Plugin>,
+    route: Route,
     messages: Vec<types::Message>,
     options: ChatOptions,
     session: Option<Scope>,
@@ -335,7 +330,7 @@ fn chunks(call: Call, include_usage: bool) -> impl Stream<Item = Result<Event, I
         out.send(chunk(&requested_model, json!({ "role": "assistant", "content": "" }), None)).await;
         let work = async {
             let reply =
-                call.state.providers.chat_stream(call.plugin.clone(), &call.messages, call.options.clone(), tx).await?;
+                call.state.providers.chat_stream(call.route.clone(), &call.messages, call.options.clone(), tx).await?;
             call.remember(&reply).await?;
             Ok::<_, ApiError>(reply)
         };

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::extract::Json;
 use super::{AppState, rfc3339};
-use crate::plugins::Plugin;
+use crate::plugins::{Plugin, Transition};
 use crate::providers::Health;
 use crate::runtime::bindings;
 
@@ -21,6 +21,8 @@ pub struct Status {
     default_provider: Option<String>,
     wit_versions: Vec<String>,
     plugins: Vec<PluginStatus>,
+    /// Recent plugin transitions (loaded, candidate, promoted, rolled-back, failed, unloaded).
+    transitions: Vec<Transition>,
 }
 
 #[derive(Serialize)]
@@ -45,6 +47,9 @@ pub struct PluginStatus {
     /// Providers: model ids, or why they could not be listed.
     #[serde(skip_serializing_if = "Option::is_none")]
     models: Option<Value>,
+    /// A new version on probation next to this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidate: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -74,11 +79,23 @@ pub async fn status(State(state): State<AppState>) -> Json<Status> {
     let mut failures = state.registry.failures();
     let mut plugins: Vec<PluginStatus> = state
         .registry
-        .snapshot()
+        .slots()
         .values()
-        .map(|p| {
+        .map(|slot| {
+            let p = &slot.stable;
             let failure = failures.remove(&p.manifest_path);
             let mut status = active(p, failure.map(last_error));
+            status.candidate = slot.candidate.as_ref().map(|c| {
+                let (calls, failures) = c.counts();
+                json!({
+                    "version": c.plugin.manifest.version.to_string(),
+                    "loaded_at": rfc3339(c.plugin.loaded_at),
+                    "share": c.rollout.share,
+                    "calls": calls,
+                    "failures": failures,
+                    "promote_after": c.rollout.requests,
+                })
+            });
             if p.provider().is_some() {
                 status.health = Some(state.providers.health(&p.manifest.id));
                 status.models = Some(
@@ -104,6 +121,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Status> {
         last_error: Some(last_error(failure)),
         health: None,
         models: None,
+        candidate: None,
     }));
     plugins.sort_by(|a, b| a.id.cmp(&b.id));
     Json(Status {
@@ -113,6 +131,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Status> {
         default_provider: state.providers.default_provider().ok().map(|p| p.manifest.id.clone()),
         wit_versions: bindings::SUPPORTED.iter().map(ToString::to_string).collect(),
         plugins,
+        transitions: state.registry.history(),
     })
 }
 
@@ -134,6 +153,7 @@ fn active(p: &Plugin, last_error: Option<LastError>) -> PluginStatus {
         last_error,
         health: None,
         models: None,
+        candidate: None,
     }
 }
 

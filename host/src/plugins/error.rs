@@ -19,6 +19,8 @@ pub enum Step {
     Link,
     /// Calling the plugin's `info()`.
     SelfCheck,
+    /// Serving its first calls as a candidate next to the stable version.
+    Rollout,
 }
 
 impl fmt::Display for Step {
@@ -30,6 +32,7 @@ impl fmt::Display for Step {
             Step::Version => "version",
             Step::Link => "link",
             Step::SelfCheck => "self-check",
+            Step::Rollout => "rollout",
         })
     }
 }

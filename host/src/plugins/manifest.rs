@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::registry::Rollout;
 use crate::capabilities::hosts::AllowedHosts;
 use crate::runtime::{Limits, WorldKind};
 
@@ -40,6 +41,8 @@ pub struct Manifest {
     /// Config key -> environment variable that overrides it (e.g. `base_url = "OPENAI_BASE_URL"`).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// How new versions of this plugin are rolled out; overrides the server's `[rollout]`.
+    pub rollout: Option<Rollout>,
 }
 
 /// The manifest's `kind`.
@@ -124,6 +127,9 @@ impl Manifest {
         check_range("limits.timeout_ms", l.timeout_ms, 1, 3_600_000)?;
         check_range("limits.cpu_ms", l.cpu_ms, 1, 600_000)?;
         check_range("limits.max_concurrency", l.max_concurrency, 1, 4096)?;
+        if let Some(rollout) = &self.rollout {
+            rollout.validate().map_err(|e| invalid("rollout", e))?;
+        }
         Ok(())
     }
 

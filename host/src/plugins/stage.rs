@@ -24,6 +24,8 @@ pub struct Plugin {
     pub manifest_path: PathBuf,
     /// sha256 of the wasm bytes, hex.
     pub digest: String,
+    /// sha256 of manifest and wasm together: what a reload compares to skip unchanged files.
+    pub fingerprint: String,
     pub loaded_at: OffsetDateTime,
     /// Time spent staging (compile or cache load, link, self-check).
     pub load_time: Duration,
@@ -90,6 +92,7 @@ impl Loader {
             fail(Step::Read, format!("{}: {e}{hint}", wasm_path.display()))
         })?;
         let digest = hex(&Sha256::digest(&wasm));
+        let fingerprint = super::reload::fingerprint_of(text.as_bytes(), &wasm);
 
         let runtime = self.runtime.clone();
         let (component, cached) = tokio::task::spawn_blocking(move || runtime.compile(&wasm))
@@ -149,6 +152,7 @@ impl Loader {
             manifest,
             manifest_path: manifest_path.to_path_buf(),
             digest,
+            fingerprint,
             loaded_at: OffsetDateTime::now_utc(),
             load_time: started.elapsed(),
             cached,

@@ -19,7 +19,7 @@ use health::HealthBook;
 use crate::capabilities::PluginLabel;
 use crate::config::ProvidersConfig;
 use crate::memory::PromptMessage;
-use crate::plugins::{Plugin, Registry};
+use crate::plugins::{Plugin, Registry, Route};
 use crate::runtime::types::{self, ChatRequest, FinishReason, ModelInfo, ProviderError, StreamEvent, ToolSpec};
 use crate::store::Role;
 use crate::tokens;
@@ -139,12 +139,17 @@ impl Providers {
             .ok_or(Error::NoneLoaded)
     }
 
-    /// The provider a request asked for, or the default.
-    pub fn select(&self, requested: Option<&str>) -> Result<Arc<Plugin>, Error> {
+    /// The provider a request asked for, or the default, with the version that will serve.
+    pub fn select(&self, requested: Option<&str>) -> Result<Route, Error> {
         match requested {
-            Some(id) => self.get(id),
-            None => self.default_provider(),
+            Some(id) => self.route_of(id),
+            None => self.route_of(&self.default_provider()?.manifest.id),
         }
+    }
+
+    fn route_of(&self, id: &str) -> Result<Route, Error> {
+        self.get(id)?;
+        self.registry.route(id).ok_or_else(|| Error::Unknown(id.to_string()))
     }
 
     /// Whether `id` names a loaded provider (configured or not).
@@ -167,48 +172,48 @@ impl Providers {
         self.health.get(id)
     }
 
-    /// One complete reply: from `first`, retried, then from its fallbacks.
-    pub async fn chat(
-        &self,
-        first: Arc<Plugin>,
-        messages: &[types::Message],
-        options: ChatOptions,
-    ) -> Result<Reply, Error> {
-        self.route(first, messages, options, None).await
+    /// One complete reply: from the route's version, retried, then from its backup and the
+    /// provider's fallbacks.
+    pub async fn chat(&self, route: Route, messages: &[types::Message], options: ChatOptions) -> Result<Reply, Error> {
+        self.serve(route, messages, options, None).await
     }
 
     /// The same, streamed: events go to `events` as they arrive. Once one has gone out, the
     /// call is neither retried nor handed to a fallback: the client already has part of a reply.
     pub async fn chat_stream(
         &self,
-        first: Arc<Plugin>,
+        route: Route,
         messages: &[types::Message],
         options: ChatOptions,
         events: mpsc::Sender<StreamEvent>,
     ) -> Result<Reply, Error> {
-        self.route(first, messages, options, Some(events)).await
+        self.serve(route, messages, options, Some(events)).await
     }
 
-    /// Tries `first`, then each configured fallback that is loaded and configured.
-    async fn route(
+    /// Tries the route's version, then the stable version if that was a candidate, then each
+    /// configured fallback that is loaded and configured.
+    async fn serve(
         &self,
-        first: Arc<Plugin>,
+        route: Route,
         messages: &[types::Message],
         options: ChatOptions,
         events: Option<mpsc::Sender<StreamEvent>>,
     ) -> Result<Reply, Error> {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(self.config.deadline_ms);
-        let fallbacks = self.config.fallbacks.get(&first.manifest.id).cloned().unwrap_or_default();
+        let first = route.primary.manifest.id.clone();
+        let fallbacks = self.config.fallbacks.get(&first).cloned().unwrap_or_default();
         let streamed = AtomicBool::new(false);
-        let mut candidates = vec![first];
-        candidates.extend(fallbacks.iter().filter_map(|id| self.get(id).ok()));
+        let mut candidates = vec![route.primary];
+        candidates.extend(route.backup);
+        candidates.extend(fallbacks.iter().filter_map(|id| self.route_of(id).ok().map(|r| r.primary)));
         let mut last_error = None;
         for (i, plugin) in candidates.iter().enumerate() {
             // Model names are vendor-specific: a fallback answers with its own default model.
+            let own = plugin.manifest.id == first;
             let request = self.request(
                 plugin,
                 messages,
-                if i == 0 { options.clone() } else { ChatOptions { model: None, ..options.clone() } },
+                if own { options.clone() } else { ChatOptions { model: None, ..options.clone() } },
             );
             let outcome = tokio::time::timeout_at(
                 deadline,
@@ -225,6 +230,8 @@ impl Providers {
             }
             if let Some(next) = candidates.get(i + 1) {
                 tracing::warn!(from = %plugin.label(), to = %next.label(), "falling back: {error}");
+                metrics::counter!("codexcontinue_provider_fallbacks_total", "provider" => plugin.manifest.id.clone())
+                    .increment(1);
             }
             last_error = Some(error);
         }
@@ -234,7 +241,7 @@ impl Providers {
     /// Calls one provider, retrying retryable failures while the deadline allows.
     async fn attempts(
         &self,
-        plugin: &Plugin,
+        plugin: &Arc<Plugin>,
         request: &ChatRequest,
         events: Option<&mpsc::Sender<StreamEvent>>,
         streamed: &AtomicBool,
@@ -243,6 +250,7 @@ impl Providers {
         let mut attempt = 0;
         loop {
             let result = self.once(plugin, request, events, streamed).await;
+            self.registry.outcome(plugin, !result.as_ref().is_err_and(retry::plugin_at_fault));
             match &result {
                 Ok(_) => self.health.success(&plugin.manifest.id),
                 Err(e) if retry::worth_falling_back(e) => self.health.failure(&plugin.manifest.id, e.to_string()),
@@ -259,6 +267,8 @@ impl Providers {
             if tokio::time::Instant::now() + wait >= deadline {
                 return Err(error);
             }
+            metrics::counter!("codexcontinue_provider_retries_total", "provider" => plugin.manifest.id.clone())
+                .increment(1);
             tracing::info!(plugin = %plugin.label(), retry = attempt + 1, wait_ms = wait.as_millis() as u64, "retrying: {error}");
             tokio::time::sleep(wait).await;
             attempt += 1;

@@ -2,7 +2,6 @@
 //! falling back to the next one, and how long to wait (exponential backoff with jitter, or the
 //! vendor's own `Retry-After`).
 
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use super::Error;
@@ -36,6 +35,12 @@ pub fn worth_falling_back(error: &Error) -> bool {
     }
 }
 
+/// Whether the plugin itself (not its vendor or the request) failed: it crashed, ran out of a
+/// limit, or could not make sense of the vendor's reply. This is what judges a new version.
+pub fn plugin_at_fault(error: &Error) -> bool {
+    matches!(error, Error::Runtime(_) | Error::Upstream { error: ProviderError::Other(_), .. })
+}
+
 /// How long to wait before retry number `attempt` (0 for the first retry).
 pub fn delay(config: &ProvidersConfig, attempt: u32, error: &Error) -> Duration {
     if let Error::Upstream { error: ProviderError::RateLimited(limit), .. } = error
@@ -46,17 +51,7 @@ pub fn delay(config: &ProvidersConfig, attempt: u32, error: &Error) -> Duration 
     let ceiling = config.backoff_ms.saturating_mul(1 << attempt.min(16)).min(config.max_backoff_ms);
     // Half fixed, half random ("equal jitter"): clients that failed together spread out, yet
     // nobody retries immediately.
-    Duration::from_millis(ceiling / 2 + random() % (ceiling / 2 + 1))
-}
-
-/// A random number from the standard library's per-process random hash keys; good enough for
-/// jitter and no extra dependency.
-fn random() -> u64 {
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64
-    );
-    hasher.finish()
+    Duration::from_millis(ceiling / 2 + crate::random::u64() % (ceiling / 2 + 1))
 }
 
 #[cfg(test)]

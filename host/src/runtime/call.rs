@@ -47,6 +47,35 @@ impl Guard {
         F: AsyncFnOnce(&mut Store<HostState>, P::Bindings) -> wasmtime::Result<T>,
     {
         let plugin = &self.caps.plugin;
+        let started = Instant::now();
+        let result = self.guarded(pre, f).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(Error::Trap { .. }) => "trap",
+            Err(Error::OutOfMemory { .. }) => "out_of_memory",
+            Err(Error::CpuExhausted { .. }) => "cpu_exhausted",
+            Err(Error::Timeout { .. }) => "timeout",
+            Err(Error::Busy { .. }) => "busy",
+            Err(Error::InvalidOutput { .. }) => "invalid_output",
+            Err(Error::Instantiate { .. }) => "instantiate",
+        };
+        let labels = [("plugin", plugin.id.clone()), ("version", plugin.version.clone())];
+        metrics::counter!(
+            "codexcontinue_plugin_calls_total",
+            &[&labels[..], &[("outcome", outcome.to_string())]].concat()
+        )
+        .increment(1);
+        metrics::histogram!("codexcontinue_plugin_call_duration_seconds", &labels)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn guarded<P, T, F>(&self, pre: &P, f: F) -> Result<T, Error>
+    where
+        P: Instantiate,
+        F: AsyncFnOnce(&mut Store<HostState>, P::Bindings) -> wasmtime::Result<T>,
+    {
+        let plugin = &self.caps.plugin;
         let deadline = Instant::now() + self.limits.timeout;
         let _slot = match timeout_at(deadline, self.slots.acquire()).await {
             Ok(Ok(permit)) => permit,

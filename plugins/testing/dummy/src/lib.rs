@@ -161,6 +161,20 @@ fn exhaust_memory() -> ! {
     }
 }
 
+/// Applies the manifest's `[config]`: hot-reload tests ship versions of this plugin that differ
+/// only there. `mode = "panic"` makes every chat crash; `reply` replaces the `ok` reply, so
+/// each answer names the version that gave it.
+fn configured(result: Result<ChatResponse, ProviderError>) -> Result<ChatResponse, ProviderError> {
+    if config::get("mode").as_deref() == Some("panic") {
+        panic!("dummy plugin configured to crash on every chat");
+    }
+    let mut response = result?;
+    if let Some(reply) = config::get("reply").filter(|_| response.content == "ok") {
+        response.content = reply;
+    }
+    Ok(response)
+}
+
 /// The test provider; see [`Behaviour`].
 struct Dummy;
 
@@ -180,11 +194,11 @@ impl Provider for Dummy {
     }
 
     fn chat(request: ChatRequest) -> Result<ChatResponse, ProviderError> {
-        respond(&request, &mut |_| {})
+        configured(respond(&request, &mut |_| {}))
     }
 
     fn chat_stream(request: ChatRequest, out: &Sink) -> Result<ChatResponse, ProviderError> {
-        respond(&request, &mut |delta| out.delta(delta))
+        configured(respond(&request, &mut |delta| out.delta(delta)))
     }
 
     fn embed(request: EmbedRequest) -> Result<Embeddings, ProviderError> {

@@ -1,0 +1,47 @@
+//! `/admin/*`: operator actions, behind a bearer token (`CODEXCONTINUE_ADMIN_TOKEN`); without a
+//! token configured the admin API is off. `POST /admin/plugins/reload` rescans the plugins
+//! directory, for deployments where file watching is unavailable.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::Json;
+use crate::plugins::Summary;
+
+/// Checks the bearer token, comparing in constant time.
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = state.config.admin_token.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "admin_disabled",
+            "the admin API is off; set CODEXCONTINUE_ADMIN_TOKEN to enable it",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let same = given.len() == expected.len()
+        && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if !same {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid_admin_token",
+            "a valid admin bearer token is required",
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /admin/plugins/reload`: what was staged, unchanged, failed and unloaded.
+pub async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Summary>, ApiError> {
+    authorize(&state, &headers)?;
+    let summary =
+        state.reloader.sync().await.map_err(|e| ApiError::internal(format!("reading the plugins directory: {e}")))?;
+    Ok(Json(summary))
+}
