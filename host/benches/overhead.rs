@@ -25,14 +25,24 @@ fn summary(mut samples: Vec<Duration>) -> String {
 
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0.0);
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
     kb / 1024.0
 }
 
 fn request(text: &str) -> ChatRequest {
     ChatRequest {
         model: "echo".into(),
-        messages: vec![Message { role: Role::User, content: text.into(), name: None, tool_calls: vec![], tool_call_id: None }],
+        messages: vec![Message {
+            role: Role::User,
+            content: text.into(),
+            name: None,
+            tool_calls: vec![],
+            tool_call_id: None,
+        }],
         temperature: None,
         top_p: None,
         max_tokens: None,
@@ -63,7 +73,9 @@ async fn main() {
 
     // Compile cold, then load from the cache.
     let cache = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new(RuntimeConfig { pool: PoolConfig::default(), cache_dir: Some(cache.path().to_path_buf()) }).unwrap();
+    let runtime =
+        Runtime::new(RuntimeConfig { pool: PoolConfig::default(), cache_dir: Some(cache.path().to_path_buf()) })
+            .unwrap();
     let echo = std::fs::read(plugins.join("echo/echo.wasm")).expect("run `cargo xtask build-plugins` first");
     let started = Instant::now();
     let (_, hit) = runtime.compile(&echo).unwrap();
@@ -73,7 +85,11 @@ async fn main() {
     let (_, hit) = runtime.compile(&echo).unwrap();
     let warm = started.elapsed();
     assert!(hit);
-    println!("\n## Compiling echo.wasm\n\n| step | ms |\n|---|---|\n| compile (Cranelift) | {:.1} |\n| load from cache | {:.1} |", cold.as_secs_f64() * 1e3, warm.as_secs_f64() * 1e3);
+    println!(
+        "\n## Compiling echo.wasm\n\n| step | ms |\n|---|---|\n| compile (Cranelift) | {:.1} |\n| load from cache | {:.1} |",
+        cold.as_secs_f64() * 1e3,
+        warm.as_secs_f64() * 1e3
+    );
 
     // One plugin call: fresh Store, instantiate from the pre-instantiated component, call, drop.
     let loader = Loader::new(runtime, Arc::new(Env::default()), 512);
@@ -100,7 +116,9 @@ async fn main() {
     println!("| `chat()` | {} |", summary(calls));
 
     // POST /chat through the whole stack, sequentially, on each store.
-    println!("\n## `POST /chat` round trip (echo, new session each time, 500 requests, µs)\n\n| store | p50 | p99 | mean |\n|---|---|---|---|");
+    println!(
+        "\n## `POST /chat` round trip (echo, new session each time, 500 requests, µs)\n\n| store | p50 | p99 | mean |\n|---|---|---|---|"
+    );
     for store in [StoreKind::Memory, StoreKind::Sled] {
         let data = tempfile::tempdir().unwrap();
         let name = format!("{store:?}");
