@@ -88,17 +88,30 @@ async fn secrets_are_not_sent_to_unbound_hosts() {
     server.stop().await;
 }
 
-/// An operator's URL override (the manifest's `[env]`) allows exactly that origin, for the
-/// plugin and its secrets.
+/// An operator's endpoint override (`base_url` in the manifest's `[env]`) allows exactly that
+/// origin, for the plugin and its secrets, even written as a bare `host:port`.
 #[tokio::test]
 async fn operator_overrides_widen_the_allow_list() {
+    let grants = "allowed_hosts = []\n[secrets]\nDUMMY_KEY = [\"https://api.example.com\"]\n";
+    for base_url in [|url: &str| url.to_string(), |url: &str| url.trim_start_matches("http://").to_string()] {
+        let vendor = mock().await;
+        let server = server(grants, vec![("DUMMY_BASE_URL", base_url(&vendor.url))]).await;
+        let (status, body) = fetch(&server, &format!("{}/v1", vendor.url)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(vendor.single_request().header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+        server.stop().await;
+    }
+}
+
+/// Other overrides never widen, even when their value looks like a URL.
+#[tokio::test]
+async fn only_endpoint_overrides_widen() {
     let vendor = mock().await;
-    let grants = "allowed_hosts = []\n[secrets]\nDUMMY_KEY = [\"https://api.example.com\"]";
-    // The dummy's one `[env]` override is `greeting`; any override that holds a URL widens.
-    let server = server(&format!("{grants}\n"), vec![("CODEXCONTINUE_DUMMY_GREETING", vendor.url.clone())]).await;
-    let (status, body) = fetch(&server, &format!("{}/v1", vendor.url)).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(vendor.single_request().header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+    let grants = "allowed_hosts = []\n[secrets]\nDUMMY_KEY = [\"https://api.example.com\"]\n";
+    let server = server(grants, vec![("CODEXCONTINUE_DUMMY_GREETING", vendor.url.clone())]).await;
+    let (status, _) = fetch(&server, &format!("{}/v1", vendor.url)).await;
+    assert_eq!(status, 502);
+    assert!(vendor.requests().is_empty());
     server.stop().await;
 }
 

@@ -102,6 +102,9 @@ pub struct Transition {
 pub struct Failure {
     pub error: Error,
     pub at: OffsetDateTime,
+    /// For a rollback: the fingerprint of the version refused, so the same files are not
+    /// rolled out again until they change.
+    pub rejected: Option<String>,
 }
 
 impl Failure {
@@ -150,11 +153,18 @@ impl Registry {
 
     /// Puts `plugin` in service. A first version serves at once; a new version of a serving
     /// plugin becomes a candidate under `rollout` (or is promoted at once if `rollout.requests`
-    /// is 0), replacing any earlier candidate.
-    pub fn install(&self, plugin: Plugin, rollout: Rollout) {
+    /// is 0), replacing any earlier candidate. Returns false, installing nothing, if these
+    /// exact files were rolled back while they were being staged.
+    pub fn install(&self, plugin: Plugin, rollout: Rollout) -> bool {
         let plugin = Arc::new(plugin);
         let id = plugin.manifest.id.clone();
-        self.lock_failures().remove(&plugin.manifest_path);
+        {
+            let mut failures = self.lock_failures();
+            if failures.get(&plugin.manifest_path).is_some_and(|f| f.rejected.as_deref() == Some(&plugin.fingerprint)) {
+                return false;
+            }
+            failures.remove(&plugin.manifest_path);
+        }
         let version = Some(plugin.manifest.version.to_string());
         let mut event = "loaded";
         self.slots.rcu(|slots| {
@@ -183,6 +193,7 @@ impl Registry {
             next
         });
         self.note(&id, event, version, None);
+        true
     }
 
     /// Records how a call on `plugin` went (`ok` is false only for faults of the plugin or its
@@ -233,7 +244,9 @@ impl Registry {
                 step: Step::Rollout,
                 reason: format!("rolled back: {reason}"),
             };
-            self.lock_failures().insert(error.file.clone(), Failure { error, at: OffsetDateTime::now_utc() });
+            let failure =
+                Failure { error, at: OffsetDateTime::now_utc(), rejected: Some(candidate.fingerprint.clone()) };
+            self.lock_failures().insert(failure.error.file.clone(), failure);
             self.note(id, "rolled-back", version, Some(reason));
         }
     }
@@ -258,7 +271,18 @@ impl Registry {
     pub fn record_failure(&self, error: Error) {
         let id = error.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         self.note(&id, "failed", None, Some(format!("{} failed: {}", error.step, error.reason)));
-        self.lock_failures().insert(error.file.clone(), Failure { error, at: OffsetDateTime::now_utc() });
+        self.lock_failures()
+            .insert(error.file.clone(), Failure { error, at: OffsetDateTime::now_utc(), rejected: None });
+    }
+
+    /// Whether the version with `fingerprint` was rolled back from `file` already.
+    pub fn rejected(&self, file: &std::path::Path, fingerprint: &str) -> bool {
+        self.lock_failures().get(file).is_some_and(|f| f.rejected.as_deref() == Some(fingerprint))
+    }
+
+    /// Forgets the failure recorded for `file`.
+    pub fn clear_failure(&self, file: &std::path::Path) {
+        self.lock_failures().remove(file);
     }
 
     /// Failures by manifest file.

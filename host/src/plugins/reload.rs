@@ -82,19 +82,31 @@ impl Reloader {
         let Some(manifest) = manifest_path(&self.dir, id) else {
             return if self.registry.unload(id) { Outcome::Unloaded } else { Outcome::Absent };
         };
-        if let Some(fingerprint) = fingerprint(&manifest).await
+        let fingerprint = fingerprint(&manifest).await;
+        if let Some(fingerprint) = &fingerprint
+            && self.registry.rejected(&manifest, fingerprint)
+        {
+            // Rolled back once already; it gets another chance when its files change.
+            return Outcome::Failed;
+        }
+        if let Some(fingerprint) = &fingerprint
             && self.registry.slots().get(id).is_some_and(|slot| {
-                slot.stable.fingerprint == fingerprint
-                    || slot.candidate.as_ref().is_some_and(|c| c.plugin.fingerprint == fingerprint)
+                slot.stable.fingerprint == *fingerprint
+                    || slot.candidate.as_ref().is_some_and(|c| c.plugin.fingerprint == *fingerprint)
             })
         {
+            // The files are back to what serves (e.g. a broken copy was replaced by the good
+            // one again): whatever failed in between is no longer true.
+            self.registry.clear_failure(&manifest);
             return Outcome::Unchanged;
         }
         match self.loader.stage(&manifest).await {
             Ok(plugin) => {
                 let rollout = plugin.manifest.rollout.unwrap_or(self.rollout);
-                self.registry.install(plugin, rollout);
-                Outcome::Staged
+                match self.registry.install(plugin, rollout) {
+                    true => Outcome::Staged,
+                    false => Outcome::Failed,
+                }
             }
             Err(error) => {
                 self.registry.record_failure(error);

@@ -177,8 +177,11 @@ impl Loader {
         for (key, var) in &manifest.env {
             let Some(value) = self.env.get(var) else { continue };
             // An operator pointing a provider elsewhere (OPENAI_BASE_URL=http://127.0.0.1:8000/v1)
-            // allows exactly that origin, and lets the provider's keys go there.
-            if let Some(pattern) = origin_pattern(value) {
+            // allows exactly that origin, and lets the provider's keys go there. Only endpoint
+            // keys do: a model name must never widen where keys may go.
+            if is_endpoint_key(key)
+                && let Some(pattern) = origin_pattern(value)
+            {
                 allowed.push_operator(pattern.clone());
                 secrets.bind_all_to(&pattern);
             }
@@ -189,15 +192,19 @@ impl Loader {
     }
 }
 
-/// The origin of an http(s) URL as an allow-list entry. A bare `host:port` (as `OLLAMA_HOST`
-/// is often written) counts as `http://host:port`.
+/// Whether a config key holds an endpoint, by the naming convention manifests follow:
+/// `base_url`, `endpoint`, `host`, or a name ending in `_url`, `_endpoint` or `_host`.
+fn is_endpoint_key(key: &str) -> bool {
+    matches!(key, "base_url" | "endpoint" | "host") || ["_url", "_endpoint", "_host"].iter().any(|s| key.ends_with(s))
+}
+
+/// The origin an endpoint value points at, as an allow-list entry. A bare `host:port` (as
+/// `OLLAMA_HOST` is often written) means `http://host:port`.
 fn origin_pattern(value: &str) -> Option<HostPattern> {
-    let url = if value.contains("://") {
-        reqwest::Url::parse(value)
-    } else {
-        reqwest::Url::parse(&format!("http://{value}"))
+    let url = match value.contains("://") {
+        true => reqwest::Url::parse(value).ok()?,
+        false => reqwest::Url::parse(&format!("http://{value}")).ok()?,
     };
-    let url = url.ok()?;
     if !matches!(url.scheme(), "http" | "https") {
         return None;
     }

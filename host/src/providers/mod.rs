@@ -110,7 +110,14 @@ pub struct Providers {
     registry: Arc<Registry>,
     config: ProvidersConfig,
     health: HealthBook,
-    models: Mutex<HashMap<String, (Instant, String, Vec<ModelInfo>)>>,
+    models: Mutex<HashMap<String, CachedModels>>,
+}
+
+/// A provider's model list, when it was fetched, and from which build of the plugin.
+struct CachedModels {
+    at: Instant,
+    digest: String,
+    models: Vec<ModelInfo>,
 }
 
 impl Providers {
@@ -384,21 +391,21 @@ impl Providers {
             return Err(format!("not configured: set {}", provider.missing_secrets.join(", ")));
         }
         let id = &plugin.manifest.id;
-        if let Some((at, digest, models)) = self.models.lock().unwrap_or_else(|e| e.into_inner()).get(id)
-            && at.elapsed() < MODELS_TTL
-            && *digest == plugin.digest
+        if let Some(cached) = self.models.lock().unwrap_or_else(|e| e.into_inner()).get(id)
+            && cached.at.elapsed() < MODELS_TTL
+            && cached.digest == plugin.digest
         {
-            return Ok(models.clone());
+            return Ok(cached.models.clone());
         }
         let models = match provider.plugin.list_models().await {
             Ok(Ok(models)) => models,
             Ok(Err(error)) => return Err(describe(&error)),
             Err(error) => return Err(error.to_string()),
         };
-        self.models
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone(), (Instant::now(), plugin.digest.clone(), models.clone()));
+        self.models.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            id.clone(),
+            CachedModels { at: Instant::now(), digest: plugin.digest.clone(), models: models.clone() },
+        );
         Ok(models)
     }
 }

@@ -185,6 +185,8 @@ fn respond(reply: Reply, abandoned: Arc<AtomicUsize>) -> Response {
                     }
                     End::Drop => {
                         watch.1 = true;
+                        // Let the last chunk reach the client before the connection breaks.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                         Some(Err(std::io::Error::other("connection dropped by the mock")))
                     }
                     End::Stall => {

@@ -161,13 +161,17 @@ fn exhaust_memory() -> ! {
     }
 }
 
-/// Applies the manifest's `[config]`: hot-reload tests ship versions of this plugin that differ
-/// only there. `mode = "panic"` makes every chat crash; `reply` replaces the `ok` reply, so
-/// each answer names the version that gave it.
-fn configured(result: Result<ChatResponse, ProviderError>) -> Result<ChatResponse, ProviderError> {
+/// Hot-reload tests ship versions of this plugin that differ only in `[config]`: with
+/// `mode = "panic"` every chat crashes before it emits anything.
+fn crash_if_configured() {
     if config::get("mode").as_deref() == Some("panic") {
         panic!("dummy plugin configured to crash on every chat");
     }
+}
+
+/// Applies `reply` from `[config]`, which replaces the `ok` reply so that each answer names the
+/// version that gave it.
+fn configured(result: Result<ChatResponse, ProviderError>) -> Result<ChatResponse, ProviderError> {
     let mut response = result?;
     if let Some(reply) = config::get("reply").filter(|_| response.content == "ok") {
         response.content = reply;
@@ -194,10 +198,12 @@ impl Provider for Dummy {
     }
 
     fn chat(request: ChatRequest) -> Result<ChatResponse, ProviderError> {
+        crash_if_configured();
         configured(respond(&request, &mut |_| {}))
     }
 
     fn chat_stream(request: ChatRequest, out: &Sink) -> Result<ChatResponse, ProviderError> {
+        crash_if_configured();
         configured(respond(&request, &mut |delta| out.delta(delta)))
     }
 
