@@ -5,6 +5,8 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod mock;
+pub mod openai_wire;
+pub mod vendor;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -42,7 +42,12 @@
 //! - [`http`]: a small request builder over the host's `http-client`, and [`secret`].
 //! - [`error`]: [`error_from_status`] and conversions into [`ProviderError`].
 //! - [`sse`] and [`ndjson`]: incremental parsers for streamed vendor replies.
+//! - [`vendor`]: building blocks for plugins mapping a vendor's API: request bodies, tools, stream
+//!   reading and a [`Collector`](vendor::Collector) that assembles and emits a streamed reply.
+//! - [`openai`]: the OpenAI Chat Completions wire format, and a whole provider for any API that
+//!   speaks it (OpenAI, Azure OpenAI, Mistral, GitHub Models, vLLM, LM Studio, llama.cpp).
 //! - [`log`] and [`config`]: the host's logging and non-secret configuration.
+//! - [`embedding`]: deterministic offline embeddings for demos and tests.
 //! - [`redis`] and [`postgres`]: the database capabilities memory plugins may use.
 //!
 //! Everything compiles for the host target as well (the export macros then export nothing), so
@@ -53,15 +58,18 @@
 #[doc(hidden)]
 pub mod bindings;
 pub mod config;
+pub mod embedding;
 pub mod error;
 pub mod http;
 mod lines;
 pub mod log;
 pub mod memory;
 pub mod ndjson;
+pub mod openai;
 pub mod provider;
 pub mod sse;
 mod types;
+pub mod vendor;
 
 pub use error::error_from_status;
 pub use http::secret;

@@ -41,6 +41,9 @@ enum Behaviour<'a> {
     Log,
     /// Write to stderr, then reply `ok`.
     Stderr,
+    /// Reply with the prompt it was given, one `role: content` line per message, so memory
+    /// tests can see what the host sent.
+    Prompt,
 }
 
 impl<'a> Behaviour<'a> {
@@ -69,6 +72,7 @@ impl<'a> Behaviour<'a> {
             "stream" => Self::Stream,
             "log" => Self::Log,
             "stderr" => Self::Stderr,
+            "prompt" => Self::Prompt,
             _ => Self::Ok,
         }
     }
@@ -118,6 +122,12 @@ fn respond(request: &ChatRequest, emit: &mut dyn FnMut(&str)) -> Result<ChatResp
             eprintln!("dummy wrote to stderr");
             "ok".to_owned()
         }
+        Behaviour::Prompt => request
+            .messages
+            .iter()
+            .map(|m| format!("{:?}: {}", m.role, m.content).to_lowercase())
+            .collect::<Vec<_>>()
+            .join("\n"),
     };
     emit(&content);
     Ok(reply(request, content))
@@ -210,7 +220,7 @@ impl Provider for Dummy {
     fn embed(request: EmbedRequest) -> Result<Embeddings, ProviderError> {
         Ok(Embeddings {
             model: request.model.unwrap_or_else(|| "dummy-embed".into()),
-            vectors: request.inputs.iter().map(|_| vec![1.0, 0.0, 0.0]).collect(),
+            vectors: request.inputs.iter().map(|text| codexcontinue_sdk::embedding::hashed(text, 64)).collect(),
             usage: None,
         })
     }

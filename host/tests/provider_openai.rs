@@ -1,0 +1,156 @@
+//! The `openai` plugin against a mock speaking OpenAI's Chat Completions API: the shared
+//! OpenAI-family suite (request and reply mapping, streams, errors, retries, broken and stalled
+//! streams), plus how the key is handled, the optional headers, `OPENAI_MODEL` and `/models`.
+
+mod common;
+
+use common::mock::{MockServer, Reply};
+use common::openai_wire::{self, Dialect, Failure, Style};
+use common::vendor::{self, Vendor, last};
+use serde_json::{Value, json};
+
+const KEY: &str = "sk-test-key-0123456789abcdef";
+
+const OPENAI: Dialect = Dialect {
+    vendor: Vendor {
+        id: "openai",
+        env: |url| vec![("OPENAI_API_KEY", KEY.into()), ("OPENAI_BASE_URL", format!("{url}/v1"))],
+    },
+    key: KEY,
+    default_model: "gpt-3.5-turbo",
+    answering_model: "gpt-3.5-turbo-0125",
+    chat_path: |_| "/v1/chat/completions".into(),
+    model_in_body: true,
+    stream_usage: true,
+    headers: &[("authorization", "Bearer sk-test-key-0123456789abcdef")],
+    stream_accept: "text/event-stream",
+    style: Style::OpenAi,
+    failure,
+};
+
+/// OpenAI's error replies, bodies as its API sends them.
+fn failure(failure: Failure, model: &str) -> Reply {
+    let (status, message, kind, code) = match failure {
+        Failure::Unauthorized => (
+            401,
+            "Incorrect API key provided: sk-test-****************cdef. You can find your API key at \
+             https://platform.openai.com/account/api-keys."
+                .to_owned(),
+            "invalid_request_error",
+            json!("invalid_api_key"),
+        ),
+        Failure::UnknownModel => (
+            404,
+            format!("The model `{model}` does not exist or you do not have access to it."),
+            "invalid_request_error",
+            json!("model_not_found"),
+        ),
+        Failure::RateLimited => (
+            429,
+            format!(
+                "Rate limit reached for {model} in organization org-test on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s."
+            ),
+            "requests",
+            json!("rate_limit_exceeded"),
+        ),
+        Failure::ServerError => (
+            500,
+            "The server had an error while processing your request. Sorry about that!".into(),
+            "server_error",
+            Value::Null,
+        ),
+        Failure::Overloaded => {
+            (503, "The engine is currently overloaded, please try again later.".into(), "server_error", Value::Null)
+        }
+    };
+    Reply::json(status, json!({"error": {"message": message, "type": kind, "param": null, "code": code}}))
+}
+
+openai_wire_suite!(OPENAI);
+
+/// The key reaches the vendor only as the bearer header: never in a URL or body, and neither
+/// an error reply, a stream's error event nor `/status` shows it.
+#[tokio::test]
+async fn key_goes_only_to_the_vendor_as_bearer() {
+    let mock = MockServer::start(|_| failure(Failure::Unauthorized, "gpt-3.5-turbo")).await;
+    let server = OPENAI.vendor.server(&mock).await;
+    let (status, body) = OPENAI.vendor.chat(&server, "hi", json!({})).await;
+    assert_eq!(status, 502, "{body}");
+    let events = OPENAI.vendor.chat_stream(&server, "hi", json!({})).await;
+    assert_eq!(common::error_code(last(&events, "error")), "upstream_unauthorized");
+    let (_, status_page) = server.get("/status").await;
+    for shown in [body.to_string(), format!("{events:?}"), status_page.to_string()] {
+        assert!(!shown.contains(KEY), "{shown}");
+    }
+    let requests = mock.requests();
+    assert!(requests.len() >= 2, "{requests:?}");
+    for request in &requests {
+        assert_eq!(request.header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+        assert!(!request.uri.contains(KEY) && !String::from_utf8_lossy(&request.body).contains(KEY));
+    }
+    server.stop().await;
+}
+
+/// `OPENAI_ORG_ID` and `OPENAI_PROJECT_ID` become OpenAI's headers, and `OPENAI_MODEL` the
+/// default model.
+#[tokio::test]
+async fn organization_project_and_model_from_the_environment() {
+    let request = openai_wire::chat_under(
+        &OPENAI,
+        &[("OPENAI_ORG_ID", "org-test123"), ("OPENAI_PROJECT_ID", "proj_test456"), ("OPENAI_MODEL", "gpt-4o-mini")],
+    )
+    .await;
+    assert_eq!(request.header("openai-organization"), Some("org-test123"));
+    assert_eq!(request.header("openai-project"), Some("proj_test456"));
+    assert_eq!(request.json()["model"], "gpt-4o-mini");
+}
+
+/// `/v1/models` lists what the vendor's `GET /models` returns.
+#[tokio::test]
+async fn models_come_from_the_vendor() {
+    let list = json!({"object": "list", "data": [
+        {"id": "gpt-4o-mini", "object": "model", "created": 1_721_172_741, "owned_by": "system"},
+        {"id": "text-embedding-3-small", "object": "model", "created": 1_705_948_997, "owned_by": "system"},
+    ]});
+    let mock = MockServer::start(move |_| Reply::json(200, list.clone())).await;
+    let server = OPENAI.vendor.server(&mock).await;
+    let (status, models) = server.get("/v1/models").await;
+    assert_eq!(status, 200, "{models}");
+    let listed: Vec<(&str, bool)> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["id"].as_str().unwrap(), m["supports_embeddings"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(listed, [("gpt-4o-mini", false), ("text-embedding-3-small", true)]);
+    let request = &mock.requests()[0];
+    assert_eq!((request.method.as_str(), request.uri.as_str()), ("GET", "/v1/models"));
+    assert_eq!(request.header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+    server.stop().await;
+}
+
+/// A reply that is not the Chat Completions shape is a 502 `upstream_error`, not a crash.
+#[tokio::test]
+async fn unreadable_reply_is_upstream_error() {
+    let cases = vec![(Reply::json(200, json!({"object": "chat.completion", "choices": []})), 502, "upstream_error")];
+    vendor::check_errors(&OPENAI.vendor, cases, "").await;
+}
+
+/// A vendor or proxy that echoes our request headers in its error reply cannot get the key into
+/// the error our client sees.
+#[tokio::test]
+async fn echoed_key_is_not_shown() {
+    let mock = MockServer::start(|request| {
+        let echoed = format!("Invalid header value: authorization: {}", request.header("authorization").unwrap_or(""));
+        Reply::json(
+            400,
+            json!({"error": {"message": echoed, "type": "invalid_request_error", "param": null, "code": null}}),
+        )
+    })
+    .await;
+    let server = OPENAI.vendor.server(&mock).await;
+    let (status, body) = OPENAI.vendor.chat(&server, "hi", json!({})).await;
+    assert_eq!((status, common::error_code(&body)), (400, "upstream_bad_request"), "{body}");
+    assert!(!body.to_string().contains(KEY), "{body}");
+    server.stop().await;
+}

@@ -1,0 +1,76 @@
+//! Ollama: local models through `POST {base}/api/chat` (one JSON reply, or newline-delimited
+//! JSON when streamed), `POST /api/embed` and `GET /api/tags`; no key. The base comes from
+//! `OLLAMA_HOST` in any form Ollama accepts ([`host`]); the wire mapping is in [`request`]
+//! and [`reply`].
+
+mod host;
+mod reply;
+mod request;
+
+use codexcontinue_sdk::http::{Request, Response};
+use codexcontinue_sdk::vendor::{self, Collector};
+use codexcontinue_sdk::{
+    ChatRequest, ChatResponse, EmbedRequest, Embeddings, ModelInfo, Provider, ProviderError, ProviderInfo, Sink,
+    config, export_provider, ndjson,
+};
+
+/// The Ollama provider.
+struct Ollama;
+
+/// The embedding model when neither the request nor the manifest names one.
+const EMBEDDING_MODEL: &str = "nomic-embed-text";
+
+fn embedding_model() -> String {
+    config::get_or("embedding_model", EMBEDDING_MODEL)
+}
+
+/// Sends `request` to `path` under the Ollama base URL and passes only a 2xx reply on.
+fn send(
+    request: fn(String) -> Request,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<Response, ProviderError> {
+    let base = host::base_url(config::get("base_url").as_deref().unwrap_or_default());
+    let mut request = request(format!("{base}{path}"));
+    if let Some(body) = body {
+        request = request.json(&body)?;
+    }
+    request.send()?.error_for_status()
+}
+
+impl Provider for Ollama {
+    fn info() -> ProviderInfo {
+        ProviderInfo {
+            name: "Ollama".into(),
+            default_model: config::get_or("default_model", "llama3.2"),
+            embedding_model: Some(embedding_model()),
+        }
+    }
+
+    fn list_models() -> Result<Vec<ModelInfo>, ProviderError> {
+        Ok(reply::models(send(Request::get, "/api/tags", None)?.json()?, &embedding_model()))
+    }
+
+    fn chat(request: ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let body = request::chat(&request, false)?;
+        reply::chat(send(Request::post, "/api/chat", Some(body))?.json()?)
+    }
+
+    fn chat_stream(request: ChatRequest, out: &Sink) -> Result<ChatResponse, ProviderError> {
+        let response = send(Request::post, "/api/chat", Some(request::chat(&request, true)?))?;
+        let mut emit = |event: &_| out.emit(event);
+        let mut collector = Collector::new(&mut emit, request.model.as_str());
+        vendor::read_stream(ndjson::Splitter::new(), response.chunks(), |line| {
+            reply::line(&mut collector, vendor::parse_event(&line)?)
+        })?;
+        Ok(collector.finish())
+    }
+
+    fn embed(request: EmbedRequest) -> Result<Embeddings, ProviderError> {
+        let model = request.model.unwrap_or_else(embedding_model);
+        let body = serde_json::json!({ "model": model, "input": request.inputs });
+        reply::embeddings(send(Request::post, "/api/embed", Some(body))?.json()?, request.inputs.len())
+    }
+}
+
+export_provider!(Ollama);

@@ -1,0 +1,251 @@
+//! Ollama's replies as ours: a complete `/api/chat` reply, the lines of a streamed one (the
+//! last has `done: true` and the counts), embeddings and the model list.
+
+use std::ops::ControlFlow;
+
+use codexcontinue_sdk::vendor::{Collector, model_info};
+use codexcontinue_sdk::{ChatResponse, Embeddings, FinishReason, ModelInfo, ProviderError, ToolCall, Usage};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A reply of `/api/chat`, or one line of a streamed one.
+#[derive(Debug, Deserialize)]
+pub struct Chat {
+    #[serde(default)]
+    model: String,
+    message: Option<ChatMessage>,
+    #[serde(default)]
+    done: bool,
+    done_reason: Option<String>,
+    prompt_eval_count: Option<u32>,
+    eval_count: Option<u32>,
+    /// Set instead of everything else when the model fails mid-stream.
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ChatMessage {
+    #[serde(default)]
+    content: String,
+    #[serde(default)]
+    tool_calls: Vec<ApiToolCall>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiToolCall {
+    function: Function,
+}
+
+#[derive(Debug, Deserialize)]
+struct Function {
+    name: String,
+    #[serde(default)]
+    arguments: Value,
+}
+
+impl Chat {
+    /// Why the model stopped; Ollama says `stop` even when it called tools.
+    fn finish_reason(&self, called_tools: bool) -> FinishReason {
+        match self.done_reason.as_deref() {
+            Some("stop") if called_tools => FinishReason::ToolCalls,
+            Some("stop") => FinishReason::Stop,
+            Some("length") => FinishReason::Length,
+            _ => FinishReason::Other,
+        }
+    }
+
+    /// Both counts, or none: Ollama leaves out `prompt_eval_count` when the prompt came from its
+    /// cache, and the host then counts tokens itself rather than report a prompt of 0.
+    fn usage(&self) -> Option<Usage> {
+        Some(Usage { prompt_tokens: self.prompt_eval_count?, completion_tokens: self.eval_count? })
+    }
+
+    fn failed(&mut self) -> Option<ProviderError> {
+        self.error.take().map(|e| ProviderError::Unavailable(format!("Ollama reported an error: {e}")))
+    }
+}
+
+/// Ollama gives tool calls no id; this one is unique within the reply.
+fn tool_call(position: usize, call: ApiToolCall) -> ToolCall {
+    ToolCall {
+        id: format!("call_{position}"),
+        name: call.function.name,
+        arguments: call.function.arguments.to_string(),
+    }
+}
+
+/// A complete reply as ours.
+pub fn chat(mut chat: Chat) -> Result<ChatResponse, ProviderError> {
+    if let Some(error) = chat.failed() {
+        return Err(error);
+    }
+    let message = chat.message.take().unwrap_or_default();
+    let tool_calls: Vec<_> = message.tool_calls.into_iter().enumerate().map(|(i, c)| tool_call(i, c)).collect();
+    Ok(ChatResponse {
+        finish_reason: chat.finish_reason(!tool_calls.is_empty()),
+        usage: chat.usage(),
+        content: message.content,
+        tool_calls,
+        model: chat.model,
+    })
+}
+
+/// Applies one streamed line; breaks at the line with `done: true`.
+pub fn line(out: &mut Collector<'_>, mut line: Chat) -> Result<ControlFlow<()>, ProviderError> {
+    if let Some(error) = line.failed() {
+        return Err(error);
+    }
+    let message = line.message.take().unwrap_or_default();
+    out.text(&message.content);
+    for call in message.tool_calls {
+        // Ollama sends each call whole, so each gets the next position.
+        let position = out.tool_calls().len();
+        let call = tool_call(position, call);
+        out.tool_call(position as u32, Some(call.id), Some(call.name), &call.arguments);
+    }
+    if !line.model.is_empty() {
+        out.model(line.model.as_str());
+    }
+    if !line.done {
+        return Ok(ControlFlow::Continue(()));
+    }
+    out.finish_reason(line.finish_reason(!out.tool_calls().is_empty()));
+    if let Some(usage) = line.usage() {
+        out.usage(Some(usage.prompt_tokens), Some(usage.completion_tokens));
+    }
+    Ok(ControlFlow::Break(()))
+}
+
+/// A reply of `/api/embed`.
+#[derive(Debug, Deserialize)]
+pub struct Embed {
+    model: String,
+    embeddings: Vec<Vec<f32>>,
+    prompt_eval_count: Option<u32>,
+}
+
+/// The vectors, checked to be one per input.
+pub fn embeddings(embed: Embed, inputs: usize) -> Result<Embeddings, ProviderError> {
+    if embed.embeddings.len() != inputs {
+        let got = embed.embeddings.len();
+        return Err(ProviderError::Other(format!("Ollama returned {got} embeddings for {inputs} inputs")));
+    }
+    let usage = embed.prompt_eval_count.map(|prompt_tokens| Usage { prompt_tokens, completion_tokens: 0 });
+    Ok(Embeddings { model: embed.model, vectors: embed.embeddings, usage })
+}
+
+/// The reply of `GET /api/tags`: the models pulled on this server.
+#[derive(Debug, Deserialize)]
+pub struct Tags {
+    models: Vec<Tag>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Tag {
+    name: String,
+}
+
+/// The pulled models; the configured embedding model (with any tag) is the one that embeds.
+pub fn models(tags: Tags, embedding_model: &str) -> Vec<ModelInfo> {
+    let embeds = |name: &str| {
+        name == embedding_model || name.strip_prefix(embedding_model).is_some_and(|tag| tag.starts_with(':'))
+    };
+    tags.models
+        .into_iter()
+        .map(|tag| {
+            let embeds = embeds(&tag.name);
+            model_info(tag.name, embeds, false)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use codexcontinue_sdk::StreamEvent;
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse<T: serde::de::DeserializeOwned>(value: Value) -> T {
+        serde_json::from_value(value).unwrap()
+    }
+
+    /// A complete reply: content, counts, done_reason and the model that answered.
+    #[test]
+    fn complete_reply() {
+        let reply = chat(parse(json!({
+            "model": "llama3.2", "created_at": "2024-12-12T14:13:43.416799Z",
+            "message": {"role": "assistant", "content": "Hello!"},
+            "done": true, "done_reason": "length", "total_duration": 5191566416_u64,
+            "prompt_eval_count": 26, "eval_count": 298,
+        })))
+        .unwrap();
+        assert_eq!((reply.content.as_str(), reply.finish_reason), ("Hello!", FinishReason::Length));
+        assert_eq!(reply.usage, Some(Usage { prompt_tokens: 26, completion_tokens: 298 }));
+        assert_eq!(reply.model, "llama3.2");
+        let cached =
+            chat(parse(json!({"model": "m", "message": {"content": "x"}, "done": true, "eval_count": 1}))).unwrap();
+        assert_eq!(cached.usage, None);
+    }
+
+    /// Tool calls get ids and their arguments as JSON text; `stop` then means tool calls.
+    #[test]
+    fn tool_calls() {
+        let reply = chat(parse(json!({
+            "model": "llama3.2", "done": true, "done_reason": "stop",
+            "message": {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "weather", "arguments": {"city": "Oslo"}}}]},
+        })))
+        .unwrap();
+        assert_eq!(reply.finish_reason, FinishReason::ToolCalls);
+        assert_eq!(
+            reply.tool_calls,
+            [ToolCall { id: "call_0".into(), name: "weather".into(), arguments: r#"{"city":"Oslo"}"#.into() }]
+        );
+    }
+
+    /// Streamed lines emit their text; the `done` line ends the stream with the counts.
+    #[test]
+    fn streamed_reply() {
+        let lines = [
+            json!({"model": "llama3.2", "created_at": "t", "message": {"role": "assistant", "content": "The"}, "done": false}),
+            json!({"model": "llama3.2", "created_at": "t", "message": {"role": "assistant", "content": " sky"}, "done": false}),
+            json!({"model": "llama3.2", "created_at": "t", "message": {"role": "assistant", "content": ""}, "done": true, "done_reason": "stop", "prompt_eval_count": 26, "eval_count": 2}),
+        ];
+        let mut emitted = Vec::new();
+        let mut emit = |e: &StreamEvent| emitted.push(e.clone());
+        let mut out = Collector::new(&mut emit, "requested");
+        let flows: Vec<_> = lines.into_iter().map(|l| line(&mut out, parse(l)).unwrap()).collect();
+        assert!(flows[0].is_continue() && flows[1].is_continue() && flows[2].is_break());
+        let reply = out.finish();
+        assert_eq!((reply.content.as_str(), reply.finish_reason), ("The sky", FinishReason::Stop));
+        assert_eq!(
+            (reply.model.as_str(), reply.usage),
+            ("llama3.2", Some(Usage { prompt_tokens: 26, completion_tokens: 2 }))
+        );
+        assert_eq!(emitted, [StreamEvent::Delta("The".into()), StreamEvent::Delta(" sky".into())]);
+    }
+
+    /// An `error` line fails the stream.
+    #[test]
+    fn error_line() {
+        let mut emit = |_: &StreamEvent| {};
+        let mut out = Collector::new(&mut emit, "m");
+        let result = line(&mut out, parse(json!({"error": "an error was encountered while running the model"})));
+        assert!(matches!(result, Err(ProviderError::Unavailable(m)) if m.contains("running the model")));
+    }
+
+    /// Embeddings one per input; the embedding model is recognised with or without a tag.
+    #[test]
+    fn embeddings_and_models() {
+        let embed =
+            || parse::<Embed>(json!({"model": "nomic-embed-text", "embeddings": [[0.1, 0.2]], "prompt_eval_count": 3}));
+        let result = embeddings(embed(), 1).unwrap();
+        assert_eq!((result.model.as_str(), result.usage.unwrap().prompt_tokens), ("nomic-embed-text", 3));
+        assert!(matches!(embeddings(embed(), 2), Err(ProviderError::Other(_))));
+        let list = models(
+            parse(json!({"models": [{"name": "llama3.2:latest"}, {"name": "nomic-embed-text:latest"}]})),
+            "nomic-embed-text",
+        );
+        assert_eq!(list.iter().map(|m| m.supports_embeddings).collect::<Vec<_>>(), [false, true]);
+    }
+}
