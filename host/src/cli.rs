@@ -9,6 +9,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, Env, FileConfig, ProvidersConfig, RequestLimits, StoreKind};
+use crate::memory::export;
 use crate::plugins::{Loader, Registry, Reloader, Rollout};
 use crate::runtime::{PoolConfig, Runtime, RuntimeConfig};
 
@@ -30,6 +31,26 @@ pub enum Command {
     /// Inspect plugins without serving.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Write a user's memory (sessions, messages, summaries, embeddings) as JSONL.
+    Export {
+        /// Whose memory.
+        #[arg(long)]
+        user: String,
+        /// The file to write; standard output if absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The store to read, configured as for `serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
+    /// Read a JSONL export into the configured store; sessions it already has are skipped.
+    Import {
+        /// The export to read; `-` for standard input.
+        file: PathBuf,
+        /// The store to write, configured as for `serve`.
+        #[command(flatten)]
+        store: ServeArgs,
+    },
 }
 
 #[derive(Debug, Args, Default)]
@@ -147,6 +168,48 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
             crate::serve(listener, config, env, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Export { user, out, store } => {
+            let state = crate::start(store.resolve(file, &env)?, env).await?;
+            let store = state.memory.store().clone();
+            let counts = match out {
+                Some(path) => {
+                    let mut writer = std::io::BufWriter::new(
+                        std::fs::File::create(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                    );
+                    export::export(store.as_ref(), &user, &mut writer).await?
+                }
+                None => export::export(store.as_ref(), &user, &mut std::io::stdout().lock()).await?,
+            };
+            eprintln!(
+                "exported {} sessions, {} messages, {} summaries, {} embeddings",
+                counts.sessions, counts.messages, counts.summaries, counts.embeddings
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { file: path, store } => {
+            let state = crate::start(store.resolve(file, &env)?, env).await?;
+            let store = state.memory.store().clone();
+            let counts = if path.as_os_str() == "-" {
+                export::import(store.as_ref(), std::io::stdin().lock()).await?
+            } else {
+                let reader = std::io::BufReader::new(
+                    std::fs::File::open(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                );
+                export::import(store.as_ref(), reader).await?
+            };
+            eprintln!(
+                "imported {} sessions, {} messages, {} summaries, {} embeddings",
+                counts.sessions, counts.messages, counts.summaries, counts.embeddings
+            );
+            if !counts.skipped_sessions.is_empty() {
+                eprintln!(
+                    "skipped {} sessions the store already has: {}",
+                    counts.skipped_sessions.len(),
+                    counts.skipped_sessions.join(", ")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugins(PluginsCommand::List(dirs)) => {
             let (data_dir, plugins_dir) = dirs.resolve(&file);
             list(&loader(env, &data_dir)?, &plugins_dir).await
@@ -174,7 +237,7 @@ async fn list(loader: &Loader, dir: &Path) -> anyhow::Result<ExitCode> {
     println!("{:<16} {:<10} {:<9} {:<8} detail", "id", "version", "kind", "state");
     for plugin in registry.snapshot().values() {
         let detail = match plugin.provider() {
-            Some(p) if !p.missing_secrets.is_empty() => format!("needs {}", p.missing_secrets.join(", ")),
+            Some(p) if !p.missing.is_empty() => format!("needs {}", p.missing.join(", ")),
             Some(p) => format!("default model {}", p.info.default_model),
             None => String::new(),
         };
@@ -197,8 +260,8 @@ async fn validate(loader: &Loader, path: &Path) -> anyhow::Result<ExitCode> {
             println!("ok: {} is a {kind} plugin built for WIT {}", plugin.label(), plugin.manifest.wit);
             if let Some(p) = plugin.provider() {
                 println!("  provider {:?}, default model {}", p.info.name, p.info.default_model);
-                if !p.missing_secrets.is_empty() {
-                    println!("  not configured here: set {}", p.missing_secrets.join(", "));
+                if !p.missing.is_empty() {
+                    println!("  not configured here: set {}", p.missing.join(", "));
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -52,20 +52,40 @@ impl Default for RequestLimits {
     }
 }
 
-/// How much history goes into a prompt.
+/// How history goes into a prompt (`[memory]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MemoryConfig {
     /// Most recent messages considered for the short-term window.
     pub window_messages: usize,
-    /// Token budget for the prompt (system + history + new message).
+    /// Token budget for the prompt (system + memory + history + new message); the model's
+    /// context window minus the reply reserve lowers it further.
     pub max_prompt_tokens: usize,
+    /// Tokens kept free for the reply when the request does not say (`max_tokens`).
+    pub reply_tokens: usize,
+    /// Earlier messages recalled into the long-term section, at most.
+    pub recall: usize,
+    /// Also recall from the user's other sessions.
+    pub recall_across_sessions: bool,
+    /// Keep a rolling summary of long sessions (written in the background by their provider).
+    pub summaries: bool,
+    /// Embed messages for recall (in the background, with the session's provider, when it
+    /// offers embeddings); without, recall ranks by BM25.
+    pub embeddings: bool,
 }
 
 impl Default for MemoryConfig {
     fn default() -> Self {
         // gpt-3.5-turbo has a 16k context; keep the prompt well under it, leaving room to reply.
-        Self { window_messages: 40, max_prompt_tokens: 12_000 }
+        Self {
+            window_messages: 40,
+            max_prompt_tokens: 12_000,
+            reply_tokens: 1_024,
+            recall: 4,
+            recall_across_sessions: false,
+            summaries: true,
+            embeddings: true,
+        }
     }
 }
 

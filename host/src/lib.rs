@@ -8,7 +8,7 @@
 //! - `plugins`: manifests, discovery, staging and the registry of what is serving.
 //! - `runtime`: wasmtime engine, compile cache, guarded plugin calls.
 //! - `capabilities`: what guests may call (http with allow-lists and secrets, log, config).
-//! - `store`: the `Store` trait and the sled backend.
+//! - `store`: the `Store` trait, the sled backend and the adapter over memory plugins.
 //! - `config`, `tokens`, `random`, `metrics`: configuration layers, token counting, jitter,
 //!   Prometheus metrics.
 
@@ -35,7 +35,7 @@ use crate::config::{Config, Env, StoreKind};
 use crate::plugins::{Loader, Registry, Reloader};
 use crate::providers::Providers;
 use crate::runtime::{PoolConfig, Runtime, RuntimeConfig};
-use crate::store::{SledStore, Store};
+use crate::store::{PluginStore, SledStore, Store};
 
 /// Builds everything the API needs: runtime, plugins, store, memory and providers.
 pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
@@ -55,7 +55,25 @@ pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
         StoreKind::Sled => Arc::new(SledStore::open(&config.data_dir.join("store")).context("opening the sled store")?),
         StoreKind::Memory => Arc::new(SledStore::temporary().context("creating the in-memory store")?),
         StoreKind::Plugin(id) => {
-            anyhow::bail!("store {id:?}: memory plugins are not supported by this host yet; use sled or memory")
+            // Fail at start rather than on the first request: the plugin must be loaded (its
+            // `init()` connected and migrated). Later reloads are followed call by call.
+            match registry.get(id) {
+                Some(p) if p.memory().is_some() => Arc::new(PluginStore::new(id.clone(), registry.clone())),
+                Some(p) => anyhow::bail!(
+                    "store {id:?}: plugin {} is a {} plugin, not a memory plugin",
+                    p.label(),
+                    p.manifest.kind.world().as_str()
+                ),
+                None => {
+                    let why = registry
+                        .failures()
+                        .into_values()
+                        .find(|f| f.error.file.file_stem().is_some_and(|s| s == id.as_str()))
+                        .map(|f| format!(": {}", f.error))
+                        .unwrap_or_else(|| format!(": no {id}.toml in {}", config.plugins_dir.display()));
+                    anyhow::bail!("store {id:?}: the memory plugin is not loaded{why}")
+                }
+            }
         }
     };
     let memory = Arc::new(memory::Memory::new(store, config.memory));
@@ -90,6 +108,8 @@ pub async fn serve(
         false => None,
     };
     tracing::info!("listening on http://{}", listener.local_addr()?);
+    let memory = state.memory.clone();
     axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown).await?;
+    memory.shutdown().await;
     Ok(())
 }

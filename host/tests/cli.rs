@@ -184,3 +184,58 @@ async fn configuration_precedence() {
     command.env("CODEXCONTINUE_MAX_MESSAGE_CHARS", "6");
     assert_eq!(longest(command, &["--max-message-chars=4"]).await, 4, "flag over environment");
 }
+
+/// `export` writes a user's memory as JSONL and `import` loads it into another store, where
+/// the API serves it unchanged; a second import skips what exists.
+#[tokio::test]
+async fn export_and_import_move_memory_between_stores() {
+    let (source, target) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let plugins = tempfile::tempdir().unwrap();
+    plugins_dir(plugins.path());
+    let client = reqwest::Client::new();
+    let (mut child, url) = serve(source.path(), plugins.path());
+    let (_, first) = common::response(
+        client.post(format!("{url}/chat")).json(&json!({ "message": "remember: blue" })).send().await.unwrap(),
+    )
+    .await;
+    let session = first["session_id"].as_str().unwrap().to_string();
+    client
+        .post(format!("{url}/chat"))
+        .json(&json!({ "message": "and green", "session_id": session }))
+        .send()
+        .await
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let export = source.path().join("ada.jsonl");
+    let run = |args: &[&str], data: &Path| {
+        let out =
+            binary().args(args).arg("--data-dir").arg(data).arg("--plugins-dir").arg(plugins.path()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let said = run(&["export", "--user", "default", "--out", export.to_str().unwrap()], source.path());
+    assert!(said.contains("exported 1 sessions, 4 messages"), "{said}");
+    let lines = std::fs::read_to_string(&export).unwrap();
+    let of_type = |t: &str| lines.lines().filter(|l| l.contains(&format!("\"type\":\"{t}\""))).count();
+    assert!(lines.lines().next().unwrap().contains("\"type\":\"session\""));
+    assert_eq!((of_type("session"), of_type("message")), (1, 4));
+    // The echo demo embeds messages in the background; the export carries whatever was done.
+    assert!(of_type("embedding") <= 4);
+
+    let said = run(&["import", export.to_str().unwrap()], target.path());
+    assert!(said.contains("imported 1 sessions, 4 messages"), "{said}");
+    let said = run(&["import", export.to_str().unwrap()], target.path());
+    assert!(said.contains("skipped 1 sessions"), "{said}");
+
+    let (mut child, url) = serve(target.path(), plugins.path());
+    let (status, history) = common::response(client.get(format!("{url}/memory/{session}")).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{history}");
+    let contents: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(contents[0], "remember: blue");
+    assert_eq!(contents[2], "and green");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -92,7 +92,11 @@ async fn models_come_from_the_catalog() {
             )
         })
         .collect();
-    assert_eq!(listed, [("openai/gpt-4o-mini", 131_072, false), ("openai/text-embedding-3-small", 8191, true)]);
+    // `github` is never the default provider unless configured, so its models carry its prefix.
+    assert_eq!(
+        listed,
+        [("github/openai/gpt-4o-mini", 131_072, false), ("github/openai/text-embedding-3-small", 8191, true)]
+    );
     let request = &mock.requests()[0];
     assert_eq!((request.method.as_str(), request.uri.as_str()), ("GET", "/catalog/models"));
     assert_eq!(request.header("x-github-api-version"), Some("2022-11-28"));

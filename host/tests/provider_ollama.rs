@@ -184,7 +184,8 @@ async fn ollama_host_without_scheme() {
     let mock = MockServer::start(|_| reply("Hello there")).await;
     let bare = mock.url.trim_start_matches("http://").to_string();
     let env = vec![("OLLAMA_HOST", bare)];
-    let server = TestServer::start(Setup { plugins: vec!["ollama"], env, ..Setup::default() }).await;
+    let server =
+        TestServer::start(Setup { plugins: vec!["ollama"], env, background_memory: false, ..Setup::default() }).await;
     let (status, body) = OLLAMA.chat(&server, "hello", json!({})).await;
     assert_eq!((status, &body["reply"]), (200, &Value::from("Hello there")), "{body}");
     assert_eq!(mock.single_request().uri, "/api/chat");

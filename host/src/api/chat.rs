@@ -5,6 +5,7 @@
 //! call leaves the history unchanged and the client can simply retry.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -18,7 +19,8 @@ use tokio::sync::mpsc;
 use super::error::ApiError;
 use super::extract::{Json, user_id};
 use super::{AppState, rfc3339_ms};
-use crate::memory::{PromptMessage, Turn};
+
+use crate::memory::{Model, PromptMessage, PromptRequest, Turn};
 use crate::plugins::Route;
 use crate::providers::{self, ChatOptions, Reply, Usage};
 use crate::runtime::types::StreamEvent;
@@ -40,6 +42,8 @@ pub struct ChatBody {
     stop: Stop,
     #[serde(default)]
     stream: bool,
+    /// A workspace whose files are recalled into this chat.
+    workspace_id: Option<String>,
 }
 
 /// `stop` as OpenAI accepts it: one string or a list.
@@ -73,6 +77,17 @@ pub struct ChatReply {
     finish_reason: &'static str,
     usage: Usage,
     created_at: String,
+    /// What the memory manager brought into the prompt.
+    memory: MemoryUse,
+}
+
+/// How memory shaped a prompt.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MemoryUse {
+    /// Earlier messages (and workspace chunks) recalled into the long-term section.
+    recalled: usize,
+    /// Whether the session's rolling summary was included.
+    summary: bool,
 }
 
 /// Everything a validated request needs, owned, so the streaming path can move it into the
@@ -82,6 +97,8 @@ struct Prepared {
     route: Route,
     scope: Scope,
     prompt: Vec<PromptMessage>,
+    memory: MemoryUse,
+    model: Arc<dyn Model>,
     message: String,
     options: ChatOptions,
 }
@@ -140,7 +157,22 @@ async fn prepare(state: AppState, headers: &HeaderMap, body: ChatBody) -> Result
         None => (Scope::new(user, uuid::Uuid::now_v7().to_string()), false),
     };
     let route = state.providers.select(body.provider.as_deref())?;
-    let prompt = state.memory.prompt(existing.then_some(&scope), body.system.as_deref(), &body.message).await?;
+    if let Some(workspace) = body.workspace_id.as_deref() {
+        check_id("workspace_id", workspace)?;
+    }
+    let model = state.providers.model(&route.primary.manifest.id);
+    let model_name = state.providers.resolve_model(&route.primary, body.model.as_deref());
+    let budget = state.memory.budget(state.providers.context_window(&route.primary, &model_name), body.max_tokens);
+    let request = PromptRequest {
+        scope: &scope,
+        existing,
+        system: body.system.as_deref(),
+        message: &body.message,
+        budget,
+        workspace: body.workspace_id.as_deref(),
+    };
+    let prompt = state.memory.prompt(request, model.as_ref()).await?;
+    let memory = MemoryUse { recalled: prompt.recalled, summary: prompt.summarized };
     let options = ChatOptions {
         model: body.model,
         temperature: body.temperature,
@@ -149,7 +181,19 @@ async fn prepare(state: AppState, headers: &HeaderMap, body: ChatBody) -> Result
         stop: body.stop.into_vec(),
         ..ChatOptions::default()
     };
-    Ok(Prepared { state, route, scope, prompt, message: body.message, options })
+    Ok(Prepared { state, route, scope, prompt: prompt.messages, memory, model, message: body.message, options })
+}
+
+/// Checks a client-chosen id: 1-128 letters, digits and `._-`.
+pub fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+        return Err(ApiError::invalid(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_parameter",
+            format!("{field} must be 1-128 letters, digits and ._-"),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks `temperature` (0-2) and `top_p` (0-1) as OpenAI defines them.
@@ -168,7 +212,7 @@ pub fn check_sampling(temperature: Option<f32>, top_p: Option<f32>) -> Result<()
 async fn record(prepared: &Prepared, reply: Reply) -> Result<ChatReply, ApiError> {
     let metadata = json!({ "provider": reply.provider, "model": reply.model, "usage": reply.usage, "finish_reason": reply.finish_reason });
     let turn = Turn { user: prepared.message.clone(), reply: reply.content.clone(), metadata };
-    let stored = prepared.state.memory.record(&prepared.scope, turn).await?;
+    let stored = prepared.state.memory.record(&prepared.scope, turn, Some(prepared.model.clone())).await?;
     let answer = stored.last().ok_or_else(|| ApiError::from(store::Error::Other("append returned nothing".into())))?;
     Ok(ChatReply {
         session_id: prepared.scope.session.clone(),
@@ -179,6 +223,7 @@ async fn record(prepared: &Prepared, reply: Reply) -> Result<ChatReply, ApiError
         finish_reason: reply.finish_reason,
         usage: reply.usage,
         created_at: rfc3339_ms(answer.created_at_ms),
+        memory: prepared.memory,
     })
 }
 

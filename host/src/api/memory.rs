@@ -73,6 +73,25 @@ pub struct History {
     messages: Vec<MessageView>,
     /// Pass as `before` to get the previous page; absent on the first page of the session.
     next_before: Option<u64>,
+    /// The rolling summary of older messages, once the session has outgrown the window.
+    summary: Option<SummaryView>,
+    /// What is indexed for recall beyond the words themselves.
+    index: IndexView,
+}
+
+#[derive(Serialize)]
+pub struct SummaryView {
+    text: String,
+    /// The summary covers messages up to and including this id.
+    through_message_id: u64,
+    updated_at: String,
+}
+
+#[derive(Serialize)]
+pub struct IndexView {
+    /// Messages with an embedding, and the model that made them.
+    embedded_messages: usize,
+    embedding_model: Option<String>,
 }
 
 fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
@@ -98,7 +117,18 @@ pub async fn history(
     let scope = Scope::new(user, session_id);
     let messages = state.memory.history(&scope, query.before, limit).await?;
     let next_before = messages.first().map(|m| m.seq).filter(|&seq| seq > 1);
-    Ok(Json(History { session: session.into(), messages: messages.into_iter().map(Into::into).collect(), next_before }))
+    let details = state.memory.details(&scope).await?;
+    Ok(Json(History {
+        session: session.into(),
+        messages: messages.into_iter().map(Into::into).collect(),
+        next_before,
+        summary: details.summary.map(|s| SummaryView {
+            text: s.text,
+            through_message_id: s.through_seq,
+            updated_at: rfc3339_ms(s.updated_at_ms),
+        }),
+        index: IndexView { embedded_messages: details.embedded, embedding_model: details.embedding_model },
+    }))
 }
 
 #[derive(Deserialize)]

@@ -8,6 +8,7 @@ mod extract;
 mod memory;
 mod openai;
 mod status;
+mod workspaces;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -52,6 +53,8 @@ pub fn app(state: AppState) -> Router {
         .route("/chat", post(chat::chat))
         .route("/memory/{session_id}", get(memory::history).delete(memory::delete))
         .route("/sessions", get(memory::sessions))
+        .route("/workspaces/{workspace_id}/files", post(workspaces::add_file).get(workspaces::files))
+        .route("/workspaces/{workspace_id}", axum::routing::delete(workspaces::delete))
         .route("/status", get(status::status))
         .route("/healthz", get(status::healthz))
         .route("/v1/chat/completions", post(openai::completions))
@@ -118,7 +121,12 @@ pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-/// RFC 3339 of a millisecond Unix timestamp.
+/// RFC 3339 in UTC with exactly three fractional digits, so timestamps also sort as strings.
 pub(crate) fn rfc3339_ms(ms: u64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).map(rfc3339).unwrap_or_default()
+    const FORMAT: &[time::format_description::FormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_default()
 }

@@ -18,10 +18,10 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::AppState;
-use super::chat::{Stop, check_sampling};
+use super::chat::{Stop, check_id, check_sampling};
 use super::error::ApiError;
 use super::extract::{Json, user_id};
-use crate::memory::{PromptMessage, Turn};
+use crate::memory::{PromptRequest, Turn};
 use crate::plugins::Route;
 use crate::providers::{self, ChatOptions, Reply};
 use crate::runtime::types::{self, StreamEvent, ToolCall, ToolSpec};
@@ -29,6 +29,8 @@ use crate::store::Scope;
 
 /// The header that turns on memory for OpenAI clients.
 pub const SESSION_HEADER: &str = "x-session-id";
+/// The header that recalls a workspace's files into the chat.
+pub const WORKSPACE_HEADER: &str = "x-workspace-id";
 /// The header that picks a provider without renaming the model.
 pub const PROVIDER_HEADER: &str = "x-provider";
 
@@ -173,10 +175,6 @@ pub async fn completions(
     let mut messages = body.messages.into_iter().map(message).collect::<Result<Vec<_>, _>>()?;
     let last_user = messages.iter().rev().find(|m| m.role == types::Role::User).map(|m| m.content.clone());
 
-    let session = match header(&headers, SESSION_HEADER) {
-        None => None,
-        Some(id) => Some(session(&state, &user, id, &mut messages, last_user.as_deref()).await?),
-    };
     let stop = body.stop.into_vec();
     let options = ChatOptions {
         model,
@@ -199,6 +197,7 @@ pub async fn completions(
         }),
         extra_json: (!body.extra.is_empty()).then(|| Value::Object(body.extra).to_string()),
     };
+    let session = remember(&state, &route, &user, &headers, &mut messages, &options).await?;
     let call = Call { state, route, messages, options, session, last_user };
     if body.stream {
         let include_usage = body.stream_options.is_some_and(|o| o.include_usage);
@@ -226,38 +225,65 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty())
 }
 
-/// Validates the client's session id and, for a client that sent only its newest message,
-/// prepends the session's recent history.
-async fn session(
+/// Memory for an OpenAI client. With `X-Session-Id`, turns are stored in that session, and a
+/// client that sends only its newest message gets the session's history (window, summary,
+/// recall) as the prompt; one that sends its own history gets only the long-term section added.
+/// `X-Workspace-Id` recalls that workspace's files either way.
+async fn remember(
     state: &AppState,
+    route: &Route,
     user: &str,
-    id: &str,
+    headers: &HeaderMap,
     messages: &mut Vec<types::Message>,
-    last_user: Option<&str>,
-) -> Result<Scope, ApiError> {
-    let valid = id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
-    if !valid {
-        return Err(ApiError::invalid(
-            StatusCode::BAD_REQUEST,
-            "invalid_session_id",
-            "X-Session-Id must be 1-128 characters of letters, digits and ._:-",
-        ));
+    options: &ChatOptions,
+) -> Result<Option<Scope>, ApiError> {
+    let session = header(headers, SESSION_HEADER);
+    let workspace = header(headers, WORKSPACE_HEADER);
+    if session.is_none() && workspace.is_none() {
+        return Ok(None);
     }
-    let exists = state.memory.claim(user, id).await?;
-    let scope = Scope::new(user, id);
+    if let Some(id) = session {
+        check_id("X-Session-Id", id).map_err(|e| ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_session_id",
+            ..e
+        })?;
+    }
+    if let Some(id) = workspace {
+        check_id("X-Workspace-Id", id)?;
+    }
+    let Some(last) = messages.iter().rev().find(|m| m.role == types::Role::User).map(|m| m.content.clone()) else {
+        return Err(invalid("memory needs a user message"));
+    };
+    let scope = Scope::new(user, session.unwrap_or("-"));
+    let exists = match session {
+        Some(id) => state.memory.claim(user, id).await?,
+        None => false,
+    };
     let conversation = messages.iter().filter(|m| m.role != types::Role::System).count();
-    if let (true, 1, Some(last)) = (exists, conversation, last_user) {
-        let system = messages
-            .iter()
-            .filter(|m| m.role == types::Role::System)
-            .map(|m| m.content.as_str())
-            .collect::<Vec<_>>()
-            .join("\n\n");
-        let system = (!system.is_empty()).then_some(system);
-        let prompt: Vec<PromptMessage> = state.memory.prompt(Some(&scope), system.as_deref(), last).await?;
-        *messages = providers::messages(&prompt);
+    let system: Vec<&str> =
+        messages.iter().filter(|m| m.role == types::Role::System).map(|m| m.content.as_str()).collect();
+    let system = (!system.is_empty()).then(|| system.join("\n\n"));
+    let model = state.providers.model(&route.primary.manifest.id);
+    let model_name = state.providers.resolve_model(&route.primary, options.model.as_deref());
+    let budget = state.memory.budget(state.providers.context_window(&route.primary, &model_name), options.max_tokens);
+    let stateless = conversation == 1;
+    let request = PromptRequest {
+        scope: &scope,
+        existing: exists && stateless,
+        system: system.as_deref(),
+        message: &last,
+        budget,
+        workspace,
+    };
+    let prompt = state.memory.prompt(request, model.as_ref()).await?;
+    if stateless {
+        *messages = providers::messages(&prompt.messages);
+    } else if let Some(section) = prompt.section {
+        let at = messages.iter().take_while(|m| m.role == types::Role::System).count();
+        messages.insert(at, types::Message::text(types::Role::System, &section));
     }
-    Ok(scope)
+    Ok(session.map(|_| scope))
 }
 
 /// A validated request, owned so the streaming path can move it into the response body.
@@ -275,7 +301,9 @@ impl Call {
     async fn remember(&self, reply: &Reply) -> Result<(), ApiError> {
         let (Some(scope), Some(user)) = (&self.session, &self.last_user) else { return Ok(()) };
         let metadata = json!({ "provider": reply.provider, "model": reply.model, "usage": reply.usage, "finish_reason": reply.finish_reason });
-        self.state.memory.record(scope, Turn { user: user.clone(), reply: reply.content.clone(), metadata }).await?;
+        let model = self.state.providers.model(&self.route.primary.manifest.id);
+        let turn = Turn { user: user.clone(), reply: reply.content.clone(), metadata };
+        self.state.memory.record(scope, turn, Some(model)).await?;
         Ok(())
     }
 }

@@ -39,7 +39,7 @@ pub struct PluginStatus {
     load_ms: Option<u64>,
     cached: Option<bool>,
     default_model: Option<String>,
-    missing_secrets: Vec<String>,
+    missing: Vec<String>,
     last_error: Option<LastError>,
     /// Providers: how recent calls went.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,7 +117,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Status> {
         load_ms: None,
         cached: None,
         default_model: None,
-        missing_secrets: Vec::new(),
+        missing: Vec::new(),
         last_error: Some(last_error(failure)),
         health: None,
         models: None,
@@ -149,7 +149,7 @@ fn active(p: &Plugin, last_error: Option<LastError>) -> PluginStatus {
         load_ms: Some(p.load_time.as_millis() as u64),
         cached: Some(p.cached),
         default_model: provider.map(|pr| pr.info.default_model.clone()),
-        missing_secrets: provider.map(|pr| pr.missing_secrets.clone()).unwrap_or_default(),
+        missing: provider.map(|pr| pr.missing.clone()).unwrap_or_default(),
         last_error,
         health: None,
         models: None,

@@ -32,7 +32,7 @@ pub struct PatternError {
 }
 
 /// The default port of the schemes plugins use.
-fn default_port(scheme: &str) -> Option<u16> {
+pub(crate) fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
         "http" => Some(80),
         "https" => Some(443),
@@ -40,6 +40,14 @@ fn default_port(scheme: &str) -> Option<u16> {
         "rediss" => Some(6380),
         "postgres" | "postgresql" => Some(5432),
         _ => None,
+    }
+}
+
+/// `postgresql://` is another spelling of `postgres://`; patterns and addresses compare by this.
+fn canonical_scheme(scheme: &str) -> &str {
+    match scheme {
+        "postgresql" => "postgres",
+        other => other,
     }
 }
 
@@ -51,7 +59,7 @@ impl FromStr for HostPattern {
         let Some((scheme, rest)) = entry.split_once("://") else {
             return Err(err("write it as scheme://host[:port], e.g. https://api.openai.com"));
         };
-        let scheme = scheme.to_ascii_lowercase();
+        let scheme = canonical_scheme(&scheme.to_ascii_lowercase()).to_string();
         let port_default =
             default_port(&scheme).ok_or_else(|| err("the scheme must be http, https, redis, rediss or postgres"))?;
         let authority = rest.strip_suffix('/').unwrap_or(rest);
@@ -97,7 +105,7 @@ impl HostPattern {
         let Some(host) = url.host_str() else { return false };
         let host = host.to_ascii_lowercase();
         let port = url.port().or_else(|| default_port(url.scheme()));
-        url.scheme() == self.scheme
+        canonical_scheme(url.scheme()) == self.scheme
             && port == Some(self.port)
             && match &self.host {
                 HostMatch::Exact(h) => *h == host,
@@ -202,6 +210,11 @@ mod tests {
         assert!(p.matches(&url("http://[::1]:8080/")));
         let p: HostPattern = "redis://127.0.0.1".parse().unwrap();
         assert!(p.matches(&url("redis://127.0.0.1:6379/0")));
+        assert!(!p.matches(&url("rediss://127.0.0.1:6379/0")));
+        let p: HostPattern = "postgresql://db.example:5432".parse().unwrap();
+        assert!(p.matches(&url("postgres://app:pw@db.example/app")));
+        assert!(p.matches(&url("postgresql://db.example:5432/app")));
+        assert!(!p.matches(&url("postgres://db.example:5433/app")));
     }
 
     /// Catch-alls and malformed entries are refused with a reason.

@@ -146,7 +146,8 @@ fn error(e: reqwest::Error) -> HttpError {
     }
 }
 
-fn source_chain(e: &dyn std::error::Error) -> String {
+/// An error and its sources on one line.
+pub(crate) fn source_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -1,11 +1,15 @@
 //! What the host offers guests, one file per capability: `http` (with `hosts` allow-lists and
-//! `secrets` placeholders), `log` and `config`. Each capability's state is built from the
-//! manifest when a plugin loads ("parse at load") and checked on every call ("check at call").
+//! `secrets` placeholders), `redis` and `postgres` (with `dial` checking their addresses), `log`
+//! and `config`. Each capability's state is built from the manifest when a plugin loads ("parse
+//! at load") and checked on every call ("check at call").
 
 pub mod config;
+pub mod dial;
 pub mod hosts;
 pub mod http;
 pub mod log;
+pub mod postgres;
+pub mod redis;
 pub mod resolve;
 pub mod secrets;
 
@@ -16,6 +20,8 @@ use crate::runtime::HostState;
 use crate::runtime::bindings::latest::provider::codexcontinue::plugin::types;
 
 pub use http::HttpCapability;
+pub use postgres::PostgresCapability;
+pub use redis::RedisCapability;
 
 /// A plugin's id and version, as it appears in logs and errors (`echo@0.1.0`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +42,8 @@ pub struct Capabilities {
     pub plugin: PluginLabel,
     pub config: BTreeMap<String, String>,
     pub http: HttpCapability,
+    pub redis: RedisCapability,
+    pub postgres: PostgresCapability,
 }
 
 impl types::Host for HostState {}

@@ -1,7 +1,8 @@
 //! DNS for plugins: a name resolves only to public addresses unless it is `localhost` or an
 //! operator granted it, so a hostname in an allow-list cannot be pointed (by DNS rebinding or a
 //! poisoned record) at loopback, the host's private network or cloud metadata endpoints.
-//! IP literals never reach this resolver; the allow-list matches them exactly.
+//! IP literals never reach this resolver; the allow-list matches them exactly. The HTTP client
+//! uses it as its DNS resolver; the redis and postgres capabilities call [`GuardedResolver::lookup`].
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -28,15 +29,26 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let this = self.clone();
         Box::pin(async move {
-            let host = name.as_str().to_ascii_lowercase();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let addrs = this.filter(&host, found)?;
+            let addrs = this.lookup(name.as_str(), 0).await?;
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
 }
 
 impl GuardedResolver {
+    /// Resolves `host` and keeps the addresses the plugin may reach (see [`Self::filter`]).
+    /// Database capabilities connect to what this returns, so DNS cannot change the answer
+    /// between the check and the connection.
+    pub async fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        let host = host.to_ascii_lowercase();
+        let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port)).await?.collect();
+        Ok(self.filter(&host, found)?)
+    }
+
     /// Keeps the public addresses of `host`, or all of them if it may be private.
     pub fn filter(&self, host: &str, found: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, PrivateAddress> {
         if self.private_names.contains(host) {

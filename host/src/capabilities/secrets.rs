@@ -71,6 +71,20 @@ impl Secrets {
         }
     }
 
+    /// `text` with every secret value replaced by `[redacted]`: what a plugin reports may quote
+    /// a vendor that echoed our headers back, and must still never show a key.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (value, _) in self.bound.values() {
+            if let Some(Secret(value)) = value
+                && !value.is_empty()
+            {
+                out = out.replace(value.as_str(), "[redacted]");
+            }
+        }
+        out
+    }
+
     /// Replaces every placeholder in `text` with its value, if each may go to `destination`.
     pub fn substitute(&self, text: &str, destination: &Url) -> Result<String, SecretError> {
         if !text.contains(OPEN) {
@@ -130,6 +144,16 @@ mod tests {
         assert!(msg.contains("OPENAI_API_KEY") && msg.contains("evil.example"), "{msg}");
         assert!(!msg.contains("sk-test-123"));
         assert!(!format!("{:?}", secrets()).contains("sk-test-123"));
+    }
+
+    /// Secret values are masked wherever they appear in a text.
+    #[test]
+    fn redacts_values() {
+        assert_eq!(
+            secrets().redact("echo: Bearer sk-test-123, again sk-test-123"),
+            "echo: Bearer [redacted], again [redacted]"
+        );
+        assert_eq!(secrets().redact("nothing here"), "nothing here");
     }
 
     /// Undeclared, unset and unterminated placeholders are errors, not passed through.

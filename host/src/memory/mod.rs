@@ -1,15 +1,41 @@
-//! The memory manager: owns sessions and builds each prompt from the system prompt and the
-//! short-term window of recent turns, fitted to a token budget. It is the only layer that
-//! talks to the [`Store`].
+//! The memory manager: owns sessions and builds each prompt from the system prompt, a
+//! long-term section (the rolling summary and the earlier messages most relevant to the new
+//! one) and the short-term window of recent turns, all fitted to a token budget. It is the
+//! only layer that talks to the [`Store`].
+//!
+//! Files: `index` (recall: BM25 or embeddings), `summary` (rolling summaries), `background`
+//! (the jobs that write them), `workspace` (attached files), `export` (JSONL), `model` (what it
+//! needs from a provider).
+
+mod background;
+pub mod export;
+mod index;
+mod model;
+mod summary;
+pub mod workspace;
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::config::MemoryConfig;
-use crate::store::{self, Message, NewMessage, Role, Scope, Session, Store};
+use crate::store::{self, Embedding, Message, NewMessage, Role, Scope, Session, Store, Summary};
 use crate::tokens;
+use background::Background;
+use index::{Hit, Indexes};
+pub use model::Model;
 
 /// Longest session title, in characters, derived from the first message.
 const TITLE_CHARS: usize = 60;
+/// Share of the prompt budget the long-term section may take.
+const LONG_TERM_SHARE: usize = 4;
+/// Longest wait for the query's embedding before recall falls back to BM25.
+const EMBED_WAIT: Duration = Duration::from_secs(2);
+/// Messages embedded per background job; older ones catch up on later turns.
+const EMBED_BATCH: usize = 64;
 
 /// Why a memory operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,10 +54,30 @@ pub struct PromptMessage {
     pub content: String,
 }
 
-/// Sessions, history and prompt building over one store.
-pub struct Memory {
-    store: Arc<dyn Store>,
-    config: MemoryConfig,
+/// What to build a prompt for.
+pub struct PromptRequest<'a> {
+    pub scope: &'a Scope,
+    /// Whether the session already exists (a new one has no history to read).
+    pub existing: bool,
+    pub system: Option<&'a str>,
+    pub message: &'a str,
+    /// Tokens the whole prompt may use.
+    pub budget: usize,
+    /// A workspace whose files are recalled too.
+    pub workspace: Option<&'a str>,
+}
+
+/// A built prompt and how it was made.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub messages: Vec<PromptMessage>,
+    /// Earlier messages (and workspace chunks) recalled into the long-term section.
+    pub recalled: usize,
+    /// Whether the rolling summary was included.
+    pub summarized: bool,
+    /// The long-term section on its own (also in `messages`), for clients that send their own
+    /// history and only want memory added.
+    pub section: Option<String>,
 }
 
 /// A turn to record once the provider has answered.
@@ -42,9 +88,34 @@ pub struct Turn {
     pub metadata: serde_json::Value,
 }
 
+/// What `GET /memory` shows beside the messages.
+#[derive(Debug, Serialize)]
+pub struct Details {
+    pub summary: Option<Summary>,
+    /// Messages with an embedding, and the model that made them.
+    pub embedded: usize,
+    pub embedding_model: Option<String>,
+}
+
+/// A file attached to a workspace.
+#[derive(Debug, Serialize)]
+pub struct WorkspaceFile {
+    pub name: String,
+    pub chunks: usize,
+    pub uploaded_at_ms: u64,
+}
+
+/// Sessions, history and prompt building over one store.
+pub struct Memory {
+    store: Arc<dyn Store>,
+    config: MemoryConfig,
+    indexes: Indexes,
+    background: Background,
+}
+
 impl Memory {
     pub fn new(store: Arc<dyn Store>, config: MemoryConfig) -> Self {
-        Self { store, config }
+        Self { store, config, indexes: Indexes::default(), background: Background::default() }
     }
 
     /// The store's name, for `/status`.
@@ -52,10 +123,32 @@ impl Memory {
         self.store.name()
     }
 
-    /// The session, if it exists and belongs to `user`.
+    /// The configuration in force.
+    pub fn config(&self) -> &MemoryConfig {
+        &self.config
+    }
+
+    /// Tokens a prompt may use with a model of `context_window` tokens, keeping `max_tokens`
+    /// (or the configured reserve) free for the reply.
+    pub fn budget(&self, context_window: usize, max_tokens: Option<u32>) -> usize {
+        let reply = max_tokens.map_or(self.config.reply_tokens, |t| t as usize);
+        context_window.saturating_sub(reply).min(self.config.max_prompt_tokens).max(1)
+    }
+
+    /// The store, for export and import.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Stops background summaries and embeddings.
+    pub async fn shutdown(&self) {
+        self.background.shutdown().await;
+    }
+
+    /// The chat session, if it exists and belongs to `user` (a workspace is not a chat).
     pub async fn session(&self, user: &str, id: &str) -> Result<Session, Error> {
         match self.store.get_session(id).await? {
-            Some(session) if session.user == user => Ok(session),
+            Some(session) if session.user == user && !workspace::is_workspace(id) => Ok(session),
             _ => Err(Error::SessionNotFound(id.to_string())),
         }
     }
@@ -63,6 +156,9 @@ impl Memory {
     /// For a session id the client chose: whether it already exists for `user`. Another user's
     /// session is reported as not found, never shared.
     pub async fn claim(&self, user: &str, id: &str) -> Result<bool, Error> {
+        if workspace::is_workspace(id) {
+            return Err(Error::SessionNotFound(id.to_string()));
+        }
         match self.store.get_session(id).await? {
             Some(session) if session.user == user => Ok(true),
             Some(_) => Err(Error::SessionNotFound(id.to_string())),
@@ -70,9 +166,12 @@ impl Memory {
         }
     }
 
-    /// The user's sessions, most recently active first.
+    /// The user's chats, most recently active first (workspaces are not chats).
     pub async fn sessions(&self, user: &str, limit: usize) -> Result<Vec<Session>, Error> {
-        Ok(self.store.list_sessions(user, limit).await?)
+        let mut sessions = self.store.list_sessions(user, limit.saturating_add(64)).await?;
+        sessions.retain(|s| !workspace::is_workspace(&s.id));
+        sessions.truncate(limit);
+        Ok(sessions)
     }
 
     /// A page of history, oldest first: up to `limit` messages before `before`.
@@ -80,53 +179,129 @@ impl Memory {
         Ok(self.store.list_messages(scope, before, limit).await?)
     }
 
+    /// The session's summary and what of it is indexed for recall.
+    pub async fn details(&self, scope: &Scope) -> Result<Details, Error> {
+        let summary = self.store.get_summary(scope).await?;
+        let embeddings = self.store.list_embeddings(scope).await?;
+        let embedding_model = embeddings.last().map(|e| e.model.clone());
+        Ok(Details { summary, embedded: embeddings.len(), embedding_model })
+    }
+
     /// Deletes the session and everything derived from it.
     pub async fn delete(&self, scope: &Scope) -> Result<(), Error> {
+        self.indexes.forget(&scope.session);
         match self.store.delete_session(scope).await? {
             true => Ok(()),
             false => Err(Error::SessionNotFound(scope.session.clone())),
         }
     }
 
-    /// The prompt for `message`: the system prompt, then as much recent history of the session
-    /// (if any) as fits the budget, then the message itself.
-    pub async fn prompt(
-        &self,
-        session: Option<&Scope>,
-        system: Option<&str>,
-        message: &str,
-    ) -> Result<Vec<PromptMessage>, Error> {
-        let fixed = tokens::count_prompt(system.into_iter().chain([message]));
-        let mut budget = self.config.max_prompt_tokens.saturating_sub(fixed);
-        let history = match session {
-            Some(scope) => self.store.list_messages(scope, None, self.config.window_messages).await?,
+    /// The prompt for a new message: the system prompt, a long-term section (summary and
+    /// recalled messages older than the window), the short-term window, then the message.
+    pub async fn prompt(&self, request: PromptRequest<'_>, model: &dyn Model) -> Result<Prompt, Error> {
+        let fixed = tokens::count_prompt(request.system.into_iter().chain([request.message]));
+        let room = request.budget.saturating_sub(fixed);
+        let session = match request.existing {
+            true => self.store.get_session(&request.scope.session).await?.filter(|s| s.user == request.scope.user),
+            false => None,
+        };
+        let last_seq = session.as_ref().map_or(0, |s| s.last_seq);
+        let index = match &session {
+            Some(session) => Some(self.indexes.get(self.store.as_ref(), session).await?),
+            None => None,
+        };
+        let window_of = async |budget| match &index {
+            Some(index) => index.lock().await.window(self.config.window_messages, budget),
             None => Vec::new(),
         };
-        // Walk back from the newest turn and stop at the first that does not fit, so the window
-        // is always a contiguous, most-recent slice.
-        let mut window = Vec::new();
-        for m in history.iter().rev().filter(|m| matches!(m.role, Role::User | Role::Assistant)) {
-            let cost = tokens::count_prompt([m.content.as_str()]) - tokens::count_prompt([]);
-            if cost > budget {
-                break;
-            }
-            budget -= cost;
-            window.push(PromptMessage { role: m.role, content: m.content.clone() });
-        }
-        window.reverse();
 
-        let mut prompt = Vec::with_capacity(window.len() + 2);
-        if let Some(system) = system {
-            prompt.push(PromptMessage { role: Role::System, content: system.to_string() });
+        // The window takes what the long-term section leaves; with nothing long-term to say it
+        // takes everything.
+        let reserve = room / LONG_TERM_SHARE;
+        let window = window_of(room - reserve).await;
+        let window_start = window.first().map_or(last_seq + 1, |m| m.seq);
+        let long_term = self.long_term(&request, session.as_ref(), window_start, reserve, model).await?;
+        let (window, section) = match long_term {
+            Some(section) => (window, Some(section)),
+            None => (window_of(room).await, None),
+        };
+
+        let mut messages = Vec::with_capacity(window.len() + 3);
+        if let Some(system) = request.system {
+            messages.push(PromptMessage { role: Role::System, content: system.to_string() });
         }
-        prompt.extend(window);
-        prompt.push(PromptMessage { role: Role::User, content: message.to_string() });
-        Ok(prompt)
+        let (recalled, summarized) = section.as_ref().map_or((0, false), |s| (s.recalled, s.summarized));
+        let section = section.map(|s| s.text);
+        if let Some(text) = &section {
+            messages.push(PromptMessage { role: Role::System, content: text.clone() });
+        }
+        messages.extend(window.iter().map(|m| PromptMessage { role: m.role, content: m.content.clone() }));
+        messages.push(PromptMessage { role: Role::User, content: request.message.to_string() });
+        Ok(Prompt { messages, recalled, summarized, section })
     }
 
-    /// Stores the user's message and the reply as one atomic, durable append; creates the
-    /// session, titled after the message, if it is new.
-    pub async fn record(&self, scope: &Scope, turn: Turn) -> Result<Vec<Message>, Error> {
+    /// The long-term section, if there is anything older than the window (or in the workspace)
+    /// to bring back, within `budget` tokens.
+    async fn long_term(
+        &self,
+        request: &PromptRequest<'_>,
+        session: Option<&Session>,
+        window_start: u64,
+        budget: usize,
+        model: &dyn Model,
+    ) -> Result<Option<Section>, Error> {
+        let older = session.is_some() && window_start > 1;
+        let workspace =
+            request.workspace.map(|w| Scope::new(&request.scope.user, workspace::session_id(&request.scope.user, w)));
+        if !older && workspace.is_none() {
+            return Ok(None);
+        }
+        let summary = match older {
+            true => self.store.get_summary(request.scope).await?.filter(|s| !s.text.is_empty()),
+            false => None,
+        };
+        let mut hits = Vec::new();
+        // (session, recall only below this seq)
+        let mut sources: Vec<(Session, u64)> = Vec::new();
+        if let Some(session) = session.filter(|_| older) {
+            sources.push((session.clone(), window_start));
+            if self.config.recall_across_sessions {
+                let others =
+                    self.sessions(&request.scope.user, 20).await?.into_iter().filter(|s| s.id != request.scope.session);
+                sources.extend(others.map(|s| (s, u64::MAX)));
+            }
+        }
+        if let Some(ws) = workspace
+            && let Some(session) = self.store.get_session(&ws.session).await?.filter(|s| s.user == ws.user)
+        {
+            sources.push((session, u64::MAX));
+        }
+        let mut query_vector: Option<(String, Vec<f32>)> = None;
+        for (source, before) in sources {
+            let index = self.indexes.get(self.store.as_ref(), &source).await?;
+            let index = index.lock().await;
+            if query_vector.is_none()
+                && let Some(vector_model) = index.vector_model()
+            {
+                query_vector = embed_query(model, request.message).await.filter(|(m, _)| m == vector_model);
+            }
+            let query = query_vector.as_ref().map(|(m, v)| (m.as_str(), v.as_slice()));
+            hits.extend(index.search(request.message, query, before, self.config.recall));
+        }
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        hits.truncate(self.config.recall);
+        Ok(Section::build(summary.as_ref(), hits, budget))
+    }
+
+    /// Stores the user's message and the reply as one atomic, durable append (creating the
+    /// session, titled after the message, if it is new), then, in the background, embeds new
+    /// messages and refreshes the summary once the history has outgrown the window.
+    pub async fn record(
+        &self,
+        scope: &Scope,
+        turn: Turn,
+        model: Option<Arc<dyn Model>>,
+    ) -> Result<Vec<Message>, Error> {
         let now = store::now_ms();
         let title = Some(title_of(&turn.user));
         let messages = vec![
@@ -139,7 +314,212 @@ impl Memory {
                 created_at_ms: now,
             },
         ];
-        Ok(self.store.append(scope, messages, title).await?)
+        let stored = self.store.append(scope, messages, title).await?;
+        if let (Some(model), Some(last)) = (model, stored.last().map(|m| m.seq)) {
+            self.after_append(scope, last, model).await?;
+        }
+        Ok(stored)
+    }
+
+    /// Starts the background work a new append calls for.
+    async fn after_append(&self, scope: &Scope, last_seq: u64, model: Arc<dyn Model>) -> Result<(), Error> {
+        let store = self.store.clone();
+        let Some(session) = self.store.get_session(&scope.session).await? else { return Ok(()) };
+        let index = self.indexes.get(self.store.as_ref(), &session).await?;
+        if self.config.embeddings {
+            let (job_scope, job_model) = (scope.clone(), model.clone());
+            self.background.request(format!("embed:{}", scope.session), move || {
+                let (store, scope, index, model) = (store.clone(), job_scope.clone(), index.clone(), job_model.clone());
+                async move {
+                    if let Err(e) = embed_new(store.as_ref(), &scope, &index, model.as_ref()).await {
+                        tracing::warn!(session = %scope.session, "embeddings not updated: {e}");
+                    }
+                }
+            });
+        }
+        if !self.config.summaries || workspace::is_workspace(&scope.session) {
+            return Ok(());
+        }
+        let done = self.store.get_summary(scope).await?.map_or(0, |s| s.through_seq);
+        let window = self.config.window_messages as u64;
+        if last_seq.saturating_sub(done) > window {
+            // Keep the newest half-window verbatim; everything before it goes into the summary.
+            let (store, job_scope) = (self.store.clone(), scope.clone());
+            self.background.request(format!("summary:{}", scope.session), move || {
+                let (store, scope, model) = (store.clone(), job_scope.clone(), model.clone());
+                async move {
+                    if let Err(e) = summary::summarize(store.as_ref(), model.as_ref(), &scope, window / 2).await {
+                        tracing::warn!(session = %scope.session, "summary not updated: {e}");
+                    }
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether background work for `session` is still running (tests and shutdown use it).
+    pub fn busy(&self, session: &str) -> bool {
+        self.background.is_busy(&format!("embed:{session}")) || self.background.is_busy(&format!("summary:{session}"))
+    }
+
+    /// Attaches a text file to a workspace: chunked, stored and indexed for recall. A new
+    /// upload of the same name replaces the old one in recall.
+    pub async fn add_file(
+        &self,
+        user: &str,
+        workspace: &str,
+        name: &str,
+        content: &str,
+        model: Option<Arc<dyn Model>>,
+    ) -> Result<WorkspaceFile, Error> {
+        let scope = Scope::new(user, workspace::session_id(user, workspace));
+        let now = store::now_ms();
+        let upload = uuid::Uuid::new_v4().to_string();
+        let chunks = workspace::chunks(content);
+        let messages: Vec<NewMessage> = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, text)| NewMessage {
+                role: Role::System,
+                content: text.clone(),
+                name: None,
+                metadata: Some(serde_json::json!({ "file": name, "upload": upload, "chunk": i })),
+                created_at_ms: now,
+            })
+            .collect();
+        let stored = self.store.append(&scope, messages, Some(format!("workspace {workspace}"))).await?;
+        if let (Some(model), Some(last)) = (model, stored.last().map(|m| m.seq)) {
+            self.after_append(&scope, last, model).await?;
+        }
+        Ok(WorkspaceFile { name: name.to_string(), chunks: chunks.len(), uploaded_at_ms: now })
+    }
+
+    /// The files of a workspace, latest upload of each name.
+    pub async fn files(&self, user: &str, workspace: &str) -> Result<Vec<WorkspaceFile>, Error> {
+        let scope = Scope::new(user, workspace::session_id(user, workspace));
+        let Some(session) = self.store.get_session(&scope.session).await?.filter(|s| s.user == user) else {
+            return Err(Error::SessionNotFound(workspace.to_string()));
+        };
+        let mut latest: std::collections::BTreeMap<String, (String, usize, u64)> = Default::default();
+        let mut before = None;
+        loop {
+            let page = self.store.list_messages(&scope, before, 1000).await?;
+            for m in page.iter().rev() {
+                let Some(meta) = &m.metadata else { continue };
+                let (Some(file), Some(upload)) = (meta["file"].as_str(), meta["upload"].as_str()) else { continue };
+                let entry = latest.entry(file.to_string()).or_insert_with(|| (upload.to_string(), 0, m.created_at_ms));
+                if entry.0 == upload {
+                    entry.1 += 1;
+                }
+            }
+            let full = page.len() == 1000;
+            before = page.first().map(|m| m.seq);
+            if !full || session.last_seq == 0 {
+                break;
+            }
+        }
+        Ok(latest
+            .into_iter()
+            .map(|(name, (_, chunks, at))| WorkspaceFile { name, chunks, uploaded_at_ms: at })
+            .collect())
+    }
+
+    /// Deletes a workspace and its files.
+    pub async fn delete_workspace(&self, user: &str, workspace: &str) -> Result<(), Error> {
+        self.delete(&Scope::new(user, workspace::session_id(user, workspace))).await.map_err(|e| match e {
+            Error::SessionNotFound(_) => Error::SessionNotFound(workspace.to_string()),
+            other => other,
+        })
+    }
+}
+
+async fn embed_query(model: &dyn Model, text: &str) -> Option<(String, Vec<f32>)> {
+    match tokio::time::timeout(EMBED_WAIT, model.embed(vec![text.to_string()])).await {
+        Ok(Ok(Some((name, mut vectors)))) if vectors.len() == 1 => Some((name, vectors.remove(0))),
+        Ok(Err(e)) => {
+            tracing::debug!("query embedding failed, recall falls back to BM25: {e}");
+            None
+        }
+        _ => None,
+    }
+}
+
+/// Embeds the messages of the session's index that have no vector yet, and stores them.
+async fn embed_new(
+    store: &dyn Store,
+    scope: &Scope,
+    index: &tokio::sync::Mutex<index::SessionIndex>,
+    model: &dyn Model,
+) -> Result<(), String> {
+    // Newest first, so a long backlog never delays the messages most likely to be asked about.
+    let pending: Vec<(u64, String)> = index.lock().await.unembedded().into_iter().rev().take(EMBED_BATCH).collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let Some((name, vectors)) = model.embed(pending.iter().map(|(_, t)| t.clone()).collect()).await? else {
+        return Ok(());
+    };
+    if vectors.len() != pending.len() {
+        return Err(format!("asked for {} embeddings, got {}", pending.len(), vectors.len()));
+    }
+    let items: Vec<Embedding> = pending
+        .iter()
+        .zip(&vectors)
+        .map(|((seq, _), v)| Embedding { seq: *seq, model: name.clone(), vector: v.clone() })
+        .collect();
+    store.put_embeddings(scope, items).await.map_err(|e| e.to_string())?;
+    index.lock().await.add_vectors(&name, pending.into_iter().map(|(seq, _)| seq).zip(vectors));
+    Ok(())
+}
+
+/// The long-term section of a prompt.
+struct Section {
+    text: String,
+    recalled: usize,
+    summarized: bool,
+}
+
+impl Section {
+    /// Summary first, then recalled messages by relevance, dropping what does not fit.
+    fn build(summary: Option<&Summary>, hits: Vec<Hit>, budget: usize) -> Option<Self> {
+        let mut text =
+            String::from("Long-term memory (from earlier in this conversation, beyond the recent messages below):");
+        let mut used = tokens::count(&text);
+        let mut summarized = false;
+        if let Some(summary) = summary {
+            let line = format!("\nSummary: {}", summary.text);
+            let cost = tokens::count(&line);
+            if used + cost <= budget {
+                text.push_str(&line);
+                used += cost;
+                summarized = true;
+            }
+        }
+        let mut recalled = 0;
+        for hit in hits {
+            let day = OffsetDateTime::from_unix_timestamp((hit.created_at_ms / 1000) as i64)
+                .ok()
+                .and_then(|t| t.format(&Rfc3339).ok())
+                .map(|t| t[..10].to_string())
+                .unwrap_or_default();
+            let who = match (&hit.source, hit.role) {
+                (Some(source), _) => source.clone(),
+                (None, Role::User) => "user".into(),
+                (None, _) => "assistant".into(),
+            };
+            let line = format!("\n- {who} ({day}): {}", hit.content);
+            let cost = tokens::count(&line);
+            if used + cost > budget {
+                continue;
+            }
+            if recalled == 0 {
+                text.push_str("\nRelevant earlier messages:");
+            }
+            text.push_str(&line);
+            used += cost;
+            recalled += 1;
+        }
+        (summarized || recalled > 0).then_some(Self { text, recalled, summarized })
     }
 }
 
@@ -156,48 +536,117 @@ fn title_of(message: &str) -> String {
 mod tests {
     use super::*;
     use crate::store::SledStore;
+    use async_trait::async_trait;
 
-    fn memory(max_prompt_tokens: usize) -> Memory {
-        Memory::new(Arc::new(SledStore::temporary().unwrap()), MemoryConfig { window_messages: 40, max_prompt_tokens })
+    /// A model without embeddings whose summaries say how much they covered.
+    struct Fake;
+
+    #[async_trait]
+    impl Model for Fake {
+        async fn complete(&self, _system: &str, user: &str) -> Result<String, String> {
+            Ok(format!(
+                "summary of {} lines",
+                user.lines().filter(|l| l.starts_with("User:") || l.starts_with("Assistant:")).count()
+            ))
+        }
+        async fn embed(&self, _texts: Vec<String>) -> Result<Option<(String, Vec<Vec<f32>>)>, String> {
+            Ok(None)
+        }
     }
 
-    async fn turns(memory: &Memory, scope: &Scope, n: usize) {
-        for i in 0..n {
-            let turn =
-                Turn { user: format!("question {i}"), reply: format!("answer {i}"), metadata: serde_json::json!({}) };
-            memory.record(scope, turn).await.unwrap();
+    fn memory(window_messages: usize, max_prompt_tokens: usize) -> Memory {
+        let config = MemoryConfig { window_messages, max_prompt_tokens, ..MemoryConfig::default() };
+        Memory::new(Arc::new(SledStore::temporary().unwrap()), config)
+    }
+
+    async fn turns(memory: &Memory, scope: &Scope, texts: &[(&str, &str)]) {
+        for (user, reply) in texts {
+            let turn = Turn { user: user.to_string(), reply: reply.to_string(), metadata: serde_json::json!({}) };
+            memory.record(scope, turn, Some(Arc::new(Fake))).await.unwrap();
         }
+    }
+
+    fn request<'a>(scope: &'a Scope, system: Option<&'a str>, message: &'a str, budget: usize) -> PromptRequest<'a> {
+        PromptRequest { scope, existing: true, system, message, budget, workspace: None }
+    }
+
+    fn contents(prompt: &Prompt) -> Vec<&str> {
+        prompt.messages.iter().map(|m| m.content.as_str()).collect()
     }
 
     /// The prompt is system, the most recent history in order, then the new message.
     #[tokio::test]
     async fn prompt_keeps_recent_history_in_order() {
-        let memory = memory(10_000);
+        let memory = memory(40, 10_000);
         let scope = Scope::new("u", "s");
-        turns(&memory, &scope, 3).await;
-        let prompt = memory.prompt(Some(&scope), Some("be brief"), "next").await.unwrap();
-        let contents: Vec<_> = prompt.iter().map(|m| m.content.as_str()).collect();
-        assert_eq!(
-            contents,
-            ["be brief", "question 0", "answer 0", "question 1", "answer 1", "question 2", "answer 2", "next"]
-        );
-        assert_eq!(prompt[0].role, Role::System);
-        assert_eq!(prompt[1].role, Role::User);
-        assert_eq!(prompt[2].role, Role::Assistant);
+        turns(&memory, &scope, &[("question 0", "answer 0"), ("question 1", "answer 1")]).await;
+        let prompt = memory.prompt(request(&scope, Some("be brief"), "next", 10_000), &Fake).await.unwrap();
+        assert_eq!(contents(&prompt), ["be brief", "question 0", "answer 0", "question 1", "answer 1", "next"]);
+        assert_eq!(prompt.messages[0].role, Role::System);
+        assert_eq!(prompt.messages[1].role, Role::User);
+        assert_eq!(prompt.messages[2].role, Role::Assistant);
+        assert_eq!((prompt.recalled, prompt.summarized), (0, false));
     }
 
     /// A tight budget keeps only the newest turns that fit.
     #[tokio::test]
     async fn prompt_fits_the_budget() {
-        let memory = memory(40);
+        let memory = memory(40, 1_000);
         let scope = Scope::new("u", "s");
-        turns(&memory, &scope, 10).await;
-        let prompt = memory.prompt(Some(&scope), None, "next").await.unwrap();
-        assert!(prompt.len() < 21, "{prompt:?}");
-        assert_eq!(prompt.last().unwrap().content, "next");
-        assert_eq!(prompt[prompt.len() - 2].content, "answer 9");
-        let total = tokens::count_prompt(prompt.iter().map(|m| m.content.as_str()));
+        let texts: Vec<(String, String)> = (0..10).map(|i| (format!("question {i}"), format!("answer {i}"))).collect();
+        let texts: Vec<(&str, &str)> = texts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        turns(&memory, &scope, &texts).await;
+        let prompt = memory.prompt(request(&scope, None, "next", 40), &Fake).await.unwrap();
+        assert!(prompt.messages.len() < 21, "{prompt:?}");
+        assert_eq!(prompt.messages.last().unwrap().content, "next");
+        let total = tokens::count_prompt(prompt.messages.iter().map(|m| m.content.as_str()));
         assert!(total <= 40, "{total} tokens");
+    }
+
+    /// A decision that slid out of the window is recalled (BM25) into the long-term section.
+    #[tokio::test]
+    async fn decisions_outside_the_window_are_recalled() {
+        let memory = memory(6, 10_000);
+        let scope = Scope::new("u", "s");
+        let mut texts = vec![("We decided to use Postgres for the audit log.", "Noted: Postgres for the audit log.")];
+        texts.extend(std::iter::repeat_n(("What about lunch?", "Pizza is fine."), 10));
+        turns(&memory, &scope, &texts).await;
+        let prompt = memory
+            .prompt(request(&scope, None, "Which database did we choose for the audit log?", 10_000), &Fake)
+            .await
+            .unwrap();
+        assert!(prompt.recalled >= 1, "{prompt:?}");
+        let section = &prompt.messages[0];
+        assert_eq!(section.role, Role::System);
+        assert!(section.content.contains("We decided to use Postgres for the audit log."), "{}", section.content);
+        assert!(
+            !contents(&prompt)[1..].contains(&"We decided to use Postgres for the audit log."),
+            "not in the window"
+        );
+    }
+
+    /// Once the history outgrows the window, a summary is written in the background and then
+    /// appears in the prompt.
+    #[tokio::test]
+    async fn summaries_are_written_in_the_background() {
+        let memory = memory(4, 10_000);
+        let scope = Scope::new("u", "s");
+        let texts: Vec<(String, String)> = (0..5).map(|i| (format!("question {i}"), format!("answer {i}"))).collect();
+        let texts: Vec<(&str, &str)> = texts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        turns(&memory, &scope, &texts).await;
+        for _ in 0..100 {
+            if !memory.busy("s") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let summary = memory.details(&scope).await.unwrap().summary.expect("a summary");
+        assert_eq!(summary.through_seq, 8, "10 messages, the newest half-window of 2 kept verbatim");
+        assert_eq!(summary.text, "summary of 8 lines");
+        let prompt = memory.prompt(request(&scope, None, "next", 10_000), &Fake).await.unwrap();
+        assert!(prompt.summarized);
+        assert!(prompt.messages[0].content.contains("Summary: summary of 8 lines"));
+        memory.shutdown().await;
     }
 
     /// Titles come from the first line and are cut on a character boundary.

@@ -41,6 +41,10 @@ pub struct Manifest {
     /// Config key -> environment variable that overrides it (e.g. `base_url = "OPENAI_BASE_URL"`).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Config keys that must have a value for the plugin to work (e.g. Azure's `endpoint`);
+    /// until they do, the provider is reported as not configured and never picked by default.
+    #[serde(default)]
+    pub required_config: Vec<String>,
     /// How new versions of this plugin are rolled out; overrides the server's `[rollout]`.
     pub rollout: Option<Rollout>,
 }

@@ -11,12 +11,13 @@ use time::OffsetDateTime;
 
 use super::error::{Error, Step};
 use super::manifest::{Kind, Manifest};
+use crate::capabilities::dial::Dialer;
 use crate::capabilities::hosts::HostPattern;
 use crate::capabilities::secrets::Secrets;
-use crate::capabilities::{Capabilities, HttpCapability, PluginLabel};
+use crate::capabilities::{Capabilities, HttpCapability, PluginLabel, PostgresCapability, RedisCapability};
 use crate::config::Env;
 use crate::runtime::types::ProviderInfo;
-use crate::runtime::{ProviderPlugin, Runtime, bindings};
+use crate::runtime::{MemoryPlugin, ProviderPlugin, Runtime, bindings};
 
 /// A plugin that passed every step.
 pub struct Plugin {
@@ -37,14 +38,17 @@ pub struct Plugin {
 /// The callable part, by kind.
 pub enum Instance {
     Provider(Provider),
+    /// A memory plugin whose `init()` (connect, migrate) succeeded.
+    Memory(MemoryPlugin),
 }
 
 /// A staged provider and what it said about itself.
 pub struct Provider {
     pub plugin: ProviderPlugin,
     pub info: ProviderInfo,
-    /// Secrets it declares that have no value in the environment.
-    pub missing_secrets: Vec<String>,
+    /// What must still be set for it to work: declared secrets without a value, and
+    /// `required_config` keys without one (named by the environment variable that sets them).
+    pub missing: Vec<String>,
 }
 
 impl Plugin {
@@ -57,6 +61,15 @@ impl Plugin {
     pub fn provider(&self) -> Option<&Provider> {
         match &self.instance {
             Instance::Provider(p) => Some(p),
+            Instance::Memory(_) => None,
+        }
+    }
+
+    /// The memory plugin, if this is one.
+    pub fn memory(&self) -> Option<&MemoryPlugin> {
+        match &self.instance {
+            Instance::Memory(m) => Some(m),
+            Instance::Provider(_) => None,
         }
     }
 }
@@ -135,16 +148,31 @@ impl Loader {
         let caps = self.capabilities(&manifest, label).map_err(|reason| fail(Step::Manifest, reason))?;
         let instance = match manifest.kind {
             Kind::Provider => {
-                let missing_secrets = caps.http.secrets().missing().into_iter().map(String::from).collect();
+                let mut missing: Vec<String> = caps.http.secrets().missing().into_iter().map(String::from).collect();
+                missing.extend(
+                    manifest
+                        .required_config
+                        .iter()
+                        .filter(|key| caps.config.get(*key).is_none_or(|v| v.is_empty()))
+                        .map(|key| manifest.env.get(key).cloned().unwrap_or_else(|| format!("config.{key}"))),
+                );
                 let plugin = self
                     .runtime
                     .provider(&component, &facts.wit, caps, manifest.limits())
                     .map_err(|e| fail(Step::Link, format!("{e:#}")))?;
                 let info = plugin.info().await.map_err(|e| fail(Step::SelfCheck, e.to_string()))?;
-                Instance::Provider(Provider { plugin, info, missing_secrets })
+                Instance::Provider(Provider { plugin, info, missing })
             }
             Kind::Memory => {
-                return Err(fail(Step::Version, "memory plugins are not supported by this host yet".into()));
+                let plugin = self
+                    .runtime
+                    .memory(&component, &facts.wit, caps, manifest.limits())
+                    .map_err(|e| fail(Step::Link, format!("{e:#}")))?;
+                match plugin.init().await {
+                    Ok(Ok(())) => Instance::Memory(plugin),
+                    Ok(Err(e)) => return Err(fail(Step::SelfCheck, format!("init() failed: {e:?}"))),
+                    Err(e) => return Err(fail(Step::SelfCheck, e.to_string())),
+                }
             }
         };
 
@@ -187,8 +215,15 @@ impl Loader {
             }
             config.insert(key.clone(), value.to_string());
         }
+        let dialer = Dialer::new(plugin.clone(), allowed.clone());
         let http = HttpCapability::new(&plugin, allowed, secrets)?;
-        Ok(Capabilities { plugin, config, http })
+        Ok(Capabilities {
+            plugin,
+            config,
+            http,
+            redis: RedisCapability::new(dialer.clone()),
+            postgres: PostgresCapability::new(dialer),
+        })
     }
 }
 
@@ -199,13 +234,15 @@ fn is_endpoint_key(key: &str) -> bool {
 }
 
 /// The origin an endpoint value points at, as an allow-list entry. A bare `host:port` (as
-/// `OLLAMA_HOST` is often written) means `http://host:port`.
+/// `OLLAMA_HOST` is often written) means `http://host:port`. Database addresses
+/// (`redis://`, `rediss://`, `postgres://`, `postgresql://`) widen too; their credentials are
+/// not part of the origin.
 fn origin_pattern(value: &str) -> Option<HostPattern> {
     let url = match value.contains("://") {
         true => reqwest::Url::parse(value).ok()?,
         false => reqwest::Url::parse(&format!("http://{value}")).ok()?,
     };
-    if !matches!(url.scheme(), "http" | "https") {
+    if !matches!(url.scheme(), "http" | "https" | "redis" | "rediss" | "postgres" | "postgresql") {
         return None;
     }
     crate::capabilities::hosts::origin(&url).parse().ok()
@@ -213,4 +250,27 @@ fn origin_pattern(value: &str) -> Option<HostPattern> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Database addresses in endpoint keys widen the allow-list to their origin, without their
+    /// credentials; other schemes and non-endpoint keys do not widen.
+    #[test]
+    fn database_endpoints_widen_to_their_origin() {
+        assert!(is_endpoint_key("redis_url") && is_endpoint_key("database_url") && is_endpoint_key("base_url"));
+        assert!(!is_endpoint_key("url") && !is_endpoint_key("schema") && !is_endpoint_key("prefix"));
+        let origin = |v: &str| origin_pattern(v).map(|p| p.to_string());
+        assert_eq!(
+            origin("postgres://app:secret@db.internal:6432/app").as_deref(),
+            Some("postgres://db.internal:6432")
+        );
+        assert_eq!(origin("postgresql://db.internal/app").as_deref(), Some("postgres://db.internal:5432"));
+        assert_eq!(origin("redis://:pw@cache.internal/1").as_deref(), Some("redis://cache.internal:6379"));
+        assert_eq!(origin("rediss://cache.internal:6380").as_deref(), Some("rediss://cache.internal:6380"));
+        assert_eq!(origin("127.0.0.1:11434").as_deref(), Some("http://127.0.0.1:11434"));
+        assert_eq!(origin("ftp://files.example"), None);
+    }
 }

@@ -3,7 +3,9 @@
 //! calls it through the runtime with retries and an ordered fallback list, and normalises the
 //! reply (usage counted when the vendor omits it, output size checked).
 
+mod context;
 mod health;
+mod model;
 mod retry;
 
 use std::collections::HashMap;
@@ -13,8 +15,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+pub use context::DEFAULT_CONTEXT;
 pub use health::Health;
 use health::HealthBook;
+pub use model::ProviderModel;
 
 use crate::capabilities::PluginLabel;
 use crate::config::ProvidersConfig;
@@ -25,8 +29,9 @@ use crate::store::Role;
 use crate::tokens;
 
 /// Providers tried, in order, when no default is configured: the first one loaded with every
-/// secret it declares set wins. Keyless providers (ollama) are only used when named.
-pub const PREFERENCE: &[&str] = &["openai", "azure-openai", "anthropic", "mistral", "cohere", "github"];
+/// secret and required setting it declares set wins. Others are used only when named: keyless
+/// ones (ollama), and `github`, whose `GITHUB_TOKEN` is often set for unrelated reasons.
+pub const PREFERENCE: &[&str] = &["openai", "azure-openai", "anthropic", "mistral", "cohere"];
 
 /// Largest reply accepted from a plugin; a model reply is rarely a hundredth of this.
 pub const MAX_REPLY_BYTES: usize = 4 << 20;
@@ -133,14 +138,13 @@ impl Providers {
         let plugins = self.registry.snapshot();
         let ready = |p: &&Arc<Plugin>| {
             p.provider().is_some_and(|pr| {
-                pr.missing_secrets.is_empty() && pr.plugin.capabilities().http.secrets().names().next().is_some()
+                pr.missing.is_empty() && pr.plugin.capabilities().http.secrets().names().next().is_some()
             })
         };
         PREFERENCE
             .iter()
             .filter_map(|id| plugins.get(*id))
             .find(ready)
-            .or_else(|| plugins.values().filter(|p| !p.manifest.demo).find(ready))
             .or_else(|| plugins.values().find(|p| p.manifest.demo && p.provider().is_some()))
             .cloned()
             .ok_or(Error::NoneLoaded)
@@ -167,11 +171,31 @@ impl Providers {
     fn get(&self, id: &str) -> Result<Arc<Plugin>, Error> {
         let plugin =
             self.registry.get(id).filter(|p| p.provider().is_some()).ok_or_else(|| Error::Unknown(id.to_string()))?;
-        let missing = &plugin.provider().expect("checked above").missing_secrets;
+        let missing = &plugin.provider().expect("checked above").missing;
         if !missing.is_empty() {
             return Err(Error::NotConfigured { id: id.to_string(), missing: missing.clone() });
         }
         Ok(plugin)
+    }
+
+    /// The provider `id` as a model the memory manager can summarise and embed with.
+    pub fn model(self: &Arc<Self>, id: &str) -> Arc<dyn crate::memory::Model> {
+        Arc::new(ProviderModel { providers: self.clone(), id: id.to_string() })
+    }
+
+    /// The context window of `model` on `plugin`: from the provider's model list when it has
+    /// been fetched and says, else from the well-known models, else a safe default.
+    pub fn context_window(&self, plugin: &Plugin, model: &str) -> usize {
+        let listed =
+            self.models.lock().unwrap_or_else(|e| e.into_inner()).get(&plugin.manifest.id).and_then(|cached| {
+                cached.models.iter().find(|m| m.id == model).and_then(|m| m.context_window).map(|t| t as usize)
+            });
+        listed.or_else(|| context::known(model)).unwrap_or(DEFAULT_CONTEXT)
+    }
+
+    /// The model a request will use on `plugin` (its own, or the configured or provider default).
+    pub fn resolve_model(&self, plugin: &Plugin, requested: Option<&str>) -> String {
+        self.model_for(plugin, requested.map(str::to_string))
     }
 
     /// The recent record of provider `id`.
@@ -341,7 +365,8 @@ impl Providers {
         request: &ChatRequest,
         response: crate::runtime::CallResult<types::ChatResponse>,
     ) -> Result<Reply, Error> {
-        let response = response?.map_err(|error| Error::Upstream { plugin: plugin.label(), error })?;
+        let response =
+            response?.map_err(|error| Error::Upstream { plugin: plugin.label(), error: redacted(plugin, error) })?;
         if response.content.len() > MAX_REPLY_BYTES {
             return Err(crate::runtime::Error::InvalidOutput {
                 plugin: plugin.label(),
@@ -387,8 +412,8 @@ impl Providers {
 
     async fn models_of(&self, plugin: &Arc<Plugin>) -> Result<Vec<ModelInfo>, String> {
         let provider = plugin.provider().expect("filtered to providers");
-        if !provider.missing_secrets.is_empty() {
-            return Err(format!("not configured: set {}", provider.missing_secrets.join(", ")));
+        if !provider.missing.is_empty() {
+            return Err(format!("not configured: set {}", provider.missing.join(", ")));
         }
         let id = &plugin.manifest.id;
         if let Some(cached) = self.models.lock().unwrap_or_else(|e| e.into_inner()).get(id)
@@ -399,7 +424,7 @@ impl Providers {
         }
         let models = match provider.plugin.list_models().await {
             Ok(Ok(models)) => models,
-            Ok(Err(error)) => return Err(describe(&error)),
+            Ok(Err(error)) => return Err(describe(&redacted(plugin, error))),
             Err(error) => return Err(error.to_string()),
         };
         self.models.lock().unwrap_or_else(|e| e.into_inner()).insert(
@@ -407,6 +432,25 @@ impl Providers {
             CachedModels { at: Instant::now(), digest: plugin.digest.clone(), models: models.clone() },
         );
         Ok(models)
+    }
+}
+
+/// `error` with the plugin's secret values masked: a vendor may echo our headers back, and a
+/// plugin may quote it.
+fn redacted(plugin: &Plugin, error: ProviderError) -> ProviderError {
+    let secrets = plugin.provider().expect("callers pass providers").plugin.capabilities().http.secrets();
+    let clean = |m: String| secrets.redact(&m);
+    match error {
+        ProviderError::Unauthorized(m) => ProviderError::Unauthorized(clean(m)),
+        ProviderError::RateLimited(r) => {
+            ProviderError::RateLimited(types::RateLimit { message: clean(r.message), ..r })
+        }
+        ProviderError::BadRequest(m) => ProviderError::BadRequest(clean(m)),
+        ProviderError::NotFound(m) => ProviderError::NotFound(clean(m)),
+        ProviderError::Unavailable(m) => ProviderError::Unavailable(clean(m)),
+        ProviderError::Timeout(m) => ProviderError::Timeout(clean(m)),
+        ProviderError::Unsupported(m) => ProviderError::Unsupported(clean(m)),
+        ProviderError::Other(m) => ProviderError::Other(clean(m)),
     }
 }
 

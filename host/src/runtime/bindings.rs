@@ -19,6 +19,26 @@ pub mod v0_1_0 {
         });
     }
 
+    /// The `memory-plugin` world. Interfaces it shares with the provider world (`types`, `log`,
+    /// `config`) are the provider module's, so one host impl serves both worlds.
+    pub mod memory {
+        wasmtime::component::bindgen!({
+            path: "../wit/v0.1.0",
+            world: "memory-plugin",
+            imports: { default: async | trappable },
+            exports: { default: async },
+            // Rows and replies are compared in tests.
+            additional_derives: [PartialEq],
+            with: {
+                "codexcontinue:plugin/types": super::provider::codexcontinue::plugin::types,
+                "codexcontinue:plugin/log": super::provider::codexcontinue::plugin::log,
+                "codexcontinue:plugin/config": super::provider::codexcontinue::plugin::config,
+                "codexcontinue:plugin/redis.connection": crate::capabilities::redis::Connection,
+                "codexcontinue:plugin/postgres.connection": crate::capabilities::postgres::Connection,
+            },
+        });
+    }
+
     /// The semver this module implements.
     pub const VERSION: semver::Version = semver::Version::new(0, 1, 0);
 }

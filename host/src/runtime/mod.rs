@@ -2,7 +2,7 @@
 //! pre-instantiation per plugin and guarded calls (limits, timeouts, error classification).
 //!
 //! It knows nothing of manifests or HTTP: `plugins` hands it bytes, capabilities and limits, and
-//! gets back a [`ProviderPlugin`] to call.
+//! gets back a [`ProviderPlugin`] or a [`MemoryPlugin`] to call. Each world has its own linker.
 
 pub mod bindings;
 mod cache;
@@ -10,6 +10,7 @@ mod call;
 mod engine;
 mod error;
 mod limits;
+mod memory;
 mod provider;
 mod state;
 mod stderr;
@@ -25,6 +26,7 @@ pub use cache::CompileCache;
 pub use engine::{EPOCH_TICK, PoolConfig};
 pub use error::Error;
 pub use limits::Limits;
+pub use memory::{MemoryPlugin, StoreResult};
 pub use provider::{CallResult, ProviderPlugin};
 pub use state::HostState;
 pub use stream::{STREAM_BUFFER, Sink};
@@ -34,6 +36,11 @@ use crate::capabilities::Capabilities;
 /// The latest WIT types, used by the rest of the host.
 pub mod types {
     pub use super::bindings::latest::provider::codexcontinue::plugin::types::*;
+}
+
+/// The latest `memory-store` types, used by the store adapter.
+pub mod memory_types {
+    pub use super::bindings::latest::memory::exports::codexcontinue::plugin::memory_store::*;
 }
 
 /// The kind of plugin a component is, from the interface it exports.
@@ -73,6 +80,7 @@ pub struct RuntimeConfig {
 pub struct Runtime {
     engine: Engine,
     provider_linker: Arc<Linker<HostState>>,
+    memory_linker: Arc<Linker<HostState>>,
     cache: CompileCache,
     _ticker: Arc<engine::EpochTicker>,
 }
@@ -83,13 +91,17 @@ impl Runtime {
         let engine = engine::new_engine(&config.pool)?;
         let mut provider_linker = Linker::new(&engine);
         bindings::v0_1_0::provider::ProviderPlugin::add_to_linker::<_, HasSelf<_>>(&mut provider_linker, |s| s)?;
+        let mut memory_linker = Linker::new(&engine);
+        bindings::v0_1_0::memory::MemoryPlugin::add_to_linker::<_, HasSelf<_>>(&mut memory_linker, |s| s)?;
         // A wasip2 std guest imports wasi:cli/io even if it calls nothing; the context grants
         // nothing (see `HostState::new`).
         wasmtime_wasi::p2::add_to_linker_async(&mut provider_linker)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut memory_linker)?;
         let ticker = engine::EpochTicker::start(engine.clone());
         Ok(Self {
             engine,
             provider_linker: Arc::new(provider_linker),
+            memory_linker: Arc::new(memory_linker),
             cache: CompileCache::new(config.cache_dir),
             _ticker: Arc::new(ticker),
         })
@@ -136,5 +148,22 @@ impl Runtime {
         let pre = bindings::v0_1_0::provider::ProviderPluginPre::new(pre)?;
         let guard = call::Guard::new(self.clone(), Arc::new(caps), limits);
         Ok(ProviderPlugin::new(provider::ProviderPre::V0_1_0(pre), guard))
+    }
+
+    /// Resolves a memory component's imports against the host, like [`Runtime::provider`].
+    pub fn memory(
+        &self,
+        component: &Component,
+        wit: &semver::Version,
+        caps: Capabilities,
+        limits: Limits,
+    ) -> wasmtime::Result<MemoryPlugin> {
+        if *wit != bindings::v0_1_0::VERSION {
+            wasmtime::bail!("WIT version {wit} is not supported by this host");
+        }
+        let pre = self.memory_linker.instantiate_pre(component)?;
+        let pre = bindings::v0_1_0::memory::MemoryPluginPre::new(pre)?;
+        let guard = call::Guard::new(self.clone(), Arc::new(caps), limits);
+        Ok(MemoryPlugin::new(memory::MemoryPre::V0_1_0(pre), guard))
     }
 }

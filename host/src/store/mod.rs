@@ -1,14 +1,16 @@
 //! Where conversations live: the [`Store`] trait and its backends. `sled` (on disk, the default)
-//! and `memory` (sled in a temporary file, nothing kept) are built in; memory plugins come in
-//! through an adapter with the same trait.
+//! and `memory` (sled in a temporary file, nothing kept) are built in; memory plugins
+//! (`redis-memory`, `postgres-memory`) come in through [`PluginStore`], with the same trait.
 //!
 //! Every call names the user; a store never lets one user's call reach another user's session.
 
+mod plugin;
 mod sled;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use self::plugin::PluginStore;
 pub use self::sled::SledStore;
 
 /// Who wrote a message.

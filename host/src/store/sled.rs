@@ -61,7 +61,13 @@ impl SledStore {
 
     async fn flush(&self) -> Result<()> {
         if self.durable {
-            self.db.flush_async().await.map_err(unavailable)?;
+            // Not `flush_async`: sled 0.34 runs it on its own small thread pool, where eight
+            // concurrent flushes hang for good (store_conformance, concurrent writers).
+            let db = self.db.clone();
+            tokio::task::spawn_blocking(move || db.flush())
+                .await
+                .map_err(|e| Error::Unavailable(format!("flushing: {e}")))?
+                .map_err(unavailable)?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod databases;
 pub mod mock;
 pub mod openai_wire;
 pub mod vendor;
@@ -55,11 +56,20 @@ pub struct Setup {
     pub env: Vec<(&'static str, String)>,
     pub store: StoreKind,
     pub configure: fn(&mut Config),
+    /// Background summaries and embeddings; off for tests that script every vendor request.
+    pub background_memory: bool,
 }
 
 impl Default for Setup {
     fn default() -> Self {
-        Self { plugins: vec!["echo"], custom: Vec::new(), env: Vec::new(), store: StoreKind::Sled, configure: |_| {} }
+        Self {
+            plugins: vec!["echo"],
+            custom: Vec::new(),
+            env: Vec::new(),
+            store: StoreKind::Sled,
+            configure: |_| {},
+            background_memory: true,
+        }
     }
 }
 
@@ -94,6 +104,8 @@ impl TestServer {
             cache_dir: Some(shared_cache()),
             ..Config::default()
         };
+        config.memory.summaries = setup.background_memory;
+        config.memory.embeddings = setup.background_memory;
         (setup.configure)(&mut config);
         let env: Env = setup.env.into_iter().collect();
 

@@ -232,7 +232,13 @@ pub async fn chat_under(d: &Dialect, extra: &[(&'static str, &str)]) -> Recorded
     let extra = extra.iter().map(|(name, value)| (*name, value.replace("{url}", &mock.url)));
     // Later entries win, so `extra` may also replace one of the dialect's variables.
     let env = (d.vendor.env)(&mock.url).into_iter().chain(extra).collect();
-    let setup = Setup { plugins: vec![d.vendor.id], env, configure: |c| c.providers.retries = 0, ..Setup::default() };
+    let setup = Setup {
+        plugins: vec![d.vendor.id],
+        env,
+        configure: |c| c.providers.retries = 0,
+        background_memory: false,
+        ..Setup::default()
+    };
     let server = TestServer::start(setup).await;
     let (status, body) = d.vendor.chat(&server, "hi", json!({})).await;
     assert_eq!(status, 200, "{body}");

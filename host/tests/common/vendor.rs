@@ -52,6 +52,7 @@ impl Vendor {
             custom: vec![plugin_with(self.id, edit)],
             env: (self.env)(&mock.url),
             configure,
+            background_memory: false,
             ..Setup::default()
         };
         TestServer::start(setup).await

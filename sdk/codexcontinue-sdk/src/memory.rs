@@ -5,7 +5,27 @@
 use std::marker::PhantomData;
 
 use crate::bindings::memory::exports::codexcontinue::plugin::memory_store::Guest;
-use crate::{Embedding, NewMessage, Scope, SessionInfo, StoreError, StoredMessage, Summary};
+use crate::{Embedding, NewMessage, Role, Scope, SessionInfo, StoreError, StoredMessage, Summary};
+
+impl StoredMessage {
+    /// `message` as stored at position `seq`.
+    pub fn new(seq: u64, message: NewMessage) -> Self {
+        Self {
+            seq,
+            role: message.role,
+            content: message.content,
+            name: message.name,
+            metadata: message.metadata,
+            created_at_ms: message.created_at_ms,
+        }
+    }
+}
+
+/// The role spelled `name` (`system`, `user`, `assistant`, `tool`): how stores read back what
+/// [`vendor::role_name`](crate::vendor::role_name) wrote.
+pub fn parse_role(name: &str) -> Option<Role> {
+    [Role::System, Role::User, Role::Assistant, Role::Tool].into_iter().find(|r| crate::vendor::role_name(*r) == name)
+}
 
 /// Long-lived conversation memory, exported with [`export_memory_store!`](crate::export_memory_store).
 ///

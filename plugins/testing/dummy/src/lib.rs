@@ -125,7 +125,7 @@ fn respond(request: &ChatRequest, emit: &mut dyn FnMut(&str)) -> Result<ChatResp
         Behaviour::Prompt => request
             .messages
             .iter()
-            .map(|m| format!("{:?}: {}", m.role, m.content).to_lowercase())
+            .map(|m| format!("{}: {}", codexcontinue_sdk::vendor::role_name(m.role), m.content).to_lowercase())
             .collect::<Vec<_>>()
             .join("\n"),
     };

@@ -1,0 +1,152 @@
+//! `just bench`: the memory layer on its own. Append and history-read latency for sessions of
+//! 10, 1 000 and 100 000 messages on each built-in store, prompt assembly with recall on a
+//! 10 000-message session, and what the recall index costs in memory. Prints markdown.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use codexcontinue::config::MemoryConfig;
+use codexcontinue::memory::{Memory, Model, PromptRequest, Turn};
+use codexcontinue::store::{NewMessage, Role, Scope, SledStore, Store};
+
+/// A model with no embeddings, so recall runs BM25 and no network is involved.
+struct Offline;
+
+#[async_trait]
+impl Model for Offline {
+    async fn complete(&self, _: &str, _: &str) -> Result<String, String> {
+        Ok("summary".into())
+    }
+    async fn embed(&self, _: Vec<String>) -> Result<Option<(String, Vec<Vec<f32>>)>, String> {
+        Ok(None)
+    }
+}
+
+fn summary(mut samples: Vec<Duration>) -> String {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize].as_secs_f64() * 1e6;
+    format!("{:.0} | {:.0}", at(0.5), at(0.99))
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+const TOPICS: &[&str] =
+    &["database", "deploy", "lunch", "review", "latency", "budget", "schema", "tests", "release", "oncall"];
+
+/// Message `i` of a synthetic conversation: varied enough for BM25 to have work to do.
+fn message(i: usize) -> NewMessage {
+    let topic = TOPICS[i % TOPICS.len()];
+    let role = if i.is_multiple_of(2) { Role::User } else { Role::Assistant };
+    let content = format!(
+        "Message {i} about the {topic}: we discussed option {} and agreed to revisit the {topic} plan next week.",
+        i % 97
+    );
+    NewMessage { role, content, name: None, metadata: None, created_at_ms: 1_700_000_000_000 + i as u64 }
+}
+
+async fn fill(store: &dyn Store, scope: &Scope, n: usize) {
+    for start in (0..n).step_by(1000) {
+        store.append(scope, (start..n.min(start + 1000)).map(message).collect(), None).await.unwrap();
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    println!(
+        "## Store latency (µs, 200 samples each)\n\n| store | messages in session | append one turn p50 | p99 | read newest 100 p50 | p99 |\n|---|---|---|---|---|---|"
+    );
+    for name in ["memory", "sled"] {
+        for size in [10, 1_000, 100_000] {
+            let dir = tempfile::tempdir().unwrap();
+            let store: Arc<dyn Store> = match name {
+                "sled" => Arc::new(SledStore::open(dir.path()).unwrap()),
+                _ => Arc::new(SledStore::temporary().unwrap()),
+            };
+            let scope = Scope::new("bench", format!("s{size}"));
+            fill(store.as_ref(), &scope, size).await;
+            let mut appends = Vec::new();
+            for i in 0..200 {
+                let started = Instant::now();
+                store.append(&scope, vec![message(size + 2 * i), message(size + 2 * i + 1)], None).await.unwrap();
+                appends.push(started.elapsed());
+            }
+            let mut reads = Vec::new();
+            for _ in 0..200 {
+                let started = Instant::now();
+                assert_eq!(store.list_messages(&scope, None, 100).await.unwrap().len(), 100.min(size + 400));
+                reads.push(started.elapsed());
+            }
+            println!("| {name} | {size} | {} | {} |", summary(appends), summary(reads));
+        }
+    }
+
+    // Prompt assembly on a long session: window, summary lookup and BM25 recall.
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(tempfile::tempdir().unwrap().keep().as_path()).unwrap());
+    let scope = Scope::new("bench", "long");
+    fill(store.as_ref(), &scope, 10_000).await;
+    let before = rss_mib();
+    let memory = Memory::new(store.clone(), MemoryConfig::default());
+    let request = |message| PromptRequest {
+        scope: &scope,
+        existing: true,
+        system: Some("be brief"),
+        message,
+        budget: 12_000,
+        workspace: None,
+    };
+    let started = Instant::now();
+    let first = memory.prompt(request("what did we agree about the database schema?"), &Offline).await.unwrap();
+    let cold = started.elapsed();
+    let after = rss_mib();
+    let mut warm = Vec::new();
+    for i in 0..300u32 {
+        let started = Instant::now();
+        let prompt = memory
+            .prompt(
+                request(if i.is_multiple_of(2) {
+                    "what about the deploy budget?"
+                } else {
+                    "remind me of the oncall release plan"
+                }),
+                &Offline,
+            )
+            .await
+            .unwrap();
+        warm.push(started.elapsed());
+        assert!(prompt.recalled > 0);
+    }
+    println!("\n## Prompt assembly, 10 000-message session on sled (recall by BM25)\n");
+    println!("| step | µs |\n|---|---|\n| first prompt (builds the recall index) | {:.0} |", cold.as_secs_f64() * 1e6);
+    let warm = summary(warm);
+    let (p50, p99) = warm.split_once(" | ").unwrap();
+    println!("| later prompts, p50 | {p50} |\n| later prompts, p99 | {p99} |");
+    println!(
+        "\nRecalled {} messages into the first prompt; the index of 10 000 messages grew RSS by {:.0} MiB.",
+        first.recalled,
+        after - before
+    );
+
+    // A whole turn's memory work on the same session: prompt, then the durable append.
+    let mut turns = Vec::new();
+    for i in 0..200 {
+        let started = Instant::now();
+        memory.prompt(request("what about the deploy budget?"), &Offline).await.unwrap();
+        let turn =
+            Turn { user: format!("question {i}"), reply: format!("answer {i}"), metadata: serde_json::json!({}) };
+        memory.record(&scope, turn, None).await.unwrap();
+        turns.push(started.elapsed());
+    }
+    println!(
+        "\n## Memory's share of one chat turn (prompt + durable append), 10 000-message session on sled, µs\n\n| p50 | p99 |\n|---|---|\n| {} |",
+        summary(turns)
+    );
+}

@@ -1,0 +1,224 @@
+//! The [`Store`] over a memory plugin (`--store redis-memory`): each call looks the plugin up in
+//! the registry, so the store follows hot reloads and rollouts like providers do, and converts
+//! between the host's types and the WIT `memory-store` types in both directions.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{Embedding, Error, Message, NewMessage, Result, Role, Scope, Session, Store, Summary};
+use crate::plugins::{Plugin, Registry, Route};
+use crate::runtime::memory_types as wit;
+use crate::runtime::types::Role as WitRole;
+use crate::runtime::{MemoryPlugin, StoreResult};
+
+/// A [`Store`] backed by the memory plugin `id` in `registry`.
+pub struct PluginStore {
+    id: String,
+    registry: Arc<Registry>,
+}
+
+impl PluginStore {
+    /// The store of plugin `id`. Calls fail with [`Error::Unavailable`] while it is not loaded.
+    pub fn new(id: impl Into<String>, registry: Arc<Registry>) -> Self {
+        Self { id: id.into(), registry }
+    }
+
+    /// The route to the plugin's serving version(s).
+    fn route(&self) -> Result<Route> {
+        self.registry
+            .route(&self.id)
+            .ok_or_else(|| Error::Unavailable(format!("memory plugin {} is not loaded", self.id)))
+    }
+
+    fn memory<'a>(&self, plugin: &'a Plugin) -> Result<&'a MemoryPlugin> {
+        plugin.memory().ok_or_else(|| {
+            Error::Unavailable(format!(
+                "plugin {} is a {} plugin, not a store",
+                self.id,
+                plugin.manifest.kind.world().as_str()
+            ))
+        })
+    }
+
+    /// Maps a call's outcome into the host's errors.
+    fn finish<T>(&self, plugin: &Plugin, result: StoreResult<T>) -> Result<T> {
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(from_wit_error(&plugin.label().to_string(), e)),
+            // Runtime errors name the plugin already.
+            Err(e) => Err(Error::Unavailable(e.to_string())),
+        }
+    }
+}
+
+/// Runs `$call` (with the memory plugin bound to `$p`) on the version that serves the next
+/// request. A failure to serve counts against a candidate version; a read that fails that way
+/// on a candidate is retried on the stable version, a write is not (it may have been applied).
+macro_rules! call {
+    ($self:ident, read = $read:literal, |$p:ident| $call:expr) => {{
+        let route = $self.route()?;
+        let result = match $self.memory(&route.primary) {
+            Ok($p) => $self.finish(&route.primary, $call.await),
+            Err(e) => Err(e),
+        };
+        let failed = matches!(result, Err(Error::Unavailable(_)));
+        $self.registry.outcome(&route.primary, !failed);
+        match route.backup {
+            Some(stable) if failed && $read => {
+                let $p = $self.memory(&stable)?;
+                $self.finish(&stable, $call.await)
+            }
+            _ => result,
+        }
+    }};
+}
+
+fn from_wit_error(plugin: &str, e: wit::StoreError) -> Error {
+    match e {
+        wit::StoreError::Unavailable(m) => Error::Unavailable(format!("{plugin}: {m}")),
+        wit::StoreError::Conflict(m) => Error::Conflict(m),
+        wit::StoreError::Invalid(m) => Error::Invalid(m),
+        wit::StoreError::Other(m) => Error::Other(format!("{plugin}: {m}")),
+    }
+}
+
+fn to_wit_role(role: Role) -> WitRole {
+    match role {
+        Role::System => WitRole::System,
+        Role::User => WitRole::User,
+        Role::Assistant => WitRole::Assistant,
+        Role::Tool => WitRole::Tool,
+    }
+}
+
+fn from_wit_role(role: WitRole) -> Role {
+    match role {
+        WitRole::System => Role::System,
+        WitRole::User => Role::User,
+        WitRole::Assistant => Role::Assistant,
+        WitRole::Tool => Role::Tool,
+    }
+}
+
+fn to_wit_scope(scope: &Scope) -> wit::Scope {
+    wit::Scope { user: scope.user.clone(), session: scope.session.clone() }
+}
+
+fn to_wit_message(m: NewMessage) -> wit::NewMessage {
+    wit::NewMessage {
+        role: to_wit_role(m.role),
+        content: m.content,
+        name: m.name,
+        metadata: m.metadata.map(|v| v.to_string()),
+        created_at_ms: m.created_at_ms,
+    }
+}
+
+fn from_wit_message(m: wit::StoredMessage) -> Result<Message> {
+    let metadata = m
+        .metadata
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| Error::Invalid(format!("message {} has metadata that is not JSON: {e}", m.seq)))?;
+    Ok(Message {
+        seq: m.seq,
+        role: from_wit_role(m.role),
+        content: m.content,
+        name: m.name,
+        metadata,
+        created_at_ms: m.created_at_ms,
+    })
+}
+
+fn from_wit_session(s: wit::SessionInfo) -> Session {
+    Session {
+        id: s.id,
+        user: s.user,
+        title: s.title,
+        created_at_ms: s.created_at_ms,
+        updated_at_ms: s.updated_at_ms,
+        message_count: s.message_count,
+        // Messages are never removed one by one, so the last seq is the count.
+        last_seq: s.message_count,
+    }
+}
+
+fn to_wit_summary(s: Summary) -> wit::Summary {
+    wit::Summary { text: s.text, through_seq: s.through_seq, updated_at_ms: s.updated_at_ms }
+}
+
+fn from_wit_summary(s: wit::Summary) -> Summary {
+    Summary { text: s.text, through_seq: s.through_seq, updated_at_ms: s.updated_at_ms }
+}
+
+fn to_wit_embedding(e: Embedding) -> wit::Embedding {
+    wit::Embedding { seq: e.seq, model: e.model, vector: e.vector }
+}
+
+fn from_wit_embedding(e: wit::Embedding) -> Embedding {
+    Embedding { seq: e.seq, model: e.model, vector: e.vector }
+}
+
+/// `usize` limits become the WIT's `u32`; nobody pages through four billion items.
+fn limit(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[async_trait]
+impl Store for PluginStore {
+    fn name(&self) -> &str {
+        &self.id
+    }
+
+    async fn get_session(&self, session: &str) -> Result<Option<Session>> {
+        let found = call!(self, read = true, |p| p.get_session(session))?;
+        Ok(found.map(from_wit_session))
+    }
+
+    async fn list_sessions(&self, user: &str, n: usize) -> Result<Vec<Session>> {
+        let found = call!(self, read = true, |p| p.list_sessions(user, limit(n)))?;
+        Ok(found.into_iter().map(from_wit_session).collect())
+    }
+
+    async fn append(&self, scope: &Scope, messages: Vec<NewMessage>, title: Option<String>) -> Result<Vec<Message>> {
+        let scope = to_wit_scope(scope);
+        let messages: Vec<_> = messages.into_iter().map(to_wit_message).collect();
+        let stored = call!(self, read = false, |p| p.append(&scope, &messages, title.as_deref()))?;
+        stored.into_iter().map(from_wit_message).collect()
+    }
+
+    async fn list_messages(&self, scope: &Scope, before: Option<u64>, n: usize) -> Result<Vec<Message>> {
+        let scope = to_wit_scope(scope);
+        let found = call!(self, read = true, |p| p.list_messages(&scope, before, limit(n)))?;
+        found.into_iter().map(from_wit_message).collect()
+    }
+
+    async fn delete_session(&self, scope: &Scope) -> Result<bool> {
+        let scope = to_wit_scope(scope);
+        call!(self, read = false, |p| p.delete_session(&scope))
+    }
+
+    async fn put_summary(&self, scope: &Scope, summary: Summary) -> Result<()> {
+        let scope = to_wit_scope(scope);
+        let summary = to_wit_summary(summary);
+        call!(self, read = false, |p| p.put_summary(&scope, &summary))
+    }
+
+    async fn get_summary(&self, scope: &Scope) -> Result<Option<Summary>> {
+        let scope = to_wit_scope(scope);
+        Ok(call!(self, read = true, |p| p.get_summary(&scope))?.map(from_wit_summary))
+    }
+
+    async fn put_embeddings(&self, scope: &Scope, items: Vec<Embedding>) -> Result<()> {
+        let scope = to_wit_scope(scope);
+        let items: Vec<_> = items.into_iter().map(to_wit_embedding).collect();
+        call!(self, read = false, |p| p.put_embeddings(&scope, &items))
+    }
+
+    async fn list_embeddings(&self, scope: &Scope) -> Result<Vec<Embedding>> {
+        let scope = to_wit_scope(scope);
+        let found = call!(self, read = true, |p| p.list_embeddings(&scope))?;
+        Ok(found.into_iter().map(from_wit_embedding).collect())
+    }
+}

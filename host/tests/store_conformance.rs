@@ -1,0 +1,388 @@
+//! One conformance suite for every `Store`: `sled`, `memory`, and the `redis-memory` and
+//! `postgres-memory` plugins loaded through the real runtime against the local Redis and
+//! Postgres (unique key prefix / schema per run, removed at the end).
+
+mod common;
+
+use std::sync::Arc;
+
+use codexcontinue::store::{Embedding, Error, NewMessage, Role, Scope, SledStore, Store, Summary};
+use common::databases::{self, unique};
+use serde_json::json;
+use tempfile::TempDir;
+
+/// A store under test and what is needed to look behind it.
+struct Backend {
+    store: Arc<dyn Store>,
+    kind: Kind,
+}
+
+enum Kind {
+    Sled(TempDir),
+    Memory,
+    Redis(String),
+    Postgres(String),
+}
+
+impl Backend {
+    async fn sled() -> Self {
+        let dir = TempDir::new().unwrap();
+        Self { store: Arc::new(SledStore::open(dir.path()).unwrap()), kind: Kind::Sled(dir) }
+    }
+
+    fn memory() -> Self {
+        Self { store: Arc::new(SledStore::temporary().unwrap()), kind: Kind::Memory }
+    }
+
+    async fn redis() -> Self {
+        let prefix = unique("conf");
+        Self {
+            store: databases::plugin_store("redis-memory", databases::redis_env(&prefix)).await,
+            kind: Kind::Redis(prefix),
+        }
+    }
+
+    async fn postgres() -> Self {
+        let schema = unique("conf");
+        let store = databases::plugin_store("postgres-memory", databases::postgres_env(&schema)).await;
+        Self { store, kind: Kind::Postgres(schema) }
+    }
+
+    /// What is left of `session` in the database itself, bypassing the store.
+    async fn leftovers(&self, session: &str) -> Vec<String> {
+        match &self.kind {
+            Kind::Sled(_) | Kind::Memory => Vec::new(),
+            Kind::Redis(prefix) => {
+                databases::redis_keys(prefix).await.into_iter().filter(|k| k.contains(session)).collect()
+            }
+            Kind::Postgres(schema) => databases::postgres_leftovers(schema, session).await,
+        }
+    }
+
+    /// A new store instance over the same data (`None` for `memory`, which keeps nothing).
+    async fn restart(&mut self) -> Option<()> {
+        self.store = match &self.kind {
+            Kind::Memory => return None,
+            Kind::Sled(dir) => {
+                // sled locks its directory: the old instance must be gone first.
+                self.store = Arc::new(SledStore::temporary().unwrap());
+                Arc::new(SledStore::open(dir.path()).unwrap())
+            }
+            Kind::Redis(prefix) => databases::plugin_store("redis-memory", databases::redis_env(prefix)).await,
+            Kind::Postgres(schema) => databases::plugin_store("postgres-memory", databases::postgres_env(schema)).await,
+        };
+        Some(())
+    }
+
+    async fn cleanup(self) {
+        match &self.kind {
+            Kind::Redis(prefix) => databases::redis_cleanup(prefix).await,
+            Kind::Postgres(schema) => databases::postgres_cleanup(schema).await,
+            Kind::Sled(_) | Kind::Memory => {}
+        }
+    }
+}
+
+fn scope() -> Scope {
+    Scope::new(format!("user-{}", uuid::Uuid::new_v4()), uuid::Uuid::new_v4().to_string())
+}
+
+fn message(role: Role, content: &str, at: u64) -> NewMessage {
+    NewMessage { role, content: content.to_string(), name: None, metadata: None, created_at_ms: at }
+}
+
+fn user(content: &str) -> NewMessage {
+    message(Role::User, content, 1_700_000_000_000)
+}
+
+fn seqs(messages: &[codexcontinue::store::Message]) -> Vec<u64> {
+    messages.iter().map(|m| m.seq).collect()
+}
+
+/// Appends come back numbered from 1 in order, read back oldest first, and keep the title.
+async fn append_and_order(store: &dyn Store) {
+    let s = scope();
+    let first = vec![
+        message(Role::System, "be brief", 1000),
+        message(Role::User, "hi", 1001),
+        message(Role::Assistant, "hello", 1002),
+    ];
+    let stored = store.append(&s, first.clone(), Some("greeting".into())).await.unwrap();
+    assert_eq!(seqs(&stored), [1, 2, 3]);
+    let read = store.list_messages(&s, None, 100).await.unwrap();
+    assert_eq!(read, stored);
+    assert_eq!(
+        read.iter().map(|m| (m.role, m.content.as_str())).collect::<Vec<_>>(),
+        [(Role::System, "be brief"), (Role::User, "hi"), (Role::Assistant, "hello")]
+    );
+    let more = store.append(&s, vec![user("again"), message(Role::Tool, "42", 1003)], Some("ignored".into())).await;
+    assert_eq!(seqs(&more.unwrap()), [4, 5]);
+    let session = store.get_session(&s.session).await.unwrap().unwrap();
+    assert_eq!(
+        (session.user.as_str(), session.title.as_deref(), session.message_count),
+        (s.user.as_str(), Some("greeting"), 5)
+    );
+    assert_eq!(session.created_at_ms, 1000);
+    assert_eq!(session.updated_at_ms, 1_700_000_000_000);
+    assert!(store.get_session("no-such-session").await.unwrap().is_none());
+}
+
+/// `before` and `limit` page backwards through the history, oldest first within a page.
+async fn pagination(store: &dyn Store) {
+    let s = scope();
+    let batch: Vec<_> = (1..=10).map(|i| user(&format!("m{i}"))).collect();
+    store.append(&s, batch, None).await.unwrap();
+    assert_eq!(seqs(&store.list_messages(&s, None, 4).await.unwrap()), [7, 8, 9, 10]);
+    assert_eq!(seqs(&store.list_messages(&s, Some(7), 4).await.unwrap()), [3, 4, 5, 6]);
+    assert_eq!(seqs(&store.list_messages(&s, Some(3), 4).await.unwrap()), [1, 2]);
+    assert!(store.list_messages(&s, Some(1), 4).await.unwrap().is_empty());
+    assert!(store.list_messages(&s, None, 0).await.unwrap().is_empty());
+    assert_eq!(seqs(&store.list_messages(&s, Some(1000), 2).await.unwrap()), [9, 10]);
+    assert_eq!(store.list_messages(&s, Some(6), 1).await.unwrap()[0].content, "m5");
+}
+
+/// Deleting a session removes its messages, summary and embeddings (in the database too), and
+/// the id starts afresh if used again.
+async fn delete_cascade(backend: &Backend) {
+    let store = &*backend.store;
+    let s = scope();
+    store.append(&s, vec![user("a"), user("b")], Some("t".into())).await.unwrap();
+    store.put_summary(&s, Summary { text: "sum".into(), through_seq: 2, updated_at_ms: 5 }).await.unwrap();
+    let embedding = Embedding { seq: 1, model: "m".into(), vector: vec![0.5, 0.25] };
+    store.put_embeddings(&s, vec![embedding]).await.unwrap();
+    assert!(!backend.leftovers(&s.session).await.is_empty() || matches!(backend.kind, Kind::Sled(_) | Kind::Memory));
+
+    assert!(store.delete_session(&s).await.unwrap());
+    assert!(store.get_session(&s.session).await.unwrap().is_none());
+    assert!(store.list_messages(&s, None, 100).await.unwrap().is_empty());
+    assert!(store.get_summary(&s).await.unwrap().is_none());
+    assert!(store.list_embeddings(&s).await.unwrap().is_empty());
+    assert!(store.list_sessions(&s.user, 100).await.unwrap().is_empty());
+    assert_eq!(backend.leftovers(&s.session).await, Vec::<String>::new(), "something of the session remains");
+    assert!(!store.delete_session(&s).await.unwrap());
+
+    let again = store.append(&s, vec![user("new")], None).await.unwrap();
+    assert_eq!(seqs(&again), [1]);
+}
+
+/// Another user can neither write to, read, summarise, embed nor delete a user's session.
+async fn per_user_isolation(store: &dyn Store) {
+    let owner = scope();
+    let intruder = Scope::new(format!("other-{}", uuid::Uuid::new_v4()), owner.session.clone());
+    store.append(&owner, vec![user("secret")], Some("mine".into())).await.unwrap();
+    store.put_summary(&owner, Summary { text: "s".into(), through_seq: 1, updated_at_ms: 1 }).await.unwrap();
+    store.put_embeddings(&owner, vec![Embedding { seq: 1, model: "m".into(), vector: vec![1.0] }]).await.unwrap();
+
+    let err = store.append(&intruder, vec![user("mine now")], None).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert!(store.list_messages(&intruder, None, 100).await.unwrap().is_empty());
+    assert!(store.get_summary(&intruder).await.unwrap().is_none());
+    assert!(store.list_embeddings(&intruder).await.unwrap().is_empty());
+    assert!(store.list_sessions(&intruder.user, 100).await.unwrap().is_empty());
+    let summary = Summary { text: "x".into(), through_seq: 1, updated_at_ms: 2 };
+    assert!(matches!(store.put_summary(&intruder, summary).await, Err(Error::Conflict(_))));
+    let embedding = Embedding { seq: 1, model: "m".into(), vector: vec![2.0] };
+    assert!(matches!(store.put_embeddings(&intruder, vec![embedding]).await, Err(Error::Conflict(_))));
+    assert!(!store.delete_session(&intruder).await.unwrap());
+
+    // The owner's data is untouched; get-session reports the owner so the host can check.
+    let messages = store.list_messages(&owner, None, 100).await.unwrap();
+    assert_eq!(messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["secret"]);
+    assert_eq!(store.get_summary(&owner).await.unwrap().unwrap().text, "s");
+    assert_eq!(store.list_embeddings(&owner).await.unwrap()[0].vector, [1.0]);
+    assert_eq!(store.get_session(&owner.session).await.unwrap().unwrap().user, owner.user);
+}
+
+/// 8 writers × 25 appends to one session get 200 distinct, consecutive seqs, each writer's
+/// messages in its own order.
+async fn concurrent_writers(store: Arc<dyn Store>) {
+    let s = scope();
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let (store, s) = (store.clone(), s.clone());
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                for i in 0..25 {
+                    let stored = store.append(&s, vec![user(&format!("w{t}-{i:02}"))], None).await.unwrap();
+                    got.push(stored[0].seq);
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        let got = task.await.unwrap();
+        assert!(got.windows(2).all(|w| w[0] < w[1]), "a writer's seqs went backwards: {got:?}");
+        all.extend(got);
+    }
+    all.sort();
+    assert_eq!(all, (1..=200).collect::<Vec<u64>>());
+    let messages = store.list_messages(&s, None, 1000).await.unwrap();
+    assert_eq!(seqs(&messages), (1..=200).collect::<Vec<u64>>());
+    for t in 0..8 {
+        let mine: Vec<&str> =
+            messages.iter().map(|m| m.content.as_str()).filter(|c| c.starts_with(&format!("w{t}-"))).collect();
+        let mut sorted = mine.clone();
+        sorted.sort();
+        assert_eq!(mine, sorted);
+        assert_eq!(mine.len(), 25);
+    }
+    assert_eq!(store.get_session(&s.session).await.unwrap().unwrap().message_count, 200);
+}
+
+/// Unicode of every kind, names, metadata and a 1 MiB message read back byte for byte.
+async fn unicode_and_large(store: &dyn Store) {
+    let s = scope();
+    let text = "héllo wörld — 你好, мир, مرحبا, 👩‍👩‍👧‍👦 🏳️‍🌈, e\u{301}, \"quotes\" 'and' \\backslashes\\ \n\t tabs";
+    let large: String = "0123456789abcdé🦀".chars().cycle().take(1 << 18).collect::<String>();
+    let large = format!("{large}{}", "x".repeat((1 << 20) - large.len()));
+    assert_eq!(large.len(), 1 << 20);
+    let metadata = json!({"model": "m", "usage": {"prompt": 1}, "note": "ünïcödé 🚀", "list": [1, 2.5, null, true]});
+    let messages = vec![
+        NewMessage {
+            role: Role::Assistant,
+            content: text.into(),
+            name: Some("bøt".into()),
+            metadata: Some(metadata.clone()),
+            created_at_ms: 7,
+        },
+        message(Role::User, &large, 8),
+    ];
+    store.append(&s, messages, Some("tïtle 🎉".into())).await.unwrap();
+    let read = store.list_messages(&s, None, 10).await.unwrap();
+    assert_eq!(read[0].content, text);
+    assert_eq!(read[0].name.as_deref(), Some("bøt"));
+    assert_eq!(read[0].metadata.as_ref(), Some(&metadata));
+    assert!(read[1].content == large, "the 1 MiB message changed");
+    assert_eq!(read[1].metadata, None);
+    assert_eq!(store.get_session(&s.session).await.unwrap().unwrap().title.as_deref(), Some("tïtle 🎉"));
+}
+
+/// A user's sessions list most recently active first, with `limit`, and only theirs.
+async fn list_sessions_ordering(store: &dyn Store) {
+    let u = format!("lister-{}", uuid::Uuid::new_v4());
+    let ids: Vec<String> = (0..3).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    for (id, at) in ids.iter().zip([1000, 3000, 2000]) {
+        store.append(&Scope::new(&u, id), vec![message(Role::User, "x", at)], Some(format!("t{at}"))).await.unwrap();
+    }
+    store.append(&scope(), vec![user("someone else")], None).await.unwrap();
+    let listed = |sessions: Vec<codexcontinue::store::Session>| sessions.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(listed(store.list_sessions(&u, 100).await.unwrap()), [ids[1].clone(), ids[2].clone(), ids[0].clone()]);
+    store.append(&Scope::new(&u, &ids[0]), vec![message(Role::User, "later", 4000)], None).await.unwrap();
+    assert_eq!(listed(store.list_sessions(&u, 2).await.unwrap()), [ids[0].clone(), ids[1].clone()]);
+    let first = &store.list_sessions(&u, 1).await.unwrap()[0];
+    assert_eq!((first.updated_at_ms, first.message_count, first.title.as_deref()), (4000, 2, Some("t1000")));
+    assert!(store.list_sessions(&u, 0).await.unwrap().is_empty());
+}
+
+/// Summaries and embeddings read back exactly and are replaced by later writes.
+async fn summaries_and_embeddings(store: &dyn Store) {
+    let s = scope();
+    store.append(&s, vec![user("a"), user("b"), user("c")], None).await.unwrap();
+    assert!(store.get_summary(&s).await.unwrap().is_none());
+    let summary = Summary { text: "so far: ✓".into(), through_seq: 2, updated_at_ms: 1_700_000_000_001 };
+    store.put_summary(&s, summary.clone()).await.unwrap();
+    assert_eq!(store.get_summary(&s).await.unwrap(), Some(summary));
+    let newer = Summary { text: "all".into(), through_seq: 3, updated_at_ms: 1_700_000_000_002 };
+    store.put_summary(&s, newer.clone()).await.unwrap();
+    assert_eq!(store.get_summary(&s).await.unwrap(), Some(newer));
+
+    let vector = vec![0.1f32, -2.5, 1.0e-30, 3.4e38, f32::MIN_POSITIVE, 1.0 / 3.0];
+    let items = vec![
+        Embedding { seq: 2, model: "m".into(), vector: vec![2.0; 4] },
+        Embedding { seq: 1, model: "m".into(), vector: vector.clone() },
+    ];
+    store.put_embeddings(&s, items).await.unwrap();
+    let read = store.list_embeddings(&s).await.unwrap();
+    assert_eq!(read.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(read[0].vector, vector);
+    store.put_embeddings(&s, vec![Embedding { seq: 2, model: "m".into(), vector: vec![9.0] }]).await.unwrap();
+    let read = store.list_embeddings(&s).await.unwrap();
+    assert_eq!(read.len(), 2);
+    assert_eq!((read[1].seq, read[1].model.as_str(), read[1].vector.as_slice()), (2, "m", &[9.0f32][..]));
+}
+
+/// A new store instance over the same backend sees what the old one wrote.
+async fn restart_persistence(backend: &mut Backend) {
+    let s = scope();
+    backend.store.append(&s, vec![user("remember me")], Some("kept".into())).await.unwrap();
+    backend.store.put_summary(&s, Summary { text: "k".into(), through_seq: 1, updated_at_ms: 3 }).await.unwrap();
+    if backend.restart().await.is_none() {
+        return;
+    }
+    let store = &*backend.store;
+    let session = store.get_session(&s.session).await.unwrap().expect("the session survived the restart");
+    assert_eq!((session.title.as_deref(), session.message_count), (Some("kept"), 1));
+    assert_eq!(store.list_messages(&s, None, 10).await.unwrap()[0].content, "remember me");
+    assert_eq!(store.get_summary(&s).await.unwrap().unwrap().text, "k");
+    assert_eq!(seqs(&store.append(&s, vec![user("and me")], None).await.unwrap()), [2]);
+}
+
+/// Runs every case against `backend`, then removes what it wrote.
+async fn suite(mut backend: Backend) {
+    let name = backend.store.name().to_string();
+    let step = |case: &str| eprintln!("conformance: {name}: {case}");
+    step("append and order");
+    append_and_order(&*backend.store).await;
+    step("pagination");
+    pagination(&*backend.store).await;
+    step("delete cascade");
+    delete_cascade(&backend).await;
+    step("per-user isolation");
+    per_user_isolation(&*backend.store).await;
+    step("concurrent writers");
+    concurrent_writers(backend.store.clone()).await;
+    step("unicode and large messages");
+    unicode_and_large(&*backend.store).await;
+    step("list sessions ordering");
+    list_sessions_ordering(&*backend.store).await;
+    step("summaries and embeddings");
+    summaries_and_embeddings(&*backend.store).await;
+    step("restart persistence");
+    restart_persistence(&mut backend).await;
+    backend.cleanup().await;
+}
+
+/// The sled store passes the suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sled_conforms() {
+    suite(Backend::sled().await).await;
+}
+
+/// The in-memory store passes the suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_conforms() {
+    suite(Backend::memory()).await;
+}
+
+/// The redis-memory plugin, through the runtime and the redis capability, passes the suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_memory_conforms() {
+    suite(Backend::redis().await).await;
+}
+
+/// The postgres-memory plugin, through the runtime and the postgres capability, passes the suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_memory_conforms() {
+    suite(Backend::postgres().await).await;
+}
+
+/// Two postgres-memory plugins starting on a fresh schema at once migrate it exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_postgres_migrations_apply_once() {
+    let schema = unique("mig");
+    let env = databases::postgres_env(&schema);
+    let (a, b) = tokio::join!(
+        databases::plugin_store("postgres-memory", env.clone()),
+        databases::plugin_store("postgres-memory", env.clone())
+    );
+    let s = scope();
+    a.append(&s, vec![user("one")], None).await.unwrap();
+    assert_eq!(seqs(&b.append(&s, vec![user("two")], None).await.unwrap()), [2]);
+    let client = databases::postgres().await;
+    let sql = format!("SELECT version FROM \"{schema}\".schema_migrations ORDER BY version");
+    let versions: Vec<i32> = client.query(&sql, &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, [1]);
+    databases::postgres_cleanup(&schema).await;
+}
