@@ -5,7 +5,7 @@
 run *ARGS:
     cargo xtask run {{ARGS}}
 
-# Every test: host, SDK and plugins.
+# Every test: host, SDK, plugins, examples and the plugin walkthrough (docs/plugins.md).
 test *ARGS:
     cargo xtask test {{ARGS}}
 
@@ -17,12 +17,15 @@ build-plugins:
 fmt:
     cargo fmt --all
     cd plugins && cargo fmt --all
+    cd examples && cargo fmt --all
 
 # Lint everything; warnings are errors.
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
     cd plugins && cargo clippy --workspace -- -D warnings
+    cd examples && cargo clippy --workspace -- -D warnings
+    cd examples && cargo clippy --workspace --all-targets --target host-tuple -- -D warnings
 
 # Benchmarks (figures are written down in BENCHMARKS.md).
 bench:

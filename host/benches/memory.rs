@@ -2,13 +2,18 @@
 //! 10, 1 000 and 100 000 messages on each built-in store, prompt assembly with recall on a
 //! 10 000-message session, and what the recall index costs in memory. Prints markdown.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use codexcontinue::config::MemoryConfig;
+use codexcontinue::config::{Env, MemoryConfig};
 use codexcontinue::memory::{Memory, Model, PromptRequest, Turn};
-use codexcontinue::store::{NewMessage, Role, Scope, SledStore, Store};
+use codexcontinue::plugins::{Loader, Registry, Rollout};
+use codexcontinue::runtime::{PoolConfig, Runtime, RuntimeConfig};
+use codexcontinue::store::{NewMessage, PluginStore, Role, Scope, SledStore, Store};
+use support::{quantile, root, rss_mib};
 
 /// A model with no embeddings, so recall runs BM25 and no network is involved.
 struct Offline;
@@ -23,20 +28,10 @@ impl Model for Offline {
     }
 }
 
+/// p50 and p99 of `samples`, in microseconds.
 fn summary(mut samples: Vec<Duration>) -> String {
     samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize].as_secs_f64() * 1e6;
-    format!("{:.0} | {:.0}", at(0.5), at(0.99))
-}
-
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
+    format!("{:.0} | {:.0}", quantile(&samples, 0.5, 1e6), quantile(&samples, 0.99, 1e6))
 }
 
 const TOPICS: &[&str] =
@@ -59,17 +54,44 @@ async fn fill(store: &dyn Store, scope: &Scope, n: usize) {
     }
 }
 
+/// A unique Redis key prefix and Postgres schema for this run, removed at the end.
+fn unique() -> String {
+    format!("cc_bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// A memory plugin staged through the real runtime, as `--store <id>` uses it.
+async fn plugin_store(id: &str, env: Vec<(&str, String)>) -> Arc<dyn Store> {
+    let root = root();
+    let cache = Some(root.join("target/test-plugin-cache"));
+    let runtime = Runtime::new(RuntimeConfig { pool: PoolConfig::default(), cache_dir: cache }).unwrap();
+    let loader = Loader::new(runtime, Arc::new(env.into_iter().collect::<Env>()), 512);
+    let manifest = root.join(format!("plugins/{id}/{id}.toml"));
+    let staged = loader.stage(&manifest).await.unwrap_or_else(|e| panic!("{e} (run `cargo xtask build-plugins`)"));
+    let registry = Arc::new(Registry::default());
+    registry.install(staged, Rollout::default());
+    Arc::new(PluginStore::new(id, registry))
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    let namespace = unique();
     println!(
         "## Store latency (µs, 200 samples each)\n\n| store | messages in session | append one turn p50 | p99 | read newest 100 p50 | p99 |\n|---|---|---|---|---|---|"
     );
-    for name in ["memory", "sled"] {
+    for name in ["memory", "sled", "redis-memory", "postgres-memory"] {
         for size in [10, 1_000, 100_000] {
             let dir = tempfile::tempdir().unwrap();
+            let redis =
+                vec![("REDIS_URL", "redis://127.0.0.1:6379".into()), ("CODEXCONTINUE_REDIS_PREFIX", namespace.clone())];
+            let pg = vec![
+                ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test".into()),
+                ("CODEXCONTINUE_PG_SCHEMA", namespace.clone()),
+            ];
             let store: Arc<dyn Store> = match name {
                 "sled" => Arc::new(SledStore::open(dir.path()).unwrap()),
-                _ => Arc::new(SledStore::temporary().unwrap()),
+                "memory" => Arc::new(SledStore::temporary().unwrap()),
+                "redis-memory" => plugin_store(name, redis).await,
+                _ => plugin_store(name, pg).await,
             };
             let scope = Scope::new("bench", format!("s{size}"));
             fill(store.as_ref(), &scope, size).await;
@@ -149,4 +171,16 @@ async fn main() {
         "\n## Memory's share of one chat turn (prompt + durable append), 10 000-message session on sled, µs\n\n| p50 | p99 |\n|---|---|\n| {} |",
         summary(turns)
     );
+
+    // Leave nothing behind in the shared databases.
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{namespace}:*")).query_async(&mut redis).await.unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL").arg(keys).query_async(&mut redis).await.unwrap();
+    }
+    let (pg, connection) =
+        tokio_postgres::connect("postgres://postgres@127.0.0.1:5432/test", tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    pg.batch_execute(&format!("DROP SCHEMA IF EXISTS {namespace} CASCADE")).await.unwrap();
 }

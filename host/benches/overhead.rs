@@ -2,7 +2,9 @@
 //! report (BENCHMARKS.md keeps the figures): plugin sizes, compile and cache-load time, the cost
 //! of one plugin call, and `POST /chat` round trips on each store.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,27 +12,13 @@ use codexcontinue::config::{Config, Env, StoreKind};
 use codexcontinue::plugins::Loader;
 use codexcontinue::runtime::types::{ChatRequest, Message, Role};
 use codexcontinue::runtime::{PoolConfig, Runtime, RuntimeConfig};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
+use support::{Server, quantile, root, rss_mib};
 
 /// p50, p99 and mean of `samples`, in microseconds.
 fn summary(mut samples: Vec<Duration>) -> String {
     samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize].as_secs_f64() * 1e6;
     let mean = samples.iter().sum::<Duration>().as_secs_f64() * 1e6 / samples.len() as f64;
-    format!("{:.0} | {:.0} | {:.0}", at(0.5), at(0.99), mean)
-}
-
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
+    format!("{:.0} | {:.0} | {mean:.0}", quantile(&samples, 0.5, 1e6), quantile(&samples, 0.99, 1e6))
 }
 
 fn request(text: &str) -> ChatRequest {
@@ -123,24 +111,16 @@ async fn main() {
         let data = tempfile::tempdir().unwrap();
         let name = format!("{store:?}");
         let config = Config {
-            bind: "127.0.0.1:0".parse().unwrap(),
             data_dir: data.path().to_path_buf(),
             plugins_dir: plugins.clone(),
             store,
             cache_dir: Some(cache.path().to_path_buf()),
             ..Config::default()
         };
-        let listener = tokio::net::TcpListener::bind(config.bind).await.unwrap();
-        let url = format!("http://{}/chat", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(codexcontinue::serve(listener, config, Env::default(), async {
-            let _ = rx.await;
-        }));
+        let server = Server::start(config, Env::default()).await;
+        let url = format!("{}/chat", server.url);
         let client = reqwest::Client::new();
         let body = serde_json::json!({ "message": "hello there, how are you today?", "provider": "echo" });
-        while client.post(&url).json(&body).send().await.is_err() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         let mut samples = Vec::new();
         for _ in 0..500 {
             let started = Instant::now();
@@ -150,8 +130,74 @@ async fn main() {
             samples.push(started.elapsed());
         }
         println!("| {} | {} |", name.to_lowercase(), summary(samples));
-        tx.send(()).ok();
-        server.await.unwrap().unwrap();
+        server.stop().await;
     }
+    vendor_overhead(&plugins, cache.path()).await;
     println!("\nProcess RSS at the end: {:.0} MiB", rss_mib());
+}
+
+/// What the host and the `openai` plugin add to a vendor round trip: `POST /chat` through the
+/// plugin against a local OpenAI mock, compared with calling the mock directly.
+async fn vendor_overhead(plugins: &Path, cache: &Path) {
+    use codexcontinue_vendor_mock::{MockServer, Reply};
+    let reply = serde_json::json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-3.5-turbo",
+        "choices": [{ "index": 0, "message": { "role": "assistant", "content": "Hello there." }, "finish_reason": "stop" }],
+        "usage": { "prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12 },
+    });
+    let vendor = MockServer::start(move |_| Reply::json(200, reply.clone())).await;
+    let client = reqwest::Client::new();
+    let direct_body =
+        serde_json::json!({ "model": "gpt-3.5-turbo", "messages": [{ "role": "user", "content": "hello" }] });
+    let mut direct = Vec::new();
+    for _ in 0..500 {
+        let started = Instant::now();
+        client
+            .post(format!("{}/v1/chat/completions", vendor.url))
+            .json(&direct_body)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        direct.push(started.elapsed());
+    }
+
+    let installed = tempfile::tempdir().unwrap();
+    for ext in ["toml", "wasm"] {
+        std::fs::copy(plugins.join(format!("openai/openai.{ext}")), installed.path().join(format!("openai.{ext}")))
+            .unwrap();
+    }
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data_dir: data.path().to_path_buf(),
+        plugins_dir: installed.path().to_path_buf(),
+        store: StoreKind::Memory,
+        cache_dir: Some(cache.to_path_buf()),
+        ..Config::default()
+    };
+    config.memory.embeddings = false;
+    config.memory.summaries = false;
+    let env: Env = [("OPENAI_API_KEY", "sk-bench".to_string()), ("OPENAI_BASE_URL", format!("{}/v1", vendor.url))]
+        .into_iter()
+        .collect();
+    let server = Server::start(config, env).await;
+    let url = format!("{}/chat", server.url);
+    let body = serde_json::json!({ "message": "hello" });
+    let mut through = Vec::new();
+    for _ in 0..500 {
+        let started = Instant::now();
+        let r = client.post(&url).json(&body).send().await.unwrap();
+        assert!(r.status().is_success());
+        r.bytes().await.unwrap();
+        through.push(started.elapsed());
+    }
+    println!("\n## A vendor round trip through the `openai` plugin (local OpenAI mock, 500 requests, µs)\n");
+    println!(
+        "| path | p50 | p99 | mean |\n|---|---|---|---|\n| client → mock directly | {} |\n| client → `POST /chat` → openai plugin → mock | {} |",
+        summary(direct),
+        summary(through)
+    );
+    server.stop().await;
 }

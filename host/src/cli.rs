@@ -1,5 +1,6 @@
-//! The command line: `serve`, `plugins list`, `plugins validate FILE`. Flags fall back to
-//! `CODEXCONTINUE_*` environment variables (clap's `env`), then to `codexcontinue.toml`.
+//! The command line: `serve`, `plugins list|validate|inspect|new`, `export`, `import`. Flags
+//! fall back to `CODEXCONTINUE_*` environment variables (clap's `env`), then to
+//! `codexcontinue.toml`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -102,10 +103,20 @@ impl Dirs {
 
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
+    /// Create a plugin crate from a template: manifest, source, a harness test and a README.
+    New(crate::scaffold::NewArgs),
     /// Stage every plugin in the plugins directory and report each one.
     List(Dirs),
     /// Stage one plugin (its manifest or its .wasm) and report what is wrong, if anything.
     Validate {
+        /// `<id>.toml` or `<id>.wasm`; the other must sit beside it.
+        file: PathBuf,
+        #[command(flatten)]
+        dirs: Dirs,
+    },
+    /// Show everything about one plugin: interfaces, grants after environment overrides,
+    /// limits, rollout and what it says about itself.
+    Inspect {
         /// `<id>.toml` or `<id>.wasm`; the other must sit beside it.
         file: PathBuf,
         #[command(flatten)]
@@ -210,9 +221,23 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plugins(PluginsCommand::New(args)) => crate::scaffold::run(&args),
         Command::Plugins(PluginsCommand::List(dirs)) => {
             let (data_dir, plugins_dir) = dirs.resolve(&file);
             list(&loader(env, &data_dir)?, &plugins_dir).await
+        }
+        Command::Plugins(PluginsCommand::Inspect { file: path, dirs }) => {
+            let (data_dir, _) = dirs.resolve(&file);
+            match crate::inspect::inspect(&loader(env, &data_dir)?, &path, file.rollout.unwrap_or_default()).await {
+                Ok(report) => {
+                    print!("{report}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("invalid: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         Command::Plugins(PluginsCommand::Validate { file: path, dirs }) => {
             let (data_dir, _) = dirs.resolve(&file);

@@ -9,6 +9,7 @@
 //! - `runtime`: wasmtime engine, compile cache, guarded plugin calls.
 //! - `capabilities`: what guests may call (http with allow-lists and secrets, log, config).
 //! - `store`: the `Store` trait, the sled backend and the adapter over memory plugins.
+//! - `scaffold`: `plugins new`, which writes a new plugin crate from `host/templates/`.
 //! - `config`, `tokens`, `random`, `metrics`: configuration layers, token counting, jitter,
 //!   Prometheus metrics.
 
@@ -16,12 +17,14 @@ pub mod api;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod inspect;
 pub mod memory;
 pub mod metrics;
 pub mod plugins;
 pub mod providers;
 pub mod random;
 pub mod runtime;
+pub mod scaffold;
 pub mod store;
 pub mod tokens;
 

@@ -324,3 +324,30 @@ async fn default_provider_follows_the_keys_found() {
     assert_eq!(body["model"], "stream", "the request's model reaches the provider");
     server.stop().await;
 }
+
+/// `/metrics` counts requests by route template and plugin calls by outcome, and lists the
+/// plugin versions loaded.
+#[tokio::test]
+async fn metrics_are_exposed_for_prometheus() {
+    let server = TestServer::start(Setup::default()).await;
+    let (_, first) = server.chat("hello", json!({})).await;
+    server.get(&format!("/memory/{}", first["session_id"].as_str().unwrap())).await;
+    let r = server.client.get(server.url("/metrics")).send().await.unwrap();
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = r.text().await.unwrap();
+    let has = |needle: &str| text.lines().any(|l| l.starts_with(needle));
+    assert!(has("codexcontinue_http_requests_total{method=\"POST\",route=\"/chat\",status=\"200\"}"), "{text}");
+    assert!(
+        has("codexcontinue_http_requests_total{method=\"GET\",route=\"/memory/{session_id}\",status=\"200\"}"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("codexcontinue_plugin_calls_total{")
+            && l.contains("plugin=\"echo\"")
+            && l.contains("outcome=\"ok\"")),
+        "{text}"
+    );
+    assert!(has("codexcontinue_plugin_call_duration_seconds_bucket{"), "{text}");
+    assert!(has("codexcontinue_plugin_loaded{plugin=\"echo\",version=\"0.1.0\",role=\"stable\"} 1"), "{text}");
+    server.stop().await;
+}

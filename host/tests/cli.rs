@@ -239,3 +239,29 @@ async fn export_and_import_move_memory_between_stores() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// `plugins inspect` shows interfaces, grants after environment overrides, limits and rollout.
+#[test]
+fn plugins_inspect_shows_interfaces_and_grants() {
+    let (manifest, _) = plugin("dummy");
+    let dir = tempfile::tempdir().unwrap();
+    let custom = common::plugin_with("dummy", |m| m);
+    std::fs::write(dir.path().join("dummy.toml"), &custom.1).unwrap();
+    std::fs::write(dir.path().join("dummy.wasm"), &custom.2).unwrap();
+    let out = binary()
+        .args(["plugins", "inspect"])
+        .arg(dir.path().join("dummy.wasm"))
+        .arg("--data-dir")
+        .arg(shared_cache())
+        .env("DUMMY_BASE_URL", "http://127.0.0.1:9999")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("plugin    dummy@0.1.0 (provider, WIT 0.1.0)"), "{text}");
+    assert!(text.contains("exports   codexcontinue:plugin/provider@0.1.0"), "{text}");
+    assert!(text.contains("egress    http://127.0.0.1:9999"), "{text}");
+    assert!(text.contains("config    base_url = http://127.0.0.1:9999 (from DUMMY_BASE_URL)"), "{text}");
+    assert!(text.contains("limits    memory 64 MiB, timeout 3000 ms, cpu 500 ms, 4 calls at once"), "{text}");
+    assert!(manifest.exists());
+}

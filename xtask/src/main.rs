@@ -12,7 +12,9 @@ commands:
                     place each <id>.wasm beside its manifest in plugins/<id>/
   run [ARGS...]     build-plugins, then `codexcontinue serve ARGS...` (release build)
   test [ARGS...]    build-plugins, then every test: host and SDK (nextest when installed,
-                    else cargo test; ARGS go to the runner) and the plugins' own unit tests
+                    else cargo test; ARGS go to the runner), the plugins' own unit tests, the
+                    examples (built for wasm, then their harness tests) and the plugin
+                    walkthrough of docs/plugins.md (examples/walkthrough.sh)
 ";
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -118,7 +120,22 @@ fn host_triple() -> Result<String, String> {
 
 fn test(args: &[String]) -> Result<(), String> {
     let root = root();
+    // The plugins' pure logic is unit-tested natively; their wasm builds are exercised by the
+    // host's integration tests.
+    let mut plugin_tests = cargo();
+    plugin_tests.current_dir(root.join("plugins")).args(["test", "--workspace", "--target", &host_triple()?]);
+    status(&mut plugin_tests)?;
+    test_examples(&root)?;
+    walkthrough(&root)?;
+
+    // The workspace's own tests run last, so the run closes on their summary line.
     let nextest = output("cargo-nextest", &["--version"]).is_some();
+    if nextest {
+        // nextest does not run doctests.
+        let mut doc = cargo();
+        doc.current_dir(&root).args(["test", "--workspace", "--doc"]);
+        status(&mut doc)?;
+    }
     let mut tests = cargo();
     tests.current_dir(&root);
     if nextest {
@@ -126,17 +143,41 @@ fn test(args: &[String]) -> Result<(), String> {
     } else {
         tests.args(["test", "--workspace", "--no-fail-fast"]);
     }
-    status(tests.args(args))?;
-    if nextest {
-        // nextest does not run doctests.
-        let mut doc = cargo();
-        doc.current_dir(&root).args(["test", "--workspace", "--doc"]);
-        status(&mut doc)?;
-    }
+    status(tests.args(args))
+}
 
-    // The plugins' pure logic is unit-tested natively; their wasm builds are exercised by the
-    // host's integration tests.
-    let mut plugin_tests = cargo();
-    plugin_tests.current_dir(root.join("plugins")).args(["test", "--workspace", "--target", &host_triple()?]);
-    status(&mut plugin_tests)
+/// Builds the example plugins for wasm (the Python one with componentize-py), then runs their
+/// harness tests on the host.
+fn test_examples(root: &Path) -> Result<(), String> {
+    let examples = root.join("examples");
+    let mut build = cargo();
+    build.current_dir(&examples).args(["build", "--release", "--workspace"]);
+    status(&mut build)?;
+
+    let mut tests = cargo();
+    tests.current_dir(&examples).args(["test", "--workspace", "--target", &host_triple()?]);
+    // build.sh installs componentize-py from PyPI when needed, which takes Python; without it
+    // (never on CI, which has it) the Python example is skipped, saying so.
+    if output("python3", &["--version"]).is_some() || std::env::var_os("CI").is_some() {
+        status(Command::new("bash").arg(examples.join("python-provider/build.sh")))?;
+    } else {
+        eprintln!("xtask: skipping examples/python-provider: python3 is not installed");
+        tests.args(["--exclude", "python-provider"]);
+    }
+    status(&mut tests)
+}
+
+/// Runs the ten-minute walkthrough of docs/plugins.md end to end: scaffold, harness test,
+/// build, validate, a real server with hot reload, a chat. Scaffolded crates share the
+/// examples' target folder, which already holds the harness and the host built for it.
+fn walkthrough(root: &Path) -> Result<(), String> {
+    let mut server = cargo();
+    server.current_dir(root).args(["build", "--package", "codexcontinue", "--bin", "codexcontinue"]);
+    status(&mut server)?;
+    let mut script = Command::new("bash");
+    script
+        .arg(root.join("examples/walkthrough.sh"))
+        .env("CODEXCONTINUE_BIN", root.join("target/debug/codexcontinue"))
+        .env("CARGO_TARGET_DIR", root.join("examples/target"));
+    status(&mut script)
 }

@@ -88,9 +88,22 @@ async fn method_not_allowed() -> ApiError {
     ApiError::invalid(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
 }
 
-/// `GET /metrics`: Prometheus text format.
-async fn metrics() -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::render())
+/// `GET /metrics`: Prometheus text format, plus which plugin versions are loaded right now.
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    let mut text = crate::metrics::render();
+    text.push_str("# HELP codexcontinue_plugin_loaded Plugin versions loaded now, by role (stable or candidate).\n");
+    text.push_str("# TYPE codexcontinue_plugin_loaded gauge\n");
+    for (id, slot) in state.registry.slots().iter() {
+        let versions =
+            std::iter::once((&slot.stable, "stable")).chain(slot.candidate.as_ref().map(|c| (&c.plugin, "candidate")));
+        for (plugin, role) in versions {
+            text.push_str(&format!(
+                "codexcontinue_plugin_loaded{{plugin=\"{id}\",version=\"{}\",role=\"{role}\"}} 1\n",
+                plugin.manifest.version
+            ));
+        }
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 /// Counts requests and their latency by route template (never the raw path, which would make

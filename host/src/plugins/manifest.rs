@@ -162,7 +162,9 @@ fn check_range<T: Into<u64> + Copy>(field: &str, value: Option<T>, min: u64, max
     }
 }
 
-fn is_id(id: &str) -> bool {
+/// Whether `id` is a valid plugin id: lowercase letters, digits and dashes, at most 64, not
+/// starting with a dash.
+pub fn is_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')

@@ -57,6 +57,14 @@ impl Plugin {
         PluginLabel { id: self.manifest.id.clone(), version: self.manifest.version.to_string() }
     }
 
+    /// What the plugin was granted.
+    pub fn capabilities(&self) -> &Arc<Capabilities> {
+        match &self.instance {
+            Instance::Provider(p) => p.plugin.capabilities(),
+            Instance::Memory(m) => m.capabilities(),
+        }
+    }
+
     /// The provider, if this is one.
     pub fn provider(&self) -> Option<&Provider> {
         match &self.instance {
@@ -85,6 +93,11 @@ pub struct Loader {
 impl Loader {
     pub fn new(runtime: Runtime, env: Arc<Env>, max_memory_mb: u32) -> Self {
         Self { runtime, env, max_memory_mb }
+    }
+
+    /// The runtime plugins are staged on.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     /// Runs every step for the manifest at `manifest_path` and its `.wasm` sibling.

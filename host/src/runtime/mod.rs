@@ -118,6 +118,14 @@ impl Runtime {
         self.cache.compile(&self.engine, wasm)
     }
 
+    /// The names of what a component imports and exports (interfaces and functions).
+    pub fn interfaces(&self, component: &Component) -> (Vec<String>, Vec<String>) {
+        let ty = component.component_type();
+        let imports = ty.imports(&self.engine).map(|(name, _)| name.to_string()).collect();
+        let exports = ty.exports(&self.engine).map(|(name, _)| name.to_string()).collect();
+        (imports, exports)
+    }
+
     /// Reads the plugin kind and WIT version from the interface the component exports.
     pub fn facts(&self, component: &Component) -> Option<ComponentFacts> {
         let ty = component.component_type();

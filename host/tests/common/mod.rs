@@ -5,9 +5,10 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod databases;
-pub mod mock;
 pub mod openai_wire;
 pub mod vendor;
+
+pub use codexcontinue_vendor_mock as mock;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,35 +1,80 @@
-//! A scripted HTTP server standing in for an LLM vendor: it records every request and answers
-//! each with the reply the test chose (JSON, a stream of chunks with delays, a stream that drops
-//! mid-way or stalls), in the vendor's real wire format as the test writes it.
+//! A scripted HTTP server standing in for an LLM vendor, for testing provider plugins.
+//!
+//! [`MockServer::start`] binds `127.0.0.1` on a free port and answers every request with the
+//! [`Reply`] your handler picks for it: a complete response (JSON or any bytes), or a stream of
+//! chunks sent with delays that ends normally, breaks mid-way or stalls ([`End`]). You write the
+//! bodies in the vendor's real wire format (JSON, server-sent events, NDJSON), so the plugin's
+//! parsing is tested against what the vendor really sends. Every request is recorded
+//! ([`Recorded`]) so the test can check what the plugin sent: path, headers, body.
+//!
+//! The CodexContinue host's own vendor tests use this server, and `codexcontinue-sdk-testing`
+//! re-exports it: point a plugin at [`MockServer::url`] through its endpoint variable (e.g.
+//! `OPENAI_BASE_URL`), which also allows that origin exactly as it does in production.
+//!
+//! ```
+//! use codexcontinue_vendor_mock::{MockServer, Reply};
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let vendor = MockServer::start(|request| match request.uri.as_str() {
+//!     "/v1/models" => Reply::json(200, json!({"object": "list", "data": []})),
+//!     _ => Reply::json(429, json!({"error": {"message": "slow down"}})).header("retry-after", "20"),
+//! })
+//! .await;
+//!
+//! // The plugin under test would make this request; any HTTP client does for the example.
+//! let reply = reqwest::get(format!("{}/v1/models", vendor.url)).await.unwrap();
+//! assert_eq!(reply.status(), 200);
+//!
+//! let request = vendor.single_request();
+//! assert_eq!((request.method.as_str(), request.uri.as_str()), ("GET", "/v1/models"));
+//! # }
+//! ```
+//!
+//! The server runs as a task on the tokio runtime that started it and stops when the
+//! [`MockServer`] is dropped.
+
+#![warn(missing_docs)]
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use futures::StreamExt;
+
+pub use axum::body::Bytes;
+pub use axum::http::HeaderMap;
 
 /// A request as the vendor saw it.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    /// The HTTP method, e.g. `POST`.
     pub method: String,
     /// Path and query, e.g. `/v1/chat/completions?api-version=2024-10-21`.
     pub uri: String,
+    /// Every request header.
     pub headers: HeaderMap,
+    /// The complete request body.
     pub body: Bytes,
 }
 
 impl Recorded {
-    /// A header's value, by case-insensitive name.
+    /// A header's value, by case-insensitive name; `None` if absent or not valid text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// The body as JSON.
+    ///
+    /// # Panics
+    ///
+    /// If the body is not JSON; the message shows the body.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("request body is not JSON ({e}): {:?}", self.body))
     }
@@ -50,9 +95,25 @@ pub enum End {
 #[derive(Debug, Clone)]
 pub enum Reply {
     /// A complete response.
-    Full { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    Full {
+        /// The HTTP status.
+        status: u16,
+        /// Response headers, in order; a name may repeat.
+        headers: Vec<(String, String)>,
+        /// The body.
+        body: Vec<u8>,
+    },
     /// A streamed response: each chunk after its delay, then `end`.
-    Stream { status: u16, headers: Vec<(String, String)>, chunks: Vec<(Duration, Vec<u8>)>, end: End },
+    Stream {
+        /// The HTTP status.
+        status: u16,
+        /// Response headers, in order; a name may repeat.
+        headers: Vec<(String, String)>,
+        /// Each chunk with the delay before it is sent.
+        chunks: Vec<(Duration, Vec<u8>)>,
+        /// What happens after the last chunk.
+        end: End,
+    },
 }
 
 impl Reply {
@@ -65,7 +126,7 @@ impl Reply {
         }
     }
 
-    /// Adds a response header.
+    /// Adds a response header, e.g. `.header("retry-after", "20")`.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         match &mut self {
             Reply::Full { headers, .. } | Reply::Stream { headers, .. } => headers.push((name.into(), value.into())),
@@ -92,8 +153,9 @@ impl Reply {
 
 type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
 
-/// A running mock vendor on 127.0.0.1.
+/// A running mock vendor on 127.0.0.1. Dropping it stops the server.
 pub struct MockServer {
+    /// The base URL, `http://127.0.0.1:<port>`, without a trailing slash.
     pub url: String,
     requests: Arc<Mutex<Vec<Recorded>>>,
     /// Streamed bodies dropped before they finished, i.e. the client went away.
@@ -102,7 +164,13 @@ pub struct MockServer {
 }
 
 impl MockServer {
-    /// Starts a server answering every request with `handler`.
+    /// Starts a server answering every request with `handler`, on the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// If no port can be bound on 127.0.0.1, or outside a tokio runtime. A handler's reply with
+    /// an invalid status or header panics the request's task, which the client sees as a
+    /// dropped connection.
     pub async fn start(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
         let handler: Arc<Handler> = Arc::new(handler);
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -124,10 +192,10 @@ impl MockServer {
                 respond(reply, gone)
             }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding 127.0.0.1:0 for the mock");
+        let url = format!("http://{}", listener.local_addr().expect("the mock's local address"));
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            axum::serve(listener, app).await.expect("serving the mock");
         });
         Self { url, requests, abandoned, task }
     }
@@ -138,13 +206,18 @@ impl MockServer {
     }
 
     /// The only request so far.
+    ///
+    /// # Panics
+    ///
+    /// If there were none or several; the message lists them.
     pub fn single_request(&self) -> Recorded {
         let requests = self.requests();
         assert_eq!(requests.len(), 1, "expected one request, got {requests:?}");
         requests.into_iter().next().unwrap()
     }
 
-    /// How many streamed replies the client abandoned before they ended.
+    /// How many streamed replies the client abandoned before they ended (a plugin that stops
+    /// reading, or a call that was cancelled or timed out).
     pub fn abandoned(&self) -> usize {
         self.abandoned.load(Ordering::SeqCst)
     }
@@ -200,11 +273,12 @@ fn respond(reply: Reply, abandoned: Arc<AtomicUsize>) -> Response {
         }
     };
     let mut response = Response::new(body);
-    *response.status_mut() = StatusCode::from_u16(status).unwrap();
+    *response.status_mut() = StatusCode::from_u16(status).expect("a valid HTTP status in the mock's reply");
     for (name, value) in headers {
-        response
-            .headers_mut()
-            .append(axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+        response.headers_mut().append(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).expect("a valid header name in the mock's reply"),
+            value.parse().expect("a valid header value in the mock's reply"),
+        );
     }
     response
 }

@@ -1,0 +1,64 @@
+//! What the benchmarks share: the repository root, a real server on 127.0.0.1:0 started through
+//! `codexcontinue::serve`, percentiles and the process's resident memory.
+
+#![allow(dead_code)] // each bench uses a different part
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use codexcontinue::config::{Config, Env};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A server running in this process.
+pub struct Server {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    /// Serves `config` (its `bind` is replaced by an ephemeral port).
+    pub async fn start(mut config: Config, env: Env) -> Self {
+        config.bind = "127.0.0.1:0".parse().unwrap();
+        let listener = tokio::net::TcpListener::bind(config.bind).await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(codexcontinue::serve(listener, config, env, async {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::new();
+        while !client.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self { url, stop, task }
+    }
+
+    /// Stops serving and waits for the server to drain.
+    pub async fn stop(self) {
+        self.stop.send(()).ok();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// The `q` quantile of sorted `samples`, in `unit`s (1e6 for µs, 1e3 for ms).
+pub fn quantile(sorted: &[Duration], q: f64, unit: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * q) as usize].as_secs_f64() * unit
+}
+
+/// Resident memory of this process, in MiB.
+pub fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
