@@ -321,8 +321,9 @@ pub async fn shutdown_signal() {
 /// Logs to stderr; `RUST_LOG` filters, `CODEXCONTINUE_LOG_FORMAT=json` switches to JSON lines.
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,sled=warn,wasmtime=warn,cranelift=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,tower_http=info,sled=warn,wasmtime=warn,cranelift=warn,tokio_postgres=warn")
+    });
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::env::var("CODEXCONTINUE_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();

@@ -47,7 +47,11 @@ pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
     let max_memory_mb = pool.max_memory_mb;
     let runtime = Runtime::new(RuntimeConfig { pool, cache_dir: Some(config.cache_dir()) })
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    let loader = Loader::new(runtime, Arc::new(env), max_memory_mb);
+    let store_plugin = match &config.store {
+        StoreKind::Plugin(id) => Some(id.clone()),
+        _ => None,
+    };
+    let loader = Loader::new(runtime, Arc::new(env), max_memory_mb).init_memory_only(store_plugin);
     let registry = Arc::new(Registry::default());
     let reloader = Arc::new(Reloader::new(loader, registry.clone(), config.plugins_dir.clone(), config.rollout));
     if let Err(e) = reloader.sync().await {

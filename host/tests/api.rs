@@ -351,3 +351,38 @@ async fn metrics_are_exposed_for_prometheus() {
     assert!(has("codexcontinue_plugin_loaded{plugin=\"echo\",version=\"0.1.0\",role=\"stable\"} 1"), "{text}");
     server.stop().await;
 }
+
+/// Memory plugins that are not the store are loaded but never initialised: the server does not
+/// connect to (or migrate) databases it does not use; the one that is the store must connect.
+#[tokio::test]
+async fn unused_memory_plugins_touch_no_database() {
+    let unreachable = vec![("REDIS_URL", "redis://127.0.0.1:9".to_string())];
+    let server = TestServer::start(Setup {
+        plugins: vec!["echo", "redis-memory"],
+        env: unreachable.clone(),
+        ..Setup::default()
+    })
+    .await;
+    let (_, status) = server.get("/status").await;
+    let redis = status["plugins"].as_array().unwrap().iter().find(|p| p["id"] == "redis-memory").unwrap().clone();
+    assert_eq!((redis["state"].as_str(), redis["kind"].as_str()), (Some("active"), Some("memory")), "{redis}");
+    server.stop().await;
+
+    let data = tempfile::tempdir().unwrap();
+    let plugins = tempfile::tempdir().unwrap();
+    for ext in ["toml", "wasm"] {
+        let (manifest, wasm) = common::plugin("redis-memory");
+        let from = if ext == "toml" { manifest } else { wasm };
+        std::fs::copy(from, plugins.path().join(format!("redis-memory.{ext}"))).unwrap();
+    }
+    let config = codexcontinue::config::Config {
+        data_dir: data.path().to_path_buf(),
+        plugins_dir: plugins.path().to_path_buf(),
+        store: codexcontinue::config::StoreKind::Plugin("redis-memory".into()),
+        cache_dir: Some(common::shared_cache()),
+        ..Default::default()
+    };
+    let error =
+        codexcontinue::start(config, unreachable.into_iter().collect()).await.err().expect("the store cannot connect");
+    assert!(error.to_string().contains("redis-memory"), "{error}");
+}

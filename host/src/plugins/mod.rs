@@ -22,7 +22,8 @@ pub use stage::{Instance, Loader, Plugin, Provider};
 pub use watcher::{Watcher, watch};
 
 /// Manifest files in `dir`: `*.toml` at the top level and `<name>/<name>.toml` one level down.
-/// `Cargo.toml` is skipped: first-party plugin sources share the folder.
+/// Tools' own files (`Cargo.toml`, `rustfmt.toml`...) are skipped: first-party plugin sources
+/// share the folder.
 pub fn discover(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -42,6 +43,34 @@ pub fn discover(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-fn is_manifest(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "toml") && path.file_name().is_some_and(|n| n != "Cargo.toml")
+/// Configuration files of Rust tools that may share the folder with first-party sources.
+const NOT_PLUGINS: &[&str] = &["Cargo", "rustfmt", ".rustfmt", "clippy", ".clippy", "rust-toolchain", "deny", "taplo"];
+
+/// Whether `path` could be a plugin manifest: `*.toml`, but not a known tool's configuration.
+pub fn is_manifest(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "toml")
+        && path.file_stem().and_then(|s| s.to_str()).is_some_and(|stem| !NOT_PLUGINS.contains(&stem))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plugin manifests are found at the top and one folder down; tools' files are not.
+    #[test]
+    fn discovery_skips_tool_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["echo.toml", "Cargo.toml", "rustfmt.toml", "clippy.toml", "notes.md"] {
+            std::fs::write(dir.path().join(file), "").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("openai")).unwrap();
+        std::fs::write(dir.path().join("openai/openai.toml"), "").unwrap();
+        std::fs::write(dir.path().join("openai/Cargo.toml"), "").unwrap();
+        let found: Vec<String> = discover(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
+            .collect();
+        assert_eq!(found, ["echo.toml", "openai/openai.toml"]);
+    }
 }

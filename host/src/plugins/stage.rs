@@ -88,11 +88,22 @@ pub struct Loader {
     runtime: Runtime,
     env: Arc<Env>,
     max_memory_mb: u32,
+    /// Which memory plugins run `init()` (connect, migrate) as their self-check: all of them,
+    /// or only the one serving as the store.
+    init_memory: Option<Option<String>>,
 }
 
 impl Loader {
     pub fn new(runtime: Runtime, env: Arc<Env>, max_memory_mb: u32) -> Self {
-        Self { runtime, env, max_memory_mb }
+        Self { runtime, env, max_memory_mb, init_memory: None }
+    }
+
+    /// Runs `init()` only for the memory plugin that is the store (`None`: for none). A server
+    /// must not connect to, let alone migrate, databases of memory plugins it does not use just
+    /// because their files are in the plugins directory.
+    pub fn init_memory_only(mut self, store: Option<String>) -> Self {
+        self.init_memory = Some(store);
+        self
     }
 
     /// The runtime plugins are staged on.
@@ -181,11 +192,16 @@ impl Loader {
                     .runtime
                     .memory(&component, &facts.wit, caps, manifest.limits())
                     .map_err(|e| fail(Step::Link, format!("{e:#}")))?;
-                match plugin.init().await {
-                    Ok(Ok(())) => Instance::Memory(plugin),
-                    Ok(Err(e)) => return Err(fail(Step::SelfCheck, format!("init() failed: {e:?}"))),
-                    Err(e) => return Err(fail(Step::SelfCheck, e.to_string())),
+                let in_use =
+                    self.init_memory.as_ref().is_none_or(|store| store.as_deref() == Some(manifest.id.as_str()));
+                if in_use {
+                    match plugin.init().await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Err(fail(Step::SelfCheck, format!("init() failed: {e:?}"))),
+                        Err(e) => return Err(fail(Step::SelfCheck, e.to_string())),
+                    }
                 }
+                Instance::Memory(plugin)
             }
         };
 

@@ -83,7 +83,10 @@ fn plugin_of(root: &Path, path: &Path) -> Option<String> {
         .collect::<Option<_>>()?;
     let plugin_file = |name: &str| {
         let (stem, extension) = name.rsplit_once('.')?;
-        (matches!(extension, "toml" | "wasm") && is_id(stem) && stem != "Cargo").then(|| stem.to_string())
+        let plugin = matches!(extension, "toml" | "wasm")
+            && is_id(stem)
+            && super::is_manifest(Path::new(&format!("{stem}.toml")));
+        plugin.then(|| stem.to_string())
     };
     match parts.as_slice() {
         [name] if is_id(name) => Some(name.to_string()),
