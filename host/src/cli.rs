@@ -1,4 +1,4 @@
-//! The command line: `serve`, `plugins list|validate|inspect|new`, `export`, `import`. Flags
+//! The command line: `serve`, `plugins list|validate|inspect|new`, `export`, `import`, `keys new`. Flags
 //! fall back to `CODEXCONTINUE_*` environment variables (clap's `env`), then to
 //! `codexcontinue.toml`.
 
@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::auth::{API_KEYS_VAR, ApiKeys};
 use crate::config::{Config, Env, FileConfig, ProvidersConfig, RequestLimits, StoreKind};
 use crate::memory::export;
 use crate::plugins::{Loader, Registry, Reloader, Rollout};
@@ -51,6 +52,18 @@ pub enum Command {
         /// The store to write, configured as for `serve`.
         #[command(flatten)]
         store: ServeArgs,
+    },
+    /// Manage client API keys (`CODEXCONTINUE_API_KEYS`).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a new random key for USER as a `user:key` entry for CODEXCONTINUE_API_KEYS.
+    New {
+        /// The user the key will act as.
+        user: String,
     },
 }
 
@@ -157,6 +170,7 @@ impl ServeArgs {
                 None => d.rollout,
             },
             admin_token: env.get("CODEXCONTINUE_ADMIN_TOKEN").map(str::to_string),
+            api_keys: ApiKeys::parse(env.get(API_KEYS_VAR).unwrap_or_default()).map_err(anyhow::Error::msg)?,
         })
     }
 }
@@ -219,6 +233,12 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
                     counts.skipped_sessions.join(", ")
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(KeysCommand::New { user }) => {
+            anyhow::ensure!(crate::auth::valid_user(&user), "a user id is 1-128 letters, digits and ._@-");
+            println!("{user}:{}", crate::auth::generate());
+            eprintln!("add this entry to {API_KEYS_VAR} (comma-separated), in the environment or .env");
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugins(PluginsCommand::New(args)) => crate::scaffold::run(&args),

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::auth::ApiKeys;
 use crate::plugins::Rollout;
 
 /// Which store holds conversations.
@@ -170,6 +171,8 @@ pub struct Config {
     /// Bearer token for `/admin/*` (from `CODEXCONTINUE_ADMIN_TOKEN`); the admin API is off
     /// without one.
     pub admin_token: Option<String>,
+    /// Client API keys (from `CODEXCONTINUE_API_KEYS`); empty means no authentication.
+    pub api_keys: ApiKeys,
 }
 
 impl Config {
@@ -193,6 +196,7 @@ impl Default for Config {
             watch: true,
             rollout: Rollout::default(),
             admin_token: None,
+            api_keys: ApiKeys::default(),
         }
     }
 }

@@ -14,6 +14,7 @@
 //!   Prometheus metrics.
 
 pub mod api;
+pub mod auth;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
@@ -114,7 +115,16 @@ pub async fn serve(
             .ok(),
         false => None,
     };
-    tracing::info!("listening on http://{}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    match state.config.api_keys.len() {
+        0 if !addr.ip().is_loopback() => tracing::warn!(
+            "listening beyond this machine without client API keys: anyone who can reach {addr} can chat as any \
+             user; set CODEXCONTINUE_API_KEYS"
+        ),
+        0 => {}
+        n => tracing::info!("client API keys on: {n} keys"),
+    }
+    tracing::info!("listening on http://{addr}");
     let memory = state.memory.clone();
     axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown).await?;
     memory.shutdown().await;

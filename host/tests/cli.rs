@@ -265,3 +265,41 @@ fn plugins_inspect_shows_interfaces_and_grants() {
     assert!(text.contains("limits    memory 64 MiB, timeout 3000 ms, cpu 500 ms, 4 calls at once"), "{text}");
     assert!(manifest.exists());
 }
+
+/// `keys new` prints an entry that `serve` accepts from `.env`; a malformed key list stops
+/// `serve` with an error that names the entry but not the key.
+#[tokio::test]
+async fn keys_new_entries_work_and_bad_keys_stop_serve() {
+    let out = binary().args(["keys", "new", "carol"]).output().unwrap();
+    assert!(out.status.success());
+    let entry = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let key = entry.strip_prefix("carol:cc-").unwrap_or_else(|| panic!("{entry}"));
+    assert_eq!(key.len(), 64);
+
+    let data = tempfile::tempdir().unwrap();
+    let plugins = tempfile::tempdir().unwrap();
+    plugins_dir(plugins.path());
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::write(cwd.path().join(".env"), format!("CODEXCONTINUE_API_KEYS={entry}\n")).unwrap();
+    let mut command = binary();
+    command.current_dir(cwd.path());
+    let (mut child, url) = serve_with(command, data.path(), plugins.path(), &[]);
+    let client = reqwest::Client::new();
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(status(client.get(format!("{url}/sessions")).send().await.unwrap()), 401);
+    let ok = client.get(format!("{url}/sessions")).bearer_auth(entry.split_once(':').unwrap().1).send().await;
+    assert_eq!(status(ok.unwrap()), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = binary()
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("CODEXCONTINUE_API_KEYS", "dave:sk-too-short")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the key of \"dave\" must be at least 16 characters"), "{stderr}");
+    assert!(!stderr.contains("sk-too-short"), "{stderr}");
+}

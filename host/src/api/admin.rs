@@ -3,7 +3,7 @@
 //! directory, for deployments where file watching is unavailable.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 
 use super::AppState;
 use super::error::ApiError;
@@ -20,11 +20,7 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
             "the admin API is off; set CODEXCONTINUE_ADMIN_TOKEN to enable it",
         ));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let given = super::auth::bearer(headers).unwrap_or("");
     let same = given.len() == expected.len()
         && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
     if !same {

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::error::ApiError;
-use super::extract::{Json, user_id};
+use super::extract::{Caller, Json};
 use super::{AppState, rfc3339_ms};
 
 use crate::memory::{Model, PromptMessage, PromptRequest, Turn};
@@ -105,11 +105,11 @@ struct Prepared {
 
 pub async fn chat(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Json(body): Json<ChatBody>,
 ) -> Result<Response, ApiError> {
     let stream = body.stream;
-    let prepared = prepare(state, &headers, body).await?;
+    let prepared = prepare(state, &caller, body).await?;
     if stream {
         return Ok(Sse::new(events(prepared)).keep_alive(KeepAlive::default()).into_response());
     }
@@ -119,7 +119,7 @@ pub async fn chat(
 }
 
 /// Validates the body, resolves the user, session and provider, and builds the prompt.
-async fn prepare(state: AppState, headers: &HeaderMap, body: ChatBody) -> Result<Prepared, ApiError> {
+async fn prepare(state: AppState, caller: &Caller, body: ChatBody) -> Result<Prepared, ApiError> {
     let limits = state.config.limits;
     if body.message.trim().is_empty() {
         return Err(ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "empty_message", "message must not be empty"));
@@ -147,7 +147,7 @@ async fn prepare(state: AppState, headers: &HeaderMap, body: ChatBody) -> Result
             "model must not be empty",
         ));
     }
-    let user = user_id(headers, body.user_id.as_deref())?;
+    let user = caller.user(body.user_id.as_deref())?;
 
     let (scope, existing) = match body.session_id {
         Some(id) => {

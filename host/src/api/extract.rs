@@ -2,7 +2,8 @@
 
 use axum::extract::FromRequest;
 use axum::extract::FromRequestParts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
@@ -29,19 +30,62 @@ pub const USER_HEADER: &str = "x-user-id";
 /// The user everyone is when nobody says otherwise.
 pub const DEFAULT_USER: &str = "default";
 
-/// The caller's user: `explicit` (body or query `user_id`), else the `X-User-Id` header, else
-/// [`DEFAULT_USER`]. Ids are 1-128 characters of letters, digits and `._@:-`.
-pub fn user_id(headers: &HeaderMap, explicit: Option<&str>) -> Result<String, ApiError> {
-    let header = headers.get(USER_HEADER).map(|v| v.to_str().unwrap_or("\u{0}"));
-    let user = explicit.or(header).unwrap_or(DEFAULT_USER);
-    let valid =
-        !user.is_empty() && user.len() <= 128 && user.chars().all(|c| c.is_ascii_alphanumeric() || "._@:-".contains(c));
-    if !valid {
-        return Err(ApiError::invalid(
-            StatusCode::BAD_REQUEST,
-            "invalid_user_id",
-            "user_id must be 1-128 characters of letters, digits and ._@:-",
-        ));
+/// The user whose API key the auth layer accepted (a request extension).
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub String);
+
+/// Who is calling: the API key's user when keys are on, else whoever the request says.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    authenticated: Option<String>,
+    header: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            authenticated: parts.extensions.get::<Authenticated>().map(|a| a.0.clone()),
+            // A header that is not text can never be a valid id; keep it invalid.
+            header: parts.headers.get(USER_HEADER).map(|v| v.to_str().unwrap_or("\u{0}").to_string()),
+        })
     }
-    Ok(user.to_string())
+}
+
+impl Caller {
+    /// The caller's user. With API keys on, the key decides, and a request that names another
+    /// user is refused. Otherwise: `explicit` (body or query `user_id`), else the `X-User-Id`
+    /// header, else [`DEFAULT_USER`]; ids are 1-128 characters of letters, digits and `._@:-`.
+    pub fn user(&self, explicit: Option<&str>) -> Result<String, ApiError> {
+        let claimed = explicit.or(self.header.as_deref());
+        if let Some(user) = &self.authenticated {
+            return match claimed {
+                Some(other) if other != user => Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "permission_error",
+                    "user_mismatch",
+                    "this API key belongs to another user than the request names",
+                )),
+                _ => Ok(user.clone()),
+            };
+        }
+        let user = claimed.unwrap_or(DEFAULT_USER);
+        let valid = !user.is_empty()
+            && user.len() <= 128
+            && user.chars().all(|c| c.is_ascii_alphanumeric() || "._@:-".contains(c));
+        if !valid {
+            return Err(ApiError::invalid(
+                StatusCode::BAD_REQUEST,
+                "invalid_user_id",
+                "user_id must be 1-128 characters of letters, digits and ._@:-",
+            ));
+        }
+        Ok(user.to_string())
+    }
+
+    /// Whether an API key identified the caller.
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated.is_some()
+    }
 }

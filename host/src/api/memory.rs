@@ -2,11 +2,11 @@
 //! `GET /sessions` (the caller's chats).
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::extract::{Json, Query, user_id};
+use super::extract::{Caller, Json, Query};
 use super::{AppState, rfc3339_ms};
 use crate::store::{Message, Role, Scope, Session};
 
@@ -108,10 +108,10 @@ fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
 pub async fn history(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<History>, ApiError> {
-    let user = user_id(&headers, query.user_id.as_deref())?;
+    let user = caller.user(query.user_id.as_deref())?;
     let limit = page_size(query.limit)?;
     let session = state.memory.session(&user, &session_id).await?;
     let scope = Scope::new(user, session_id);
@@ -141,10 +141,10 @@ pub struct UserQuery {
 pub async fn delete(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(query): Query<UserQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let user = user_id(&headers, query.user_id.as_deref())?;
+    let user = caller.user(query.user_id.as_deref())?;
     state.memory.delete(&Scope::new(user, session_id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -157,10 +157,10 @@ pub struct Sessions {
 
 pub async fn sessions(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(query): Query<UserQuery>,
 ) -> Result<Json<Sessions>, ApiError> {
-    let user = user_id(&headers, query.user_id.as_deref())?;
+    let user = caller.user(query.user_id.as_deref())?;
     let limit = page_size(query.limit)?;
     let sessions = state.memory.sessions(&user, limit).await?;
     Ok(Json(Sessions { user_id: user, sessions: sessions.into_iter().map(Into::into).collect() }))

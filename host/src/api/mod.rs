@@ -2,12 +2,14 @@
 //! on `memory` and `providers` and back; nothing below this module knows about HTTP.
 
 mod admin;
+mod auth;
 mod chat;
 mod error;
 mod extract;
 mod memory;
 mod openai;
 mod status;
+mod web;
 mod workspaces;
 
 use std::sync::Arc;
@@ -49,16 +51,26 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The router with every route and middleware, ready to serve.
 pub fn app(state: AppState) -> Router {
     let max_body = state.config.limits.max_body_bytes;
-    Router::new()
+    let mut api = Router::new()
         .route("/chat", post(chat::chat))
         .route("/memory/{session_id}", get(memory::history).delete(memory::delete))
         .route("/sessions", get(memory::sessions))
         .route("/workspaces/{workspace_id}/files", post(workspaces::add_file).get(workspaces::files))
         .route("/workspaces/{workspace_id}", axum::routing::delete(workspaces::delete))
         .route("/status", get(status::status))
-        .route("/healthz", get(status::healthz))
         .route("/v1/chat/completions", post(openai::completions))
-        .route("/v1/models", get(openai::models))
+        .route("/v1/models", get(openai::models));
+    if !state.config.api_keys.is_empty() {
+        // A route layer, so unknown routes stay 404 rather than 401.
+        let keys = Arc::new(state.config.api_keys.clone());
+        api = api.route_layer(middleware::from_fn_with_state(keys, auth::require_api_key));
+    }
+    // Open to all: the page (which asks for a key itself), probes, metrics, and the admin API
+    // (which has its own token).
+    Router::new()
+        .merge(api)
+        .route("/", get(web::index))
+        .route("/healthz", get(status::healthz))
         .route("/admin/plugins/reload", post(admin::reload))
         .route("/metrics", get(metrics))
         .fallback(not_found)

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use super::AppState;
 use super::chat::{Stop, check_id, check_sampling};
 use super::error::ApiError;
-use super::extract::{Json, user_id};
+use super::extract::{Caller, Json};
 use crate::memory::{PromptRequest, Turn};
 use crate::plugins::Route;
 use crate::providers::{self, ChatOptions, Reply};
@@ -160,6 +160,7 @@ fn message(m: InMessage) -> Result<types::Message, ApiError> {
 /// `POST /v1/chat/completions`.
 pub async fn completions(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Json(body): Json<CompletionBody>,
 ) -> Result<Response, ApiError> {
@@ -170,7 +171,9 @@ pub async fn completions(
         return Err(invalid("only n = 1 is supported"));
     }
     check_sampling(body.temperature, body.top_p)?;
-    let user = user_id(&headers, body.user.as_deref())?;
+    // OpenAI's `user` names an end user; with API keys on, the key names ours and `user` stays
+    // the client's own tag.
+    let user = caller.user(if caller.is_authenticated() { None } else { body.user.as_deref() })?;
     let (route, model) = route(&state, &headers, body.model.as_deref())?;
     let mut messages = body.messages.into_iter().map(message).collect::<Result<Vec<_>, _>>()?;
     let last_user = messages.iter().rev().find(|m| m.role == types::Role::User).map(|m| m.content.clone());

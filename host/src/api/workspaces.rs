@@ -3,12 +3,12 @@
 //! Chats name a workspace with `workspace_id` (or `X-Workspace-Id` on `/v1`) to recall from it.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::chat::check_id;
 use super::error::ApiError;
-use super::extract::{Json, Query, user_id};
+use super::extract::{Caller, Json, Query};
 use super::{AppState, rfc3339_ms};
 use crate::memory::WorkspaceFile;
 
@@ -50,11 +50,11 @@ pub struct Files {
 pub async fn add_file(
     State(state): State<AppState>,
     Path(workspace): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     Json(body): Json<FileBody>,
 ) -> Result<(StatusCode, Json<FileView>), ApiError> {
     check_id("workspace id", &workspace)?;
-    let user = user_id(&headers, body.user_id.as_deref())?;
+    let user = caller.user(body.user_id.as_deref())?;
     let name = body.name.trim();
     if name.is_empty() || name.len() > 256 {
         return Err(ApiError::invalid(
@@ -75,10 +75,10 @@ pub async fn add_file(
 pub async fn files(
     State(state): State<AppState>,
     Path(workspace): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(query): Query<UserQuery>,
 ) -> Result<Json<Files>, ApiError> {
-    let user = user_id(&headers, query.user_id.as_deref())?;
+    let user = caller.user(query.user_id.as_deref())?;
     let files = state.memory.files(&user, &workspace).await.map_err(not_found)?;
     Ok(Json(Files { workspace_id: workspace, files: files.into_iter().map(Into::into).collect() }))
 }
@@ -86,10 +86,10 @@ pub async fn files(
 pub async fn delete(
     State(state): State<AppState>,
     Path(workspace): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(query): Query<UserQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let user = user_id(&headers, query.user_id.as_deref())?;
+    let user = caller.user(query.user_id.as_deref())?;
     state.memory.delete_workspace(&user, &workspace).await.map_err(not_found)?;
     Ok(StatusCode::NO_CONTENT)
 }
