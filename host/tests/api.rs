@@ -191,6 +191,13 @@ async fn bad_inputs_get_clear_json_errors() {
     let (status, body) = common::response(r).await;
     assert_eq!((status, error_code(&body)), (413, "body_too_large"));
 
+    // A malformed X-User-Id is refused even when the body names a valid user.
+    let r = server.client.post(server.url("/chat")).header("x-user-id", "bad user!").json(&json!({
+        "message": "hi", "user_id": "alice"
+    }));
+    let (status, body) = common::response(r.send().await.unwrap()).await;
+    assert_eq!((status, error_code(&body)), (400, "invalid_user_id"));
+
     let (status, body) = server.get("/nowhere").await;
     assert_eq!((status, error_code(&body)), (404, "not_found"));
     let (status, body) = server.get("/chat").await;

@@ -35,6 +35,8 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// `POST /admin/plugins/reload`: what was staged, unchanged, failed and unloaded.
+#[utoipa::path(post, path = "/admin/plugins/reload", operation_id = "reload_plugins", tag = "operations", security(("admin_token" = [])),
+    responses((status = 200, body = Summary), (status = 401, body = super::openapi::ErrorResponse), (status = 403, body = super::openapi::ErrorResponse)))]
 pub async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Summary>, ApiError> {
     authorize(&state, &headers)?;
     let summary =

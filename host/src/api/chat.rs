@@ -15,6 +15,7 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::mpsc;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::extract::{Caller, Json};
@@ -26,28 +27,41 @@ use crate::providers::{self, ChatOptions, Reply, Usage};
 use crate::runtime::types::StreamEvent;
 use crate::store::{self, Scope};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChatBody {
+    /// The user's message: not blank, at most `max_message_chars` characters (32768 by default; 413 beyond).
+    #[schema(pattern = r"\S")]
     message: String,
+    /// Continue this session; without one a new session starts.
     session_id: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9._@:-]{1,128}$")]
     user_id: Option<String>,
+    /// A provider plugin id; the default provider otherwise.
     provider: Option<String>,
+    #[schema(pattern = r"\S")]
     model: Option<String>,
+    /// A system prompt for this turn.
     system: Option<String>,
+    #[schema(minimum = 0.0, maximum = 2.0)]
     temperature: Option<f32>,
+    #[schema(minimum = 0.0, maximum = 1.0)]
     top_p: Option<f32>,
+    #[schema(minimum = 1)]
     max_tokens: Option<u32>,
+    /// One stop sequence or a list of them.
     #[serde(default)]
     stop: Stop,
+    /// Reply as server-sent events: `start`, `delta`..., then `done` or `error`.
     #[serde(default)]
     stream: bool,
     /// A workspace whose files are recalled into this chat.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     workspace_id: Option<String>,
 }
 
 /// `stop` as OpenAI accepts it: one string or a list.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum Stop {
     #[default]
@@ -66,7 +80,7 @@ impl Stop {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChatReply {
     session_id: String,
     /// The id of the reply in the session's history.
@@ -74,6 +88,8 @@ pub struct ChatReply {
     reply: String,
     provider: String,
     model: String,
+    /// `stop`, `length`, `tool_calls` or `content_filter`.
+    #[schema(value_type = String)]
     finish_reason: &'static str,
     usage: Usage,
     created_at: String,
@@ -82,7 +98,7 @@ pub struct ChatReply {
 }
 
 /// How memory shaped a prompt.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 pub struct MemoryUse {
     /// Earlier messages (and workspace chunks) recalled into the long-term section.
     recalled: usize,
@@ -103,6 +119,16 @@ struct Prepared {
     options: ChatOptions,
 }
 
+/// One turn of a conversation.
+#[utoipa::path(post, path = "/chat", operation_id = "chat", tag = "chat", request_body = ChatBody,
+    params(super::openapi::UserHeader),
+    responses(
+        (status = 200, description = "The reply; with `stream: true`, server-sent events `start`, `delta`..., then `done` (this object) or `error`.",
+            content((ChatReply = "application/json"), (serde_json::Value = "text/event-stream"))),
+        (status = 400, body = super::openapi::ErrorResponse), (status = 404, description = "Unknown session or provider", body = super::openapi::ErrorResponse),
+        (status = 413, body = super::openapi::ErrorResponse), (status = 415, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse),
+        (status = 429, body = super::openapi::ErrorResponse), (status = 502, body = super::openapi::ErrorResponse), (status = 503, body = super::openapi::ErrorResponse), (status = 504, body = super::openapi::ErrorResponse),
+    ))]
 pub async fn chat(
     State(state): State<AppState>,
     caller: Caller,

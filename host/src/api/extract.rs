@@ -56,36 +56,35 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 impl Caller {
     /// The caller's user. With API keys on, the key decides, and a request that names another
     /// user is refused. Otherwise: `explicit` (body or query `user_id`), else the `X-User-Id`
-    /// header, else [`DEFAULT_USER`]; ids are 1-128 characters of letters, digits and `._@:-`.
+    /// header, else [`DEFAULT_USER`]. Every id the request gives must be valid: 1-128
+    /// characters of letters, digits and `._@:-`.
     pub fn user(&self, explicit: Option<&str>) -> Result<String, ApiError> {
-        let claimed = explicit.or(self.header.as_deref());
-        if let Some(user) = &self.authenticated {
-            return match claimed {
-                Some(other) if other != user => Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "permission_error",
-                    "user_mismatch",
-                    "this API key belongs to another user than the request names",
-                )),
-                _ => Ok(user.clone()),
-            };
-        }
-        let user = claimed.unwrap_or(DEFAULT_USER);
-        let valid = !user.is_empty()
-            && user.len() <= 128
-            && user.chars().all(|c| c.is_ascii_alphanumeric() || "._@:-".contains(c));
-        if !valid {
+        let claimed: Vec<&str> = [explicit, self.header.as_deref()].into_iter().flatten().collect();
+        if !claimed.iter().all(|user| valid_user_id(user)) {
             return Err(ApiError::invalid(
                 StatusCode::BAD_REQUEST,
                 "invalid_user_id",
                 "user_id must be 1-128 characters of letters, digits and ._@:-",
             ));
         }
-        Ok(user.to_string())
+        match &self.authenticated {
+            Some(user) if claimed.iter().any(|other| other != user) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "user_mismatch",
+                "this API key belongs to another user than the request names",
+            )),
+            Some(user) => Ok(user.clone()),
+            None => Ok(claimed.first().copied().unwrap_or(DEFAULT_USER).to_string()),
+        }
     }
 
     /// Whether an API key identified the caller.
     pub fn is_authenticated(&self) -> bool {
         self.authenticated.is_some()
     }
+}
+
+fn valid_user_id(user: &str) -> bool {
+    !user.is_empty() && user.len() <= 128 && user.chars().all(|c| c.is_ascii_alphanumeric() || "._@:-".contains(c))
 }

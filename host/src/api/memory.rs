@@ -4,6 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 use super::extract::{Caller, Json, Query};
@@ -15,16 +16,21 @@ const DEFAULT_PAGE: usize = 100;
 /// Most messages per page.
 const MAX_PAGE: usize = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    #[param(pattern = r"^[A-Za-z0-9._@:-]{1,128}$")]
     user_id: Option<String>,
+    /// Messages per page, 1-1000 (default 100): the newest ones before `before`.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// Only messages with an id below this one (the `next_before` of the previous page).
+    #[param(minimum = 0, maximum = 9007199254740991_i64)]
     before: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionView {
     id: String,
     title: Option<String>,
@@ -45,7 +51,7 @@ impl From<Session> for SessionView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MessageView {
     id: u64,
     role: Role,
@@ -67,7 +73,7 @@ impl From<Message> for MessageView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct History {
     session: SessionView,
     messages: Vec<MessageView>,
@@ -79,7 +85,7 @@ pub struct History {
     index: IndexView,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SummaryView {
     text: String,
     /// The summary covers messages up to and including this id.
@@ -87,7 +93,7 @@ pub struct SummaryView {
     updated_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct IndexView {
     /// Messages with an embedding, and the model that made them.
     embedded_messages: usize,
@@ -105,6 +111,10 @@ fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
+/// A session's messages, newest page first, with its summary and index.
+#[utoipa::path(get, path = "/memory/{session_id}", operation_id = "get_memory", tag = "memory",
+    params(("session_id" = String, Path), HistoryQuery, super::openapi::UserHeader),
+    responses((status = 200, body = History), (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse)))]
 pub async fn history(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
@@ -131,13 +141,21 @@ pub async fn history(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct UserQuery {
+    #[param(pattern = r"^[A-Za-z0-9._@:-]{1,128}$")]
     user_id: Option<String>,
+    /// Sessions listed, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
+/// Deletes a session: its messages, summary and embeddings.
+#[utoipa::path(delete, path = "/memory/{session_id}", operation_id = "delete_memory", tag = "memory",
+    params(("session_id" = String, Path), UserQuery, super::openapi::UserHeader),
+    responses((status = 204, description = "Deleted"), (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse)))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
@@ -149,12 +167,15 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Sessions {
     user_id: String,
     sessions: Vec<SessionView>,
 }
 
+/// The caller's sessions, most recently active first.
+#[utoipa::path(get, path = "/sessions", operation_id = "list_sessions", tag = "memory", params(UserQuery, super::openapi::UserHeader),
+    responses((status = 200, body = Sessions), (status = 400, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse)))]
 pub async fn sessions(
     State(state): State<AppState>,
     caller: Caller,

@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod memory;
 mod openai;
+mod openapi;
 mod status;
 mod web;
 mod workspaces;
@@ -65,12 +66,14 @@ pub fn app(state: AppState) -> Router {
         let keys = Arc::new(state.config.api_keys.clone());
         api = api.route_layer(middleware::from_fn_with_state(keys, auth::require_api_key));
     }
-    // Open to all: the page (which asks for a key itself), probes, metrics, and the admin API
+    // Open to all: the page (which asks for a key itself), probes, metrics, the API's
+    // description, and the admin API
     // (which has its own token).
     Router::new()
         .merge(api)
         .route("/", get(web::index))
         .route("/healthz", get(status::healthz))
+        .route("/openapi.json", get(openapi::openapi))
         .route("/admin/plugins/reload", post(admin::reload))
         .route("/metrics", get(metrics))
         .fallback(not_found)

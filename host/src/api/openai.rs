@@ -13,9 +13,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::chat::{Stop, check_id, check_sampling};
@@ -34,14 +35,21 @@ pub const WORKSPACE_HEADER: &str = "x-workspace-id";
 /// The header that picks a provider without renaming the model.
 pub const PROVIDER_HEADER: &str = "x-provider";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CompletionBody {
+    /// A model of the default provider, or `provider/model`.
     model: Option<String>,
+    #[schema(min_items = 1)]
     messages: Vec<InMessage>,
+    #[schema(minimum = 0.0, maximum = 2.0)]
     temperature: Option<f32>,
+    #[schema(minimum = 0.0, maximum = 1.0)]
     top_p: Option<f32>,
+    #[schema(minimum = 1)]
     max_tokens: Option<u32>,
+    #[schema(minimum = 1)]
     max_completion_tokens: Option<u32>,
+    /// One stop sequence or a list of them.
     #[serde(default)]
     stop: Stop,
     #[serde(default)]
@@ -49,22 +57,30 @@ pub struct CompletionBody {
     stream_options: Option<StreamOptions>,
     #[serde(default)]
     tools: Vec<InTool>,
+    #[schema(value_type = Option<Object>)]
     tool_choice: Option<Value>,
+    /// Only 1 is supported.
+    #[schema(minimum = 1, maximum = 1)]
     n: Option<u32>,
+    /// Whose memory, when API keys are off; with keys on, only the client's own tag.
+    #[schema(pattern = r"^[A-Za-z0-9._@:-]{1,128}$")]
     user: Option<String>,
     /// Everything else (response_format, seed, penalties...) goes to the vendor as is.
     #[serde(flatten)]
+    #[schema(ignore)]
     extra: serde_json::Map<String, Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct StreamOptions {
     #[serde(default)]
     include_usage: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct InMessage {
+    /// `system`, `developer`, `user`, `assistant` or `tool`.
+    #[schema(pattern = "^(system|developer|user|assistant|tool)$")]
     role: String,
     #[serde(default)]
     content: Content,
@@ -75,7 +91,7 @@ struct InMessage {
 }
 
 /// Message content: a string, or a list of parts of which the text parts are kept.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(untagged)]
 enum Content {
     #[default]
@@ -84,36 +100,38 @@ enum Content {
     Parts(Vec<Part>),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct Part {
     #[serde(rename = "type")]
     kind: String,
     text: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct InToolCall {
     id: String,
     function: InFunction,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct InFunction {
     name: String,
     #[serde(default)]
     arguments: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct InTool {
     function: InToolSpec,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct InToolSpec {
     name: String,
     description: Option<String>,
+    /// A JSON Schema.
     #[serde(default)]
+    #[schema(value_type = Object)]
     parameters: Value,
 }
 
@@ -158,6 +176,19 @@ fn message(m: InMessage) -> Result<types::Message, ApiError> {
 }
 
 /// `POST /v1/chat/completions`.
+/// OpenAI's Chat Completions. `X-Session-Id` turns memory on.
+#[utoipa::path(post, path = "/v1/chat/completions", operation_id = "create_chat_completion", tag = "openai", request_body = CompletionBody,
+    params(
+        ("x-session-id" = Option<String>, Header, description = "Store the turns in this session and fill in its history"),
+        ("x-workspace-id" = Option<String>, Header, description = "Recall this workspace's files"),
+        ("x-provider" = Option<String>, Header, description = "The provider, when `model` does not say `provider/model`"),
+    ),
+    responses(
+        (status = 200, description = "A `chat.completion` object, or `chat.completion.chunk` server-sent events ending with `[DONE]`",
+            content((Object = "application/json"), (serde_json::Value = "text/event-stream"))),
+        (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse), (status = 415, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse),
+        (status = 429, body = super::openapi::ErrorResponse), (status = 502, body = super::openapi::ErrorResponse), (status = 503, body = super::openapi::ErrorResponse), (status = 504, body = super::openapi::ErrorResponse),
+    ))]
 pub async fn completions(
     State(state): State<AppState>,
     caller: Caller,
@@ -407,9 +438,33 @@ fn chunks(call: Call, include_usage: bool) -> impl Stream<Item = Result<Event, I
     })
 }
 
+/// `GET /v1/models`'s reply, in OpenAI's list format.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelList {
+    /// Always `list`.
+    #[schema(value_type = String)]
+    object: &'static str,
+    data: Vec<ModelEntry>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelEntry {
+    /// The model's id for `model`: bare for the default provider, else `provider/model`.
+    id: String,
+    /// Always `model`.
+    #[schema(value_type = String)]
+    object: &'static str,
+    created: u64,
+    /// The provider plugin.
+    owned_by: String,
+    context_window: Option<u32>,
+    supports_embeddings: bool,
+}
+
 /// `GET /v1/models`: the default provider's models by their own ids, every other provider's
 /// as `provider/model`.
-pub async fn models(State(state): State<AppState>) -> Json<Value> {
+#[utoipa::path(get, path = "/v1/models", operation_id = "list_models", tag = "openai", responses((status = 200, body = ModelList)))]
+pub async fn models(State(state): State<AppState>) -> Json<ModelList> {
     let default = state.providers.default_provider().ok().map(|p| p.manifest.id.clone());
     let mut data = Vec::new();
     for listed in state.providers.models().await {
@@ -418,11 +473,15 @@ pub async fn models(State(state): State<AppState>) -> Json<Value> {
         for model in models {
             let name =
                 if default.as_deref() == Some(id.as_str()) { model.id.clone() } else { format!("{id}/{}", model.id) };
-            data.push(json!({
-                "id": name, "object": "model", "created": 0, "owned_by": id,
-                "context_window": model.context_window, "supports_embeddings": model.supports_embeddings,
-            }));
+            data.push(ModelEntry {
+                id: name,
+                object: "model",
+                created: 0,
+                owned_by: id.clone(),
+                context_window: model.context_window,
+                supports_embeddings: model.supports_embeddings,
+            });
         }
     }
-    Json(json!({ "object": "list", "data": data }))
+    Json(ModelList { object: "list", data })
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::extract::State;
 use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::extract::Json;
 use super::{AppState, rfc3339};
@@ -13,8 +14,9 @@ use crate::plugins::{Plugin, Transition};
 use crate::providers::Health;
 use crate::runtime::bindings;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Status {
+    #[schema(value_type = String)]
     version: &'static str,
     uptime_seconds: u64,
     store: String,
@@ -22,15 +24,19 @@ pub struct Status {
     wit_versions: Vec<String>,
     plugins: Vec<PluginStatus>,
     /// Recent plugin transitions (loaded, candidate, promoted, rolled-back, failed, unloaded).
+    #[schema(value_type = Vec<Object>)]
     transitions: Vec<Transition>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PluginStatus {
     id: String,
     version: Option<String>,
+    /// `provider-plugin` or `memory-plugin`.
+    #[schema(value_type = Option<String>)]
     kind: Option<&'static str>,
     /// `active`, or `failed` when no version of it could be loaded.
+    #[schema(value_type = String)]
     state: &'static str,
     description: Option<String>,
     demo: bool,
@@ -43,16 +49,18 @@ pub struct PluginStatus {
     last_error: Option<LastError>,
     /// Providers: how recent calls went.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     health: Option<Health>,
     /// Providers: model ids, or why they could not be listed.
     #[serde(skip_serializing_if = "Option::is_none")]
     models: Option<Value>,
     /// A new version on probation next to this one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     candidate: Option<Value>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct LastError {
     step: String,
     message: String,
@@ -62,6 +70,8 @@ pub struct LastError {
 /// How long `/status` waits for providers to list their models (cached lists are instant).
 const MODELS_WAIT: Duration = Duration::from_secs(2);
 
+/// Version, uptime, store and every plugin with its state.
+#[utoipa::path(get, path = "/status", operation_id = "get_status", tag = "operations", responses((status = 200, body = Status)))]
 pub async fn status(State(state): State<AppState>) -> Json<Status> {
     let mut models: BTreeMap<String, Value> = match tokio::time::timeout(MODELS_WAIT, state.providers.models()).await {
         Ok(lists) => lists
@@ -161,6 +171,16 @@ fn last_error(f: crate::plugins::Failure) -> LastError {
     LastError { step: f.step().to_string(), message: f.error.reason, at: rfc3339(f.at) }
 }
 
-pub async fn healthz() -> Json<Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+/// `GET /healthz`'s reply.
+#[derive(Serialize, ToSchema)]
+pub struct Healthz {
+    /// Always `ok`: the server answers once it is serving.
+    #[schema(value_type = String)]
+    status: &'static str,
+}
+
+/// Liveness: answers once the server is serving.
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations", security(()), responses((status = 200, body = Healthz)))]
+pub async fn healthz() -> Json<Healthz> {
+    Json(Healthz { status: "ok" })
 }

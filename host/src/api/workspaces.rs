@@ -5,6 +5,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::chat::check_id;
 use super::error::ApiError;
@@ -12,23 +13,28 @@ use super::extract::{Caller, Json, Query};
 use super::{AppState, rfc3339_ms};
 use crate::memory::WorkspaceFile;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileBody {
     /// The file's name; a later upload with the same name replaces it in recall.
+    #[schema(pattern = r"^\s*\S.{0,255}$", max_length = 256)]
     name: String,
-    /// UTF-8 text.
+    /// UTF-8 text, not blank.
+    #[schema(pattern = r"\S")]
     content: String,
+    #[schema(pattern = r"^[A-Za-z0-9._@:-]{1,128}$")]
     user_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct UserQuery {
+    #[param(pattern = r"^[A-Za-z0-9._@:-]{1,128}$")]
     user_id: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct FileView {
     name: String,
     chunks: usize,
@@ -41,12 +47,17 @@ impl From<WorkspaceFile> for FileView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Files {
     workspace_id: String,
     files: Vec<FileView>,
 }
 
+/// Attaches a text file to a workspace; a file of the same name is replaced.
+#[utoipa::path(post, path = "/workspaces/{workspace_id}/files", operation_id = "add_workspace_file", tag = "workspaces", request_body = FileBody,
+    params(("workspace_id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$"), super::openapi::UserHeader),
+    responses((status = 201, body = FileView), (status = 400, body = super::openapi::ErrorResponse), (status = 413, body = super::openapi::ErrorResponse),
+        (status = 415, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse)))]
 pub async fn add_file(
     State(state): State<AppState>,
     Path(workspace): Path<String>,
@@ -72,6 +83,10 @@ pub async fn add_file(
     Ok((StatusCode::CREATED, Json(file.into())))
 }
 
+/// A workspace's files.
+#[utoipa::path(get, path = "/workspaces/{workspace_id}/files", operation_id = "list_workspace_files", tag = "workspaces",
+    params(("workspace_id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$"), UserQuery, super::openapi::UserHeader),
+    responses((status = 200, body = Files), (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse)))]
 pub async fn files(
     State(state): State<AppState>,
     Path(workspace): Path<String>,
@@ -83,6 +98,10 @@ pub async fn files(
     Ok(Json(Files { workspace_id: workspace, files: files.into_iter().map(Into::into).collect() }))
 }
 
+/// Deletes a workspace and all its files.
+#[utoipa::path(delete, path = "/workspaces/{workspace_id}", operation_id = "delete_workspace", tag = "workspaces",
+    params(("workspace_id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$"), UserQuery, super::openapi::UserHeader),
+    responses((status = 204, description = "Deleted"), (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse)))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(workspace): Path<String>,

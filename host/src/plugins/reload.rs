@@ -14,7 +14,7 @@ use super::registry::{Registry, Rollout};
 use super::stage::Loader;
 
 /// What one pass did, by plugin id.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     pub staged: Vec<String>,
     pub unchanged: Vec<String>,
