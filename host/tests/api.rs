@@ -163,6 +163,8 @@ async fn bad_inputs_get_clear_json_errors() {
         (json!({ "message": "hi", "temperature": 7 }), 422, "invalid_parameter"),
         (json!({ "message": "hi", "max_tokens": 0 }), 422, "invalid_parameter"),
         (json!({ "message": "hi", "session_id": "no-such-session" }), 404, "session_not_found"),
+        (json!({ "message": "hi", "session_id": "" }), 400, "invalid_session_id"),
+        (json!({ "message": "hi", "session_id": "a\u{0}b" }), 400, "invalid_session_id"),
         (json!({ "message": "hi", "provider": "nope" }), 404, "provider_not_found"),
         (json!({ "message": "hi", "user_id": "bad user!" }), 400, "invalid_user_id"),
     ];
@@ -197,6 +199,13 @@ async fn bad_inputs_get_clear_json_errors() {
     }));
     let (status, body) = common::response(r.send().await.unwrap()).await;
     assert_eq!((status, error_code(&body)), (400, "invalid_user_id"));
+
+    // Ids no session can have are refused as malformed, on every route that takes one.
+    for (method, path) in [("GET", "/memory/a%00b"), ("DELETE", "/memory/a%00b"), ("GET", "/memory/%20")] {
+        let r = server.client.request(method.parse().unwrap(), server.url(path)).send().await.unwrap();
+        let (status, body) = common::response(r).await;
+        assert_eq!((status, error_code(&body)), (400, "invalid_session_id"), "{method} {path}");
+    }
 
     let (status, body) = server.get("/nowhere").await;
     assert_eq!((status, error_code(&body)), (404, "not_found"));
@@ -279,6 +288,8 @@ async fn chat_streams_server_sent_events() {
     assert_eq!(deltas, done["reply"].as_str().unwrap());
     let session = done["session_id"].as_str().unwrap();
     assert_eq!(events[0].1["session_id"], session);
+    assert_eq!(events[0].1["provider"], "echo (offline demo)");
+    assert_eq!(done["provider"], "echo (offline demo)");
     let (_, history) = server.get(&format!("/memory/{session}")).await;
     assert_eq!(history["messages"][1]["content"], done["reply"]);
     server.stop().await;

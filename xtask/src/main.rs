@@ -1,8 +1,9 @@
 //! Project automation that needs nothing but cargo: builds the wasm plugins, runs the server,
 //! runs every test. `cargo xtask <command>`; the justfile recipes call these.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -13,11 +14,18 @@ commands:
   run [ARGS...]     build-plugins, then `codexcontinue serve ARGS...` (release build)
   test [ARGS...]    build-plugins, then every test: host and SDK (nextest when installed,
                     else cargo test; ARGS go to the runner), the plugins' own unit tests, the
-                    examples (built for wasm, then their harness tests) and the plugin
-                    walkthrough of docs/plugins.md (examples/walkthrough.sh)
+                    examples (built for wasm, then their harness tests), the plugin
+                    walkthrough of docs/plugins.md (examples/walkthrough.sh), the web chat
+                    page in headless Chromium (web-tests/; needs Node.js 20+ with npm and
+                    /usr/bin/chromium, which is installed with apt-get when running as root)
+                    and Schemathesis against /openapi.json (from PyPI, in target/schemathesis)
+  test-web          build-plugins and the server, then only the web page test
+  test-api          build-plugins and the server, then only the Schemathesis run
 ";
 
 const WASM_TARGET: &str = "wasm32-wasip2";
+/// Debian's Chromium, which drives the web page test (playwright-core downloads no browser).
+const CHROMIUM: &str = "/usr/bin/chromium";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,6 +33,8 @@ fn main() -> ExitCode {
         Some("build-plugins") => build_plugins(),
         Some("run") => build_plugins().and_then(|()| run(&args[1..])),
         Some("test") => build_plugins().and_then(|()| test(&args[1..])),
+        Some("test-web") => build_plugins().and_then(|()| build_server(&root())).and_then(|()| web_tests(&root())),
+        Some("test-api") => build_plugins().and_then(|()| build_server(&root())).and_then(|()| api_contract(&root())),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -127,6 +137,8 @@ fn test(args: &[String]) -> Result<(), String> {
     status(&mut plugin_tests)?;
     test_examples(&root)?;
     walkthrough(&root)?;
+    web_tests(&root)?;
+    api_contract(&root)?;
 
     // The workspace's own tests run last, so the run closes on their summary line.
     let nextest = output("cargo-nextest", &["--version"]).is_some();
@@ -156,12 +168,11 @@ fn test_examples(root: &Path) -> Result<(), String> {
 
     let mut tests = cargo();
     tests.current_dir(&examples).args(["test", "--workspace", "--target", &host_triple()?]);
-    // build.sh installs componentize-py from PyPI when needed, which takes Python; without it
-    // (never on CI, which has it) the Python example is skipped, saying so.
-    if output("python3", &["--version"]).is_some() || std::env::var_os("CI").is_some() {
+    // build.sh installs componentize-py from PyPI when needed, which takes Python.
+    if output("python3", &["--version"]).is_some() {
         status(Command::new("bash").arg(examples.join("python-provider/build.sh")))?;
     } else {
-        eprintln!("xtask: skipping examples/python-provider: python3 is not installed");
+        skip("examples/python-provider", "python3 is not installed")?;
         tests.args(["--exclude", "python-provider"]);
     }
     status(&mut tests)
@@ -171,13 +182,121 @@ fn test_examples(root: &Path) -> Result<(), String> {
 /// build, validate, a real server with hot reload, a chat. Scaffolded crates share the
 /// examples' target folder, which already holds the harness and the host built for it.
 fn walkthrough(root: &Path) -> Result<(), String> {
-    let mut server = cargo();
-    server.current_dir(root).args(["build", "--package", "codexcontinue", "--bin", "codexcontinue"]);
-    status(&mut server)?;
+    build_server(root)?;
     let mut script = Command::new("bash");
     script
         .arg(root.join("examples/walkthrough.sh"))
         .env("CODEXCONTINUE_BIN", root.join("target/debug/codexcontinue"))
         .env("CARGO_TARGET_DIR", root.join("examples/target"));
     status(&mut script)
+}
+
+/// Builds the debug server, target/debug/codexcontinue, which the script-driven tests run.
+fn build_server(root: &Path) -> Result<(), String> {
+    let mut server = cargo();
+    server.current_dir(root).args(["build", "--package", "codexcontinue", "--bin", "codexcontinue"]);
+    status(&mut server)
+}
+
+/// Drives the web chat page (`GET /`) in headless Chromium against the debug server the
+/// walkthrough built: web-tests/chat.test.mjs, with playwright-core from npm.
+fn web_tests(root: &Path) -> Result<(), String> {
+    if output("node", &["--version"]).is_none() {
+        return skip("the web page test (web-tests/)", "Node.js 20+ with npm is not installed");
+    }
+    if let Err(e) = ensure_chromium() {
+        return skip("the web page test (web-tests/)", &e);
+    }
+    let dir = root.join("web-tests");
+    // Installs exactly the pinned playwright-core from package-lock.json, once.
+    if !dir.join("node_modules").is_dir() {
+        let mut install = Command::new("npm");
+        install.current_dir(&dir).args(["ci", "--no-audit", "--no-fund"]);
+        status(&mut install)?;
+    }
+    let mut test = Command::new("node");
+    test.current_dir(root)
+        .args(["--test", "web-tests/chat.test.mjs"])
+        .env("CODEXCONTINUE_BIN", root.join("target/debug/codexcontinue"));
+    status(&mut test)
+}
+
+/// Installs Debian's Chromium with apt-get when it is missing and we are root (as on CI
+/// containers); otherwise says how to install it.
+fn ensure_chromium() -> Result<(), String> {
+    if Path::new(CHROMIUM).is_file() {
+        return Ok(());
+    }
+    if output("id", &["-u"]).is_none_or(|uid| uid.trim() != "0") {
+        return Err(format!(
+            "{CHROMIUM} is missing: the web page test needs Chromium; install it with \
+             `sudo apt-get install chromium` (Debian)"
+        ));
+    }
+    eprintln!("xtask: installing chromium with apt-get");
+    status(Command::new("apt-get").arg("update"))?;
+    status(Command::new("apt-get").args(["install", "-y", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// A step whose tools are missing: an error on CI, which must run everything; elsewhere the
+/// run goes on, saying what it left out, so a machine with only Rust still tests the rest.
+fn skip(step: &str, why: &str) -> Result<(), String> {
+    if std::env::var_os("CI").is_some() {
+        return Err(format!("{step} cannot run: {why}"));
+    }
+    eprintln!("xtask: SKIPPING {step}: {why}");
+    Ok(())
+}
+
+/// The Schemathesis release the API contract test installs.
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// Fuzzes the API from its own OpenAPI document with Schemathesis, against the debug server
+/// with the echo provider: no input may cause a 5xx, every status must be documented, every
+/// reply must match its schema. A fixed seed keeps runs repeatable.
+fn api_contract(root: &Path) -> Result<(), String> {
+    if output("python3", &["--version"]).is_none() {
+        return skip("the API contract test (Schemathesis)", "python3 is not installed");
+    }
+    let venv = root.join("target/schemathesis");
+    let st = venv.join("bin/st");
+    if !st.is_file() {
+        status(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        status(Command::new(venv.join("bin/pip")).args(["install", "--quiet", SCHEMATHESIS]))?;
+    }
+    let data = root.join("target/schemathesis-data");
+    let _ = std::fs::remove_dir_all(&data);
+    let mut server = Command::new(root.join("target/debug/codexcontinue"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--store", "memory", "--watch", "false", "--data-dir"])
+        .arg(&data)
+        .arg("--plugins-dir")
+        .arg(root.join("plugins"))
+        // The echo demo answers: no provider key, no developer config.
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn,codexcontinue=info")
+        .current_dir(std::env::temp_dir())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting the server: {e}"))?;
+    let mut lines = BufReader::new(server.stderr.take().expect("piped")).lines();
+    let url = lines.by_ref().map_while(Result::ok).find_map(|l| l.split("listening on ").nth(1).map(str::to_string));
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let result = match url {
+        None => Err("the server exited before listening".to_string()),
+        Some(url) => status(
+            Command::new(&st)
+                .arg("run")
+                .arg(format!("{}/openapi.json", url.trim()))
+                .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance"])
+                .args(["--checks", "response_schema_conformance,response_headers_conformance"])
+                .args(["--exclude-path", "/admin/plugins/reload", "--max-examples", "40", "--seed", "20261125"])
+                .env("SCHEMATHESIS_TELEMETRY", "false")
+                .current_dir(root.join("target")),
+        ),
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    result
 }

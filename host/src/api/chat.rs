@@ -34,6 +34,7 @@ pub struct ChatBody {
     #[schema(pattern = r"\S")]
     message: String,
     /// Continue this session; without one a new session starts.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     session_id: Option<String>,
     #[schema(pattern = r"^[A-Za-z0-9._@:-]{1,128}$")]
     user_id: Option<String>,
@@ -177,6 +178,7 @@ async fn prepare(state: AppState, caller: &Caller, body: ChatBody) -> Result<Pre
 
     let (scope, existing) = match body.session_id {
         Some(id) => {
+            check_session_id("session_id", &id)?;
             state.memory.session(&user, &id).await?;
             (Scope::new(user, id), true)
         }
@@ -222,6 +224,11 @@ pub fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A session id as the API accepts it: [`check_id`]'s rules, but 400 `invalid_session_id`.
+pub fn check_session_id(field: &str, id: &str) -> Result<(), ApiError> {
+    check_id(field, id).map_err(|e| ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_session_id", ..e })
+}
+
 /// Checks `temperature` (0-2) and `top_p` (0-1) as OpenAI defines them.
 pub fn check_sampling(temperature: Option<f32>, top_p: Option<f32>) -> Result<(), ApiError> {
     let invalid = |what: String| ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", what);
@@ -257,7 +264,8 @@ async fn record(prepared: &Prepared, reply: Reply) -> Result<ChatReply, ApiError
 /// the stream and with it the call and its upstream request.
 fn events(prepared: Prepared) -> impl Stream<Item = Result<Event, Infallible>> {
     let (tx, mut rx) = mpsc::channel::<StreamEvent>(crate::runtime::STREAM_BUFFER);
-    let start = json!({ "session_id": prepared.scope.session, "provider": prepared.route.primary.manifest.id });
+    // The provider first asked; `done` names the one that answered (a fallback, maybe).
+    let start = json!({ "session_id": prepared.scope.session, "provider": providers::label(&prepared.route.primary) });
     async_stream(move |out| async move {
         out.send(event("start", &start)).await;
         let call = async {

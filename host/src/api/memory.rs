@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::chat::check_session_id;
 use super::error::ApiError;
 use super::extract::{Caller, Json, Query};
 use super::{AppState, rfc3339_ms};
@@ -113,7 +114,7 @@ fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
 
 /// A session's messages, newest page first, with its summary and index.
 #[utoipa::path(get, path = "/memory/{session_id}", operation_id = "get_memory", tag = "memory",
-    params(("session_id" = String, Path), HistoryQuery, super::openapi::UserHeader),
+    params(("session_id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$"), HistoryQuery, super::openapi::UserHeader),
     responses((status = 200, body = History), (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse)))]
 pub async fn history(
     State(state): State<AppState>,
@@ -121,6 +122,7 @@ pub async fn history(
     caller: Caller,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<History>, ApiError> {
+    check_session_id("session id", &session_id)?;
     let user = caller.user(query.user_id.as_deref())?;
     let limit = page_size(query.limit)?;
     let session = state.memory.session(&user, &session_id).await?;
@@ -154,7 +156,7 @@ pub struct UserQuery {
 
 /// Deletes a session: its messages, summary and embeddings.
 #[utoipa::path(delete, path = "/memory/{session_id}", operation_id = "delete_memory", tag = "memory",
-    params(("session_id" = String, Path), UserQuery, super::openapi::UserHeader),
+    params(("session_id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$"), UserQuery, super::openapi::UserHeader),
     responses((status = 204, description = "Deleted"), (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse)))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -162,6 +164,7 @@ pub async fn delete(
     caller: Caller,
     Query(query): Query<UserQuery>,
 ) -> Result<StatusCode, ApiError> {
+    check_session_id("session id", &session_id)?;
     let user = caller.user(query.user_id.as_deref())?;
     state.memory.delete(&Scope::new(user, session_id)).await?;
     Ok(StatusCode::NO_CONTENT)

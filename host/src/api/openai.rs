@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::chat::{Stop, check_id, check_sampling};
+use super::chat::{Stop, check_id, check_sampling, check_session_id};
 use super::error::ApiError;
 use super::extract::{Caller, Json};
 use crate::memory::{PromptRequest, Turn};
@@ -277,11 +277,7 @@ async fn remember(
         return Ok(None);
     }
     if let Some(id) = session {
-        check_id("X-Session-Id", id).map_err(|e| ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code: "invalid_session_id",
-            ..e
-        })?;
+        check_session_id("X-Session-Id", id)?;
     }
     if let Some(id) = workspace {
         check_id("X-Workspace-Id", id)?;

@@ -386,11 +386,7 @@ impl Providers {
                 Usage { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens }
             }
         };
-        let provider = if plugin.manifest.demo {
-            format!("{} (offline demo)", plugin.manifest.id)
-        } else {
-            plugin.manifest.id.clone()
-        };
+        let provider = label(plugin);
         Ok(Reply {
             content: response.content,
             tool_calls: response.tool_calls,
@@ -481,5 +477,13 @@ pub fn finish_reason(reason: FinishReason) -> &'static str {
         FinishReason::ToolCalls => "tool_calls",
         FinishReason::ContentFilter => "content_filter",
         FinishReason::Other => "other",
+    }
+}
+
+/// How replies name a provider: its id, marked when it is the offline demo.
+pub fn label(plugin: &Plugin) -> String {
+    match plugin.manifest.demo {
+        true => format!("{} (offline demo)", plugin.manifest.id),
+        false => plugin.manifest.id.clone(),
     }
 }
