@@ -18,9 +18,10 @@ commands:
                     walkthrough of docs/plugins.md (examples/walkthrough.sh), the web chat
                     page in headless Chromium (web-tests/; needs Node.js 20+ with npm and
                     /usr/bin/chromium, which is installed with apt-get when running as root)
-                    and Schemathesis against /openapi.json (from PyPI, in target/schemathesis)
+                    and the API from outside: Schemathesis against /openapi.json and the
+                    official OpenAI SDK against /v1 (from PyPI, into target/pytools)
   test-web          build-plugins and the server, then only the web page test
-  test-api          build-plugins and the server, then only the Schemathesis run
+  test-api          build-plugins and the server, then only the Schemathesis and SDK runs
 ";
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -248,55 +249,89 @@ fn skip(step: &str, why: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The Schemathesis release the API contract test installs.
-const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+/// The Python tools the API tests install from PyPI, pinned, into target/pytools.
+const PY_TOOLS: [&str; 2] = ["schemathesis==4.32.5", "openai==3.57.0"];
 
-/// Fuzzes the API from its own OpenAPI document with Schemathesis, against the debug server
-/// with the echo provider: no input may cause a 5xx, every status must be documented, every
-/// reply must match its schema. A fixed seed keeps runs repeatable.
+/// A virtualenv with [`PY_TOOLS`], made once (again when the pins change); its bin folder.
+fn py_tools(root: &Path) -> Result<PathBuf, String> {
+    let venv = root.join("target/pytools");
+    let stamp = venv.join("installed.txt");
+    let wanted = PY_TOOLS.join("\n");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        status(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv))?;
+        status(Command::new(venv.join("bin/pip")).args(["install", "--quiet"]).args(PY_TOOLS))?;
+        std::fs::write(&stamp, wanted).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    }
+    Ok(venv.join("bin"))
+}
+
+/// The debug server on an ephemeral loopback port with the echo demo (no provider key, no
+/// developer config, memory store), killed on drop.
+struct TestServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl TestServer {
+    fn start(root: &Path, env: &[(&str, &str)]) -> Result<Self, String> {
+        // Under target/, so the compile cache carries over from run to run.
+        let data = root.join("target/xtask-server");
+        let mut child = Command::new(root.join("target/debug/codexcontinue"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--store", "memory", "--watch", "false", "--data-dir"])
+            .arg(&data)
+            .arg("--plugins-dir")
+            .arg(root.join("plugins"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn,codexcontinue=info")
+            .envs(env.iter().copied())
+            .current_dir(std::env::temp_dir())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("starting the server: {e}"))?;
+        let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+        let url =
+            lines.by_ref().map_while(Result::ok).find_map(|l| l.split("listening on ").nth(1).map(str::to_string));
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        let server = Self { child, url: url.unwrap_or_default().trim().to_string() };
+        match server.url.is_empty() {
+            true => Err("the server exited before listening".into()),
+            false => Ok(server),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The API from the outside, with Python tools: Schemathesis fuzzes it from its own OpenAPI
+/// document (no input may cause a 5xx, every status must be documented, every reply must match
+/// its schema; a fixed seed keeps runs repeatable), then the official OpenAI SDK runs
+/// examples/clients/openai_sdk.py against /v1 with client API keys on.
 fn api_contract(root: &Path) -> Result<(), String> {
     if output("python3", &["--version"]).is_none() {
-        return skip("the API contract test (Schemathesis)", "python3 is not installed");
+        return skip("the API tests (Schemathesis, OpenAI SDK)", "python3 is not installed");
     }
-    let venv = root.join("target/schemathesis");
-    let st = venv.join("bin/st");
-    if !st.is_file() {
-        status(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-        status(Command::new(venv.join("bin/pip")).args(["install", "--quiet", SCHEMATHESIS]))?;
-    }
-    let data = root.join("target/schemathesis-data");
-    let _ = std::fs::remove_dir_all(&data);
-    let mut server = Command::new(root.join("target/debug/codexcontinue"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--store", "memory", "--watch", "false", "--data-dir"])
-        .arg(&data)
-        .arg("--plugins-dir")
-        .arg(root.join("plugins"))
-        // The echo demo answers: no provider key, no developer config.
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn,codexcontinue=info")
-        .current_dir(std::env::temp_dir())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("starting the server: {e}"))?;
-    let mut lines = BufReader::new(server.stderr.take().expect("piped")).lines();
-    let url = lines.by_ref().map_while(Result::ok).find_map(|l| l.split("listening on ").nth(1).map(str::to_string));
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    let result = match url {
-        None => Err("the server exited before listening".to_string()),
-        Some(url) => status(
-            Command::new(&st)
-                .arg("run")
-                .arg(format!("{}/openapi.json", url.trim()))
-                .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance"])
-                .args(["--checks", "response_schema_conformance,response_headers_conformance"])
-                .args(["--exclude-path", "/admin/plugins/reload", "--max-examples", "40", "--seed", "20261125"])
-                .env("SCHEMATHESIS_TELEMETRY", "false")
-                .current_dir(root.join("target")),
-        ),
-    };
-    let _ = server.kill();
-    let _ = server.wait();
-    result
+    let bin = py_tools(root)?;
+    let server = TestServer::start(root, &[])?;
+    status(
+        Command::new(bin.join("st"))
+            .arg("run")
+            .arg(format!("{}/openapi.json", server.url))
+            .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance"])
+            .args(["--checks", "response_schema_conformance,response_headers_conformance"])
+            .args(["--exclude-path", "/admin/plugins/reload", "--max-examples", "40", "--seed", "20261125"])
+            .env("SCHEMATHESIS_TELEMETRY", "false")
+            .current_dir(root.join("target")),
+    )?;
+    drop(server);
+
+    const KEY: &str = "sk-xtask-sdk-0123456789";
+    let server = TestServer::start(root, &[("CODEXCONTINUE_API_KEYS", &format!("sdk:{KEY}"))])?;
+    status(Command::new(bin.join("python")).arg(root.join("examples/clients/openai_sdk.py")).arg(&server.url).arg(KEY))
 }
