@@ -1,5 +1,6 @@
 """The official OpenAI Python SDK against CodexContinue's /v1, unchanged: models, a reply, a
-streamed reply with usage, memory through X-Session-Id, and the SDK's own error types.
+streamed reply with usage, embeddings, memory through X-Session-Id, and the SDK's own error
+types.
 
     pip install openai
     python examples/clients/openai_sdk.py http://127.0.0.1:8080 [API_KEY]
@@ -56,6 +57,13 @@ def main(base: str, key: str) -> None:
     print(f"streamed in {len(parts)} chunks:", streamed)
     assert len(parts) > 1 and 'you said "stream it"' in streamed, parts
     assert usage is not None and usage.completion_tokens > 0, usage
+
+    # Embeddings, as editor extensions index code: the SDK asks for base64 and decodes it.
+    embedded = client.embeddings.create(model="echo-embed", input=["fn main() {}", "def main(): pass"])
+    vectors = [d.embedding for d in embedded.data]
+    print(f"embeddings: {len(vectors)} x {len(vectors[0])} from {embedded.model}")
+    assert len(vectors) == 2 and len(vectors[0]) == len(vectors[1]) > 0 and vectors[0] != vectors[1]
+    assert embedded.usage.prompt_tokens > 0
 
     # Memory: with X-Session-Id the client sends only its newest message and the server supplies
     # the history (echo reports how many earlier messages it was shown).

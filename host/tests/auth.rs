@@ -30,6 +30,7 @@ async fn every_api_route_needs_a_valid_key() {
         ("GET", "/status"),
         ("POST", "/v1/chat/completions"),
         ("GET", "/v1/models"),
+        ("POST", "/v1/embeddings"),
     ];
     for (method, path) in routes {
         let request = |auth: Option<&str>| {

@@ -2,6 +2,7 @@
 
 mod common;
 
+use base64::prelude::{BASE64_STANDARD, Engine as _};
 use common::{Setup, TestServer, error_code};
 use serde_json::{Value, json};
 
@@ -160,5 +161,48 @@ async fn bad_requests() {
     )
     .await;
     assert_eq!((status, error_code(&reply)), (400, "invalid_session_id"));
+    server.stop().await;
+}
+
+/// `/v1/embeddings` with the echo demo's embedding model: one vector per input in input order,
+/// the same vector for the same text alone or in a batch, base64 the same floats, and clear
+/// errors for inputs OpenAI accepts but we do not.
+#[tokio::test]
+async fn embeddings() {
+    let server = server().await;
+    let (status, batch) = server.post("/v1/embeddings", json!({"input": ["alpha beta", "gamma"]})).await;
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(batch["object"], "list");
+    assert_eq!(batch["model"], "echo-embed");
+    assert!(batch["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+    let data = batch["data"].as_array().unwrap();
+    assert_eq!(data.iter().map(|d| d["index"].as_u64().unwrap()).collect::<Vec<_>>(), [0, 1]);
+    let (_, alone) = server.post("/v1/embeddings", json!({"input": "gamma", "model": "echo-embed"})).await;
+    assert_eq!(alone["data"][0]["embedding"], data[1]["embedding"]);
+    assert_ne!(data[0]["embedding"], data[1]["embedding"]);
+
+    let (_, encoded) = server.post("/v1/embeddings", json!({"input": "gamma", "encoding_format": "base64"})).await;
+    let bytes = BASE64_STANDARD.decode(encoded["data"][0]["embedding"].as_str().unwrap()).unwrap();
+    let floats: Vec<f64> = bytes.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect();
+    let expected: Vec<f64> =
+        alone["data"][0]["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(floats, expected);
+
+    for (body, status, code) in [
+        (json!({"input": []}), 422, "invalid_parameter"),
+        (json!({"input": ["ok", ""]}), 422, "invalid_parameter"),
+        (json!({"input": [1, 2, 3]}), 422, "invalid_parameter"),
+        (json!({"input": "x", "dimensions": 256}), 422, "invalid_parameter"),
+        (json!({"input": "x", "encoding_format": "int8"}), 422, "invalid_body"),
+        (json!({"input": "x", "model": "no-such-model"}), 404, "model_not_found"),
+        (json!({"input": "x", "model": "nope/some-model"}), 404, "model_not_found"),
+        (json!({"model": "echo-embed"}), 422, "invalid_body"),
+    ] {
+        let (got, reply) = server.post("/v1/embeddings", body.clone()).await;
+        assert_eq!((got, common::error_code(&reply)), (status, code), "for {body}: {reply}");
+    }
+    let r = server.client.post(server.url("/v1/embeddings")).header("x-provider", "nope").json(&json!({"input": "x"}));
+    let (status, reply) = common::response(r.send().await.unwrap()).await;
+    assert_eq!((status, common::error_code(&reply)), (404, "provider_not_found"));
     server.stop().await;
 }

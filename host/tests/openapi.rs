@@ -35,6 +35,7 @@ async fn the_document_matches_the_routes() {
         "POST /admin/plugins/reload",
         "POST /chat",
         "POST /v1/chat/completions",
+        "POST /v1/embeddings",
         "POST /workspaces/{workspace_id}/files",
     ];
     assert_eq!(documented, expected);

@@ -154,3 +154,45 @@ async fn echoed_key_is_not_shown() {
     assert!(!body.to_string().contains(KEY), "{body}");
     server.stop().await;
 }
+
+/// `/v1/embeddings` maps to OpenAI's `POST /embeddings`: the exact request (model, inputs, the
+/// key as bearer), vectors back in input order whatever order the vendor lists them, its usage,
+/// and base64 when the client asks (as OpenAI's SDKs do by default).
+#[tokio::test]
+async fn embeddings_map_to_the_vendor() {
+    let reply = json!({"object": "list", "model": "text-embedding-3-small", "data": [
+        {"object": "embedding", "index": 1, "embedding": [0.5, -0.25, 1.0]},
+        {"object": "embedding", "index": 0, "embedding": [0.125, 0.0, -2.0]},
+    ], "usage": {"prompt_tokens": 7, "total_tokens": 7}});
+    let mock = MockServer::start(move |_| Reply::json(200, reply.clone())).await;
+    let server = OPENAI.vendor.server(&mock).await;
+    let body = json!({"model": "text-embedding-3-small", "input": ["first text", "second text"]});
+    let (status, out) = server.post("/v1/embeddings", body.clone()).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        out,
+        json!({"object": "list", "model": "text-embedding-3-small", "data": [
+            {"object": "embedding", "index": 0, "embedding": [0.125, 0.0, -2.0]},
+            {"object": "embedding", "index": 1, "embedding": [0.5, -0.25, 1.0]},
+        ], "usage": {"prompt_tokens": 7, "total_tokens": 7}})
+    );
+    let request = &mock.requests()[0];
+    assert_eq!((request.method.as_str(), request.uri.as_str()), ("POST", "/v1/embeddings"));
+    assert_eq!(request.header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+    assert_eq!(request.json()["model"], "text-embedding-3-small");
+    assert_eq!(request.json()["input"], json!(["first text", "second text"]));
+
+    let mut base64 = body;
+    base64["encoding_format"] = json!("base64");
+    let (_, out) = server.post("/v1/embeddings", base64).await;
+    // 0.125, 0.0, -2.0 as little-endian f32s.
+    assert_eq!(out["data"][0]["embedding"], "AAAAPgAAAAAAAADA");
+
+    // A vendor failure keeps OpenAI's error mapping.
+    let mock = MockServer::start(|_| failure(Failure::Unauthorized, "text-embedding-3-small")).await;
+    let server = OPENAI.vendor.server(&mock).await;
+    let (status, out) = server.post("/v1/embeddings", json!({"input": "x"})).await;
+    assert_eq!((status, common::error_code(&out)), (502, "upstream_unauthorized"), "{out}");
+    assert!(!out.to_string().contains(KEY));
+    server.stop().await;
+}

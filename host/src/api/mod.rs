@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod chat;
+mod embeddings;
 mod error;
 mod extract;
 mod memory;
@@ -60,7 +61,8 @@ pub fn app(state: AppState) -> Router {
         .route("/workspaces/{workspace_id}", axum::routing::delete(workspaces::delete))
         .route("/status", get(status::status))
         .route("/v1/chat/completions", post(openai::completions))
-        .route("/v1/models", get(openai::models));
+        .route("/v1/models", get(openai::models))
+        .route("/v1/embeddings", post(embeddings::embeddings));
     if !state.config.api_keys.is_empty() {
         // A route layer, so unknown routes stay 404 rather than 401.
         let keys = Arc::new(state.config.api_keys.clone());

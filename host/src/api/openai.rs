@@ -243,7 +243,11 @@ pub async fn completions(
 }
 
 /// Picks the provider and the model name it should see.
-fn route(state: &AppState, headers: &HeaderMap, model: Option<&str>) -> Result<(Route, Option<String>), ApiError> {
+pub(super) fn route(
+    state: &AppState,
+    headers: &HeaderMap,
+    model: Option<&str>,
+) -> Result<(Route, Option<String>), ApiError> {
     if let Some(id) = header(headers, PROVIDER_HEADER) {
         return Ok((state.providers.select(Some(id))?, model.map(str::to_string)));
     }

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use super::extract::Json;
-use super::{admin, chat, memory, openai, status, workspaces};
+use super::{admin, chat, embeddings, memory, openai, status, workspaces};
 
 /// Every error: `{"error": {"message", "type", "code"}}`.
 #[derive(ToSchema)]
@@ -41,7 +41,7 @@ pub struct UserHeader {
     paths(
         chat::chat, memory::history, memory::delete, memory::sessions,
         workspaces::add_file, workspaces::files, workspaces::delete,
-        openai::completions, openai::models,
+        openai::completions, openai::models, embeddings::embeddings,
         status::status, status::healthz, admin::reload,
     ),
     components(schemas(ErrorResponse)),

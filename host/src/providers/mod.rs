@@ -4,6 +4,7 @@
 //! reply (usage counted when the vendor omits it, output size checked).
 
 mod context;
+mod embed;
 mod health;
 mod model;
 mod retry;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 pub use context::DEFAULT_CONTEXT;
+pub use embed::Embedded;
 pub use health::Health;
 use health::HealthBook;
 pub use model::ProviderModel;
@@ -246,11 +248,8 @@ impl Providers {
                 messages,
                 if own { options.clone() } else { ChatOptions { model: None, ..options.clone() } },
             );
-            let outcome = tokio::time::timeout_at(
-                deadline,
-                self.attempts(plugin, &request, events.as_ref(), &streamed, deadline),
-            )
-            .await;
+            let once = || self.once(plugin, &request, events.as_ref(), &streamed);
+            let outcome = tokio::time::timeout_at(deadline, self.attempts(plugin, &streamed, deadline, once)).await;
             let error = match outcome {
                 Ok(Ok(reply)) => return Ok(reply),
                 Ok(Err(error)) => error,
@@ -269,18 +268,22 @@ impl Providers {
         Err(last_error.expect("there is always a first candidate"))
     }
 
-    /// Calls one provider, retrying retryable failures while the deadline allows.
-    async fn attempts(
+    /// Calls one provider (`call`), retrying retryable failures while the deadline allows and
+    /// nothing has been `streamed` to the client yet.
+    async fn attempts<T, F, Fut>(
         &self,
         plugin: &Arc<Plugin>,
-        request: &ChatRequest,
-        events: Option<&mpsc::Sender<StreamEvent>>,
         streamed: &AtomicBool,
         deadline: tokio::time::Instant,
-    ) -> Result<Reply, Error> {
+        mut call: F,
+    ) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
         let mut attempt = 0;
         loop {
-            let result = self.once(plugin, request, events, streamed).await;
+            let result = call().await;
             self.registry.outcome(plugin, !result.as_ref().is_err_and(retry::plugin_at_fault));
             match &result {
                 Ok(_) => self.health.success(&plugin.manifest.id),
