@@ -113,11 +113,23 @@ impl Manifest {
                     "a secret name is an environment variable name (A-Z, 0-9, _)",
                 ));
             }
+            if HOST_CREDENTIALS.contains(&name.as_str()) {
+                return Err(invalid(
+                    &format!("secrets.{name}"),
+                    format!("{name} is the host's own credential; no plugin may send it anywhere"),
+                ));
+            }
             AllowedHosts::parse(hosts).map_err(|e| invalid(&format!("secrets.{name}"), e))?;
         }
         for (key, var) in &self.env {
             if !is_env_name(var) {
                 return Err(invalid(&format!("env.{key}"), format!("{var:?} is not an environment variable name")));
+            }
+            if looks_like_credential(var) {
+                return Err(invalid(
+                    &format!("env.{key}"),
+                    format!("{var} looks like a credential; plugins use credentials only as [secrets] placeholders"),
+                ));
             }
             if self.secrets.contains_key(var) {
                 return Err(invalid(
@@ -171,6 +183,17 @@ pub fn is_id(id: &str) -> bool {
         && !id.starts_with('-')
 }
 
+/// The host's own secrets: client API keys and the admin token.
+const HOST_CREDENTIALS: [&str; 2] = ["CODEXCONTINUE_API_KEYS", "CODEXCONTINUE_ADMIN_TOKEN"];
+
+/// Whether a variable holds a credential, by the names vendors and we give them
+/// (`OPENAI_API_KEY`, `CO_API_KEY`, `GITHUB_TOKEN`, ...). `[env]` values enter the plugin's
+/// memory as config, so no plugin may read these there, not even another plugin's.
+fn looks_like_credential(var: &str) -> bool {
+    HOST_CREDENTIALS.contains(&var)
+        || ["_KEY", "_KEYS", "_TOKEN", "_SECRET", "_PASSWORD"].iter().any(|suffix| var.ends_with(suffix))
+}
+
 fn is_env_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
@@ -206,6 +229,11 @@ mod tests {
             (format!("{MINIMAL}[secrets]\nkey = [\"https://a.com\"]\n"), "secrets.key"),
             (format!("{MINIMAL}[secrets]\nKEY = [\"https://*\"]\n"), "secrets.KEY"),
             (format!("{MINIMAL}[env]\nbase_url = \"not a var\"\n"), "env.base_url"),
+            // Another vendor's key, or the host's own credentials, are never config.
+            (format!("{MINIMAL}[env]\nx = \"OPENAI_API_KEY\"\n"), "`env.x`: OPENAI_API_KEY looks like a credential"),
+            (format!("{MINIMAL}[env]\nx = \"GITHUB_TOKEN\"\n"), "`env.x`: GITHUB_TOKEN looks like a credential"),
+            (format!("{MINIMAL}[env]\nx = \"CODEXCONTINUE_API_KEYS\"\n"), "env.x"),
+            (format!("{MINIMAL}[secrets]\nCODEXCONTINUE_ADMIN_TOKEN = [\"https://a.com\"]\n"), "host's own credential"),
             (MINIMAL.replace("provider", "printer"), "kind"),
             (MINIMAL.replace("\"0.1.0\"\nkind", "\"one\"\nkind"), "version"),
             (MINIMAL.replace("id = \"demo\"", "id = \"other\""), "file name"),
