@@ -375,6 +375,150 @@ describe('the web chat page with the echo demo', () => {
     await screenshot(page, 'narrow-chat');
     await closePage(page);
   });
+
+  // A workspace set in the page is remembered; files attached to it (picked or dropped) are
+  // uploaded one by one with a status each, binary and oversized ones refused with a reason,
+  // listed with their chunks, and recalled into chats, which say so in their footer; deleting
+  // the workspace empties it for the page and the API.
+  test('attaches files to a workspace and recalls them', { timeout: TEST_MS }, async () => {
+    const WS = 'launch-notes_1.0';
+    const files = `/workspaces/${WS}/files`;
+    page = await openPage(server);
+    const panel = page.getByTestId('workspace-panel');
+    const name = page.getByTestId('workspace-name');
+    const listed = page.getByTestId('workspace-file');
+    const upload = (file, state) => page.locator(`[data-testid=upload-item][data-name="${file}"][data-state=${state}]`);
+    assert.equal(await text(name), 'No workspace');
+    assert.ok(await panel.isHidden());
+    await page.getByTestId('workspace-toggle').click();
+    await panel.waitFor();
+    assert.ok(await page.getByTestId('workspace-attach').isDisabled(), 'nothing to attach to without a workspace');
+
+    // An id the server would refuse is refused here; a good one is used and remembered.
+    await page.getByTestId('workspace-id').fill('launch notes');
+    await page.getByTestId('workspace-use').click();
+    await page.getByTestId('workspace-error').filter({ hasText: 'letters, digits' }).waitFor();
+    assert.equal(await text(name), 'No workspace');
+    await page.getByTestId('workspace-id').fill(WS);
+    await page.getByTestId('workspace-id').press('Enter');
+    await name.filter({ hasText: WS }).waitFor();
+    assert.ok(await page.getByTestId('workspace-error').isHidden());
+    assert.equal(await page.evaluate(() => localStorage.getItem('codexcontinue.workspace')), WS);
+    await page.locator('[data-testid=workspace-files] .ws-empty').waitFor();
+    assert.equal((await call(server, files)).status, 404, 'a new workspace has no files yet');
+
+    // Two files picked at once: the text one is attached, the binary one refused in the page.
+    const fact = 'Project notes. The launch codename is BLUEHERON; the rehearsal happens at the harbour.';
+    await page.getByTestId('workspace-file-input').setInputFiles([
+      { name: 'launch.md', mimeType: 'text/markdown', buffer: Buffer.from(fact) },
+      { name: 'logo.png', mimeType: 'image/png', buffer: Buffer.from('\x89PNG\r\n\x1a\n\u0000\u0000\u0000\rIHDR', 'latin1') },
+    ]);
+    await upload('launch.md', 'ok').waitFor();
+    await upload('logo.png', 'error').waitFor();
+    assert.match(await text(upload('launch.md', 'ok')), /attached to “launch-notes_1\.0”, 1 chunk$/);
+    assert.match(await text(upload('logo.png', 'error')), /refused: a binary file \(it contains NUL bytes\)/);
+    assert.ok(await page.locator('#error').isHidden(), 'a refusal in the page is not a server error');
+    await listed.first().waitFor();
+    assert.deepEqual(await listed.evaluateAll((ls) => ls.map((l) => l.dataset.name)), ['launch.md']);
+    assert.match(await text(listed.first()), /^launch\.md\s*1 chunk · just now$/);
+
+    // A file dropped on the chat is attached too, and the drag shows where files will go. (The
+    // drag's data lives in the page, so it is made anew after the reload below.)
+    const crew = () => page.evaluateHandle(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['Dana leads the crew; Okonkwo brings sandwiches.'], 'crew.txt', { type: 'text/plain' }));
+      return dt;
+    });
+    const dropped = await crew();
+    await page.locator('#main').dispatchEvent('dragenter', { dataTransfer: dropped });
+    assert.equal(await page.locator('#main').evaluate((m) => m.classList.contains('dropping') && m.dataset.drop),
+      `Drop text files to attach them to “${WS}”`);
+    await screenshot(page, 'wide-drop');
+    await page.locator('#main').dispatchEvent('drop', { dataTransfer: dropped });
+    await upload('crew.txt', 'ok').waitFor();
+    assert.ok(!await page.locator('#main').evaluate((m) => m.classList.contains('dropping')));
+    await listed.nth(1).waitFor();
+    const api = (await call(server, files)).body;
+    assert.equal(api.workspace_id, WS);
+    assert.deepEqual(api.files.map((f) => [f.name, f.chunks]), [['crew.txt', 1], ['launch.md', 1]]);
+    assert.deepEqual(await listed.evaluateAll((ls) => ls.map((l) => l.dataset.name)), ['crew.txt', 'launch.md']);
+
+    // A file over the server's body limit: the server's 413 is shown for the file and in the banner.
+    const big = 'harbour '.repeat(140_000);
+    const tooBig = await call(server, files, { method: 'POST', body: { name: 'big.txt', content: big } });
+    assert.equal(tooBig.status, 413);
+    await page.getByTestId('workspace-file-input').setInputFiles({ name: 'big.txt', mimeType: 'text/plain', buffer: Buffer.from(big) });
+    await upload('big.txt', 'error').waitFor();
+    assert.equal(await text(upload('big.txt', 'error').locator('span').last()), tooBig.body.error.message);
+    assert.equal(await text(page.locator('#error-text')), tooBig.body.error.message);
+    await screenshot(page, 'wide-workspace');
+    await page.locator('#error-close').click();
+    assert.equal(await listed.count(), 2);
+
+    // After a reload the workspace is still set, and every chat from the page names it: a
+    // question sharing words with launch.md recalls its chunk, as the server says.
+    await page.reload();
+    await name.filter({ hasText: WS }).waitFor();
+    const question = 'Which launch codename did we pick?';
+    const recalled = (await call(server, '/chat', { method: 'POST', body: { message: question, workspace_id: WS } })).body.memory.recalled;
+    assert.equal(recalled, 1, 'the server recalls the one matching chunk');
+    const sent = page.waitForRequest((r) => r.url().endsWith('/chat') && r.method() === 'POST');
+    await sendAndWait(page, question);
+    assert.deepEqual(JSON.parse((await sent).postData()), { message: question, stream: true, workspace_id: WS });
+    assert.match(await text(assistant(page).getByTestId('reply-meta')), /^echo \(offline demo\) · echo · \d+ tokens \(\d+ in, \d+ out\) · 1 recalled$/);
+    await screenshot(page, 'wide-recalled');
+    // A message sharing no words with the files recalls nothing, and the footer says nothing.
+    const unrelated = 'Good morning';
+    assert.equal((await call(server, '/chat', { method: 'POST', body: { message: unrelated, workspace_id: WS } })).body.memory.recalled, 0);
+    await sendAndWait(page, unrelated);
+    assert.doesNotMatch(await text(assistant(page).getByTestId('reply-meta')), /recalled/);
+
+    // Deleting the workspace (after confirming) empties the list; the API no longer has it.
+    await page.getByTestId('workspace-toggle').click();
+    await listed.nth(1).waitFor();
+    let asked = '';
+    page.once('dialog', (d) => { asked = d.message(); d.accept(); });
+    await page.getByTestId('workspace-delete').click();
+    await page.locator('[data-testid=workspace-files] .ws-empty').waitFor();
+    assert.match(asked, /Delete the workspace “launch-notes_1\.0” and its 2 files\?/);
+    assert.equal(await listed.count(), 0);
+    assert.ok(await page.getByTestId('workspace-delete').isDisabled());
+    const gone = await call(server, files);
+    assert.equal(gone.status, 404);
+    assert.equal(gone.body.error.code, 'workspace_not_found');
+    await sendAndWait(page, question);
+    assert.doesNotMatch(await text(assistant(page).getByTestId('reply-meta')), /recalled/, 'nothing left to recall');
+
+    // At phone width the panel fits. An empty id means no workspace: files dropped then wait
+    // for one, and go where the id entered next says.
+    await page.setViewportSize({ width: 390, height: 760 });
+    await page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().right <= 0);
+    await screenshot(page, 'narrow-workspace');
+    await page.getByTestId('workspace-id').fill('');
+    await page.getByTestId('workspace-use').click();
+    await name.filter({ hasText: 'No workspace' }).waitFor({ state: 'attached' });
+    assert.equal(await page.evaluate(() => localStorage.getItem('codexcontinue.workspace')), null);
+    await page.keyboard.press('Escape');
+    await panel.waitFor({ state: 'hidden' });
+    await page.locator('#main').dispatchEvent('drop', { dataTransfer: await crew() });
+    await page.getByTestId('workspace-error').filter({ hasText: 'Enter a workspace id and press Use to attach crew.txt.' }).waitFor();
+    await screenshot(page, 'narrow-workspace-pending');
+    await page.getByTestId('workspace-id').fill('crew');
+    await page.getByTestId('workspace-use').click();
+    await upload('crew.txt', 'ok').waitFor();
+    assert.deepEqual((await call(server, '/workspaces/crew/files')).body.files.map((f) => f.name), ['crew.txt']);
+
+    // With no workspace again, chats stop naming one.
+    await page.getByTestId('workspace-id').fill('');
+    await page.getByTestId('workspace-id').press('Enter');
+    await name.filter({ hasText: 'No workspace' }).waitFor({ state: 'attached' });
+    await page.keyboard.press('Escape');
+    await panel.waitFor({ state: 'hidden' });
+    const plain = page.waitForRequest((r) => r.url().endsWith('/chat') && r.method() === 'POST');
+    await sendAndWait(page, 'no workspace now');
+    assert.equal(JSON.parse((await plain).postData()).workspace_id, undefined);
+    await closePage(page);
+  });
 });
 
 describe('the web chat page with client API keys', () => {

@@ -134,6 +134,17 @@ async fn workspace_files_are_recalled() {
     server.post("/workspaces/infra/files", json!({ "name": "a.md", "content": "secret plans" })).await;
     let (status, _) = server.get("/workspaces/infra/files?user_id=mallory").await;
     assert_eq!(status, 404);
+    // Binary content and malformed ids are refused, on every workspace route alike.
+    let (status, body) =
+        server.post("/workspaces/infra/files", json!({ "name": "x.png", "content": "PNG\u{0}\u{1}" })).await;
+    assert_eq!((status, error_code(&body)), (422, "invalid_parameter"), "{body}");
+    for (status, body) in [
+        server.post("/workspaces/a%20b/files", json!({ "name": "a.md", "content": "x" })).await,
+        server.get("/workspaces/a%20b/files").await,
+        server.delete("/workspaces/a%20b").await,
+    ] {
+        assert_eq!((status, error_code(&body)), (422, "invalid_parameter"), "{body}");
+    }
     server.stop().await;
 }
 

@@ -77,6 +77,13 @@ pub async fn add_file(
     if body.content.trim().is_empty() {
         return Err(ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "empty_file", "content must not be empty"));
     }
+    if body.content.contains('\0') {
+        return Err(ApiError::invalid(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_parameter",
+            "content must be text; it contains NUL bytes",
+        ));
+    }
     // The default provider embeds the chunks when it can; recall falls back to BM25 otherwise.
     let model = state.providers.default_provider().ok().map(|p| state.providers.model(&p.manifest.id));
     let file = state.memory.add_file(&user, &workspace, name, &body.content, model).await?;
@@ -86,13 +93,14 @@ pub async fn add_file(
 /// A workspace's files.
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/files", operation_id = "list_workspace_files", tag = "workspaces",
     params(("workspace_id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$"), UserQuery, super::openapi::UserHeader),
-    responses((status = 200, body = Files), (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse)))]
+    responses((status = 200, body = Files), (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse)))]
 pub async fn files(
     State(state): State<AppState>,
     Path(workspace): Path<String>,
     caller: Caller,
     Query(query): Query<UserQuery>,
 ) -> Result<Json<Files>, ApiError> {
+    check_id("workspace id", &workspace)?;
     let user = caller.user(query.user_id.as_deref())?;
     let files = state.memory.files(&user, &workspace).await.map_err(not_found)?;
     Ok(Json(Files { workspace_id: workspace, files: files.into_iter().map(Into::into).collect() }))
@@ -101,13 +109,14 @@ pub async fn files(
 /// Deletes a workspace and all its files.
 #[utoipa::path(delete, path = "/workspaces/{workspace_id}", operation_id = "delete_workspace", tag = "workspaces",
     params(("workspace_id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$"), UserQuery, super::openapi::UserHeader),
-    responses((status = 204, description = "Deleted"), (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse)))]
+    responses((status = 204, description = "Deleted"), (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse)))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(workspace): Path<String>,
     caller: Caller,
     Query(query): Query<UserQuery>,
 ) -> Result<StatusCode, ApiError> {
+    check_id("workspace id", &workspace)?;
     let user = caller.user(query.user_id.as_deref())?;
     state.memory.delete_workspace(&user, &workspace).await.map_err(not_found)?;
     Ok(StatusCode::NO_CONTENT)
