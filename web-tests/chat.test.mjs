@@ -472,6 +472,11 @@ describe('the web chat page with the echo demo', () => {
     assert.equal((await call(server, '/chat', { method: 'POST', body: { message: unrelated, workspace_id: WS } })).body.memory.recalled, 0);
     await sendAndWait(page, unrelated);
     assert.doesNotMatch(await text(assistant(page).getByTestId('reply-meta')), /recalled/);
+    // Reopened, the stored replies still say what they recalled.
+    await page.reload();
+    const metas = page.locator('[data-testid=message][data-role=assistant] [data-testid=reply-meta]');
+    await metas.filter({ hasText: /· 1 recalled$/ }).first().waitFor({ timeout: STEP_MS });
+    assert.doesNotMatch(await text(assistant(page).getByTestId('reply-meta')), /recalled/);
 
     // Deleting the workspace (after confirming) empties the list; the API no longer has it.
     await page.getByTestId('workspace-toggle').click();

@@ -292,6 +292,11 @@ async fn chat_streams_server_sent_events() {
     assert_eq!(done["provider"], "echo (offline demo)");
     let (_, history) = server.get(&format!("/memory/{session}")).await;
     assert_eq!(history["messages"][1]["content"], done["reply"]);
+    // A stored reply keeps what the live one reported.
+    let stored = &history["messages"][1]["metadata"];
+    for key in ["provider", "model", "usage", "finish_reason", "memory"] {
+        assert_eq!(stored[key], done[key], "{key} in {stored}");
+    }
     server.stop().await;
 }
 

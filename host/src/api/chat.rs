@@ -243,7 +243,10 @@ pub fn check_sampling(temperature: Option<f32>, top_p: Option<f32>) -> Result<()
 
 /// Stores the turn and shapes the reply.
 async fn record(prepared: &Prepared, reply: Reply) -> Result<ChatReply, ApiError> {
-    let metadata = json!({ "provider": reply.provider, "model": reply.model, "usage": reply.usage, "finish_reason": reply.finish_reason });
+    let metadata = json!({
+        "provider": reply.provider, "model": reply.model, "usage": reply.usage,
+        "finish_reason": reply.finish_reason, "memory": prepared.memory,
+    });
     let turn = Turn { user: prepared.message.clone(), reply: reply.content.clone(), metadata };
     let stored = prepared.state.memory.record(&prepared.scope, turn, Some(prepared.model.clone())).await?;
     let answer = stored.last().ok_or_else(|| ApiError::from(store::Error::Other("append returned nothing".into())))?;
