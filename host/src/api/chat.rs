@@ -161,18 +161,10 @@ async fn prepare(state: AppState, caller: &Caller, body: ChatBody) -> Result<Pre
     }
     check_sampling(body.temperature, body.top_p)?;
     if body.max_tokens == Some(0) {
-        return Err(ApiError::invalid(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_parameter",
-            "max_tokens must be at least 1",
-        ));
+        return Err(ApiError::invalid_parameter("max_tokens must be at least 1"));
     }
     if body.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
-        return Err(ApiError::invalid(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_parameter",
-            "model must not be empty",
-        ));
+        return Err(ApiError::invalid_parameter("model must not be empty"));
     }
     let user = caller.user(body.user_id.as_deref())?;
 
@@ -215,11 +207,7 @@ async fn prepare(state: AppState, caller: &Caller, body: ChatBody) -> Result<Pre
 /// Checks a client-chosen id: 1-128 letters, digits and `._-`.
 pub fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-        return Err(ApiError::invalid(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_parameter",
-            format!("{field} must be 1-128 letters, digits and ._-"),
-        ));
+        return Err(ApiError::invalid_parameter(format!("{field} must be 1-128 letters, digits and ._-")));
     }
     Ok(())
 }
@@ -231,12 +219,11 @@ pub fn check_session_id(field: &str, id: &str) -> Result<(), ApiError> {
 
 /// Checks `temperature` (0-2) and `top_p` (0-1) as OpenAI defines them.
 pub fn check_sampling(temperature: Option<f32>, top_p: Option<f32>) -> Result<(), ApiError> {
-    let invalid = |what: String| ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", what);
     if let Some(t) = temperature.filter(|t| !(0.0..=2.0).contains(t)) {
-        return Err(invalid(format!("temperature {t} is outside 0..=2")));
+        return Err(ApiError::invalid_parameter(format!("temperature {t} is outside 0..=2")));
     }
     if let Some(p) = top_p.filter(|p| !(0.0..=1.0).contains(p)) {
-        return Err(invalid(format!("top_p {p} is outside 0..=1")));
+        return Err(ApiError::invalid_parameter(format!("top_p {p} is outside 0..=1")));
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! editor extensions can index code through the same server (and keys) they chat through.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use base64::prelude::{BASE64_STANDARD, Engine as _};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -95,10 +95,6 @@ pub struct EmbeddingUsage {
     total_tokens: u32,
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", message)
-}
-
 /// OpenAI's Embeddings.
 #[utoipa::path(post, path = "/v1/embeddings", operation_id = "create_embedding", tag = "openai",
     request_body = EmbeddingsBody,
@@ -120,17 +116,19 @@ pub async fn embeddings(
         Input::One(text) => vec![text],
         Input::Many(texts) => texts,
         Input::Other(_) => {
-            return Err(invalid("input must be a string or a list of strings (token arrays are not supported)"));
+            return Err(ApiError::invalid_parameter(
+                "input must be a string or a list of strings (token arrays are not supported)",
+            ));
         }
     };
     if inputs.is_empty() || inputs.len() > MAX_INPUTS {
-        return Err(invalid(format!("input must hold 1-{MAX_INPUTS} strings")));
+        return Err(ApiError::invalid_parameter(format!("input must hold 1-{MAX_INPUTS} strings")));
     }
     if let Some(i) = inputs.iter().position(|text| text.is_empty()) {
-        return Err(invalid(format!("input {i} is empty")));
+        return Err(ApiError::invalid_parameter(format!("input {i} is empty")));
     }
     if body.dimensions.is_some() {
-        return Err(invalid("dimensions is not supported"));
+        return Err(ApiError::invalid_parameter("dimensions is not supported"));
     }
     let (route, model) = route(&state, &headers, body.model.as_deref())?;
     let out = state.providers.embed(route, model, inputs).await?;

@@ -42,6 +42,11 @@ impl ApiError {
         Self::new(status, "invalid_request_error", code, message)
     }
 
+    /// 422 `invalid_parameter`: a field is well-formed JSON but its value is out of bounds.
+    pub fn invalid_parameter(message: impl Into<String>) -> Self {
+        Self::invalid(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", message)
+    }
+
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found_error", code, message)
     }

@@ -104,11 +104,7 @@ pub struct IndexView {
 fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit.unwrap_or(DEFAULT_PAGE) {
         n @ 1..=MAX_PAGE => Ok(n),
-        _ => Err(ApiError::invalid(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_parameter",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        )),
+        _ => Err(ApiError::invalid_parameter(format!("limit must be between 1 and {MAX_PAGE}"))),
     }
 }
 

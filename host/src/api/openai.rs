@@ -9,7 +9,7 @@
 use std::convert::Infallible;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
@@ -135,10 +135,6 @@ struct InToolSpec {
     parameters: Value,
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter", message)
-}
-
 impl Content {
     fn text(self) -> Result<String, ApiError> {
         match self {
@@ -146,7 +142,10 @@ impl Content {
             Content::Text(text) => Ok(text),
             Content::Parts(parts) => {
                 if let Some(p) = parts.iter().find(|p| p.kind != "text") {
-                    return Err(invalid(format!("content parts of type {:?} are not supported; send text", p.kind)));
+                    return Err(ApiError::invalid_parameter(format!(
+                        "content parts of type {:?} are not supported; send text",
+                        p.kind
+                    )));
                 }
                 Ok(parts.into_iter().filter_map(|p| p.text).collect::<Vec<_>>().join("\n"))
             }
@@ -160,7 +159,7 @@ fn message(m: InMessage) -> Result<types::Message, ApiError> {
         "user" => types::Role::User,
         "assistant" => types::Role::Assistant,
         "tool" => types::Role::Tool,
-        other => return Err(invalid(format!("unknown message role {other:?}"))),
+        other => return Err(ApiError::invalid_parameter(format!("unknown message role {other:?}"))),
     };
     Ok(types::Message {
         role,
@@ -196,10 +195,10 @@ pub async fn completions(
     Json(body): Json<CompletionBody>,
 ) -> Result<Response, ApiError> {
     if body.messages.is_empty() {
-        return Err(invalid("messages must not be empty"));
+        return Err(ApiError::invalid_parameter("messages must not be empty"));
     }
     if body.n.is_some_and(|n| n != 1) {
-        return Err(invalid("only n = 1 is supported"));
+        return Err(ApiError::invalid_parameter("only n = 1 is supported"));
     }
     check_sampling(body.temperature, body.top_p)?;
     // OpenAI's `user` names an end user; with API keys on, the key names ours and `user` stays
@@ -287,7 +286,7 @@ async fn remember(
         check_id("X-Workspace-Id", id)?;
     }
     let Some(last) = messages.iter().rev().find(|m| m.role == types::Role::User).map(|m| m.content.clone()) else {
-        return Err(invalid("memory needs a user message"));
+        return Err(ApiError::invalid_parameter("memory needs a user message"));
     };
     let scope = Scope::new(user, session.unwrap_or("-"));
     let exists = match session {

@@ -68,21 +68,13 @@ pub async fn add_file(
     let user = caller.user(body.user_id.as_deref())?;
     let name = body.name.trim();
     if name.is_empty() || name.len() > 256 {
-        return Err(ApiError::invalid(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_parameter",
-            "name must be 1-256 characters",
-        ));
+        return Err(ApiError::invalid_parameter("name must be 1-256 characters"));
     }
     if body.content.trim().is_empty() {
         return Err(ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "empty_file", "content must not be empty"));
     }
     if body.content.contains('\0') {
-        return Err(ApiError::invalid(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_parameter",
-            "content must be text; it contains NUL bytes",
-        ));
+        return Err(ApiError::invalid_parameter("content must be text; it contains NUL bytes"));
     }
     // The default provider embeds the chunks when it can; recall falls back to BM25 otherwise.
     let model = state.providers.default_provider().ok().map(|p| state.providers.model(&p.manifest.id));
