@@ -70,10 +70,14 @@ impl fmt::Debug for ApiKeys {
     }
 }
 
-/// A user id as the API accepts it: 1-128 characters of letters, digits and `._@:-` (no `:`
-/// here, since it separates user from key).
+/// A user id as the API accepts it: 1-128 characters of letters, digits and `._@:-`.
+pub fn valid_user_id(user: &str) -> bool {
+    !user.is_empty() && user.len() <= 128 && user.chars().all(|c| c.is_ascii_alphanumeric() || "._@:-".contains(c))
+}
+
+/// A user id that can have keys: an API user id without `:`, which separates user from key.
 pub fn valid_user(user: &str) -> bool {
-    !user.is_empty() && user.len() <= 128 && user.chars().all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c))
+    valid_user_id(user) && !user.contains(':')
 }
 
 /// A new key: `cc-` and 64 hex digits from the operating system's random source.

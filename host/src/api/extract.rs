@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use crate::auth::valid_user_id;
 
 /// `axum::Json`, but a malformed body gets `{"error": ...}` with 400/413/415/422.
 #[derive(Debug, Clone, Copy, Default, FromRequest)]
@@ -83,8 +84,4 @@ impl Caller {
     pub fn is_authenticated(&self) -> bool {
         self.authenticated.is_some()
     }
-}
-
-fn valid_user_id(user: &str) -> bool {
-    !user.is_empty() && user.len() <= 128 && user.chars().all(|c| c.is_ascii_alphanumeric() || "._@:-".contains(c))
 }
