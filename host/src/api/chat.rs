@@ -34,9 +34,9 @@ pub struct ChatBody {
     #[schema(pattern = r"\S")]
     message: String,
     /// Continue this session; without one a new session starts.
-    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
+    #[schema(value_type = Option<super::openapi::Id>)]
     session_id: Option<String>,
-    #[schema(pattern = r"^[A-Za-z0-9._@:-]{1,128}$")]
+    #[schema(value_type = Option<super::openapi::UserId>)]
     user_id: Option<String>,
     /// A provider plugin id; the default provider otherwise.
     provider: Option<String>,
@@ -57,7 +57,7 @@ pub struct ChatBody {
     #[serde(default)]
     stream: bool,
     /// A workspace whose files are recalled into this chat.
-    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
+    #[schema(value_type = Option<super::openapi::Id>)]
     workspace_id: Option<String>,
 }
 

@@ -21,7 +21,7 @@ const MAX_PAGE: usize = 1000;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
-    #[param(pattern = r"^[A-Za-z0-9._@:-]{1,128}$")]
+    #[param(value_type = Option<super::openapi::UserId>)]
     user_id: Option<String>,
     /// Messages per page, 1-1000 (default 100): the newest ones before `before`.
     #[param(minimum = 1, maximum = 1000)]
@@ -110,7 +110,7 @@ fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
 
 /// A session's messages, newest page first, with its summary and index.
 #[utoipa::path(get, path = "/memory/{session_id}", operation_id = "get_memory", tag = "memory",
-    params(("session_id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$"), HistoryQuery, super::openapi::UserHeader),
+    params(("session_id" = super::openapi::Id, Path), HistoryQuery, super::openapi::UserHeader),
     responses((status = 200, body = History), (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse)))]
 pub async fn history(
     State(state): State<AppState>,
@@ -143,7 +143,7 @@ pub async fn history(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UserQuery {
-    #[param(pattern = r"^[A-Za-z0-9._@:-]{1,128}$")]
+    #[param(value_type = Option<super::openapi::UserId>)]
     user_id: Option<String>,
     /// Sessions listed, 1-1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -152,7 +152,7 @@ pub struct UserQuery {
 
 /// Deletes a session: its messages, summary and embeddings.
 #[utoipa::path(delete, path = "/memory/{session_id}", operation_id = "delete_memory", tag = "memory",
-    params(("session_id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$"), UserQuery, super::openapi::UserHeader),
+    params(("session_id" = super::openapi::Id, Path), UserQuery, super::openapi::UserHeader),
     responses((status = 204, description = "Deleted"), (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse)))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -63,7 +63,7 @@ pub struct CompletionBody {
     #[schema(minimum = 1, maximum = 1)]
     n: Option<u32>,
     /// Whose memory, when API keys are off; with keys on, only the client's own tag.
-    #[schema(pattern = r"^[A-Za-z0-9._@:-]{1,128}$")]
+    #[schema(value_type = Option<super::openapi::UserId>)]
     user: Option<String>,
     /// Everything else (response_format, seed, penalties...) goes to the vendor as is.
     #[serde(flatten)]

@@ -31,7 +31,7 @@ pub struct ErrorObject {
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)]
 pub struct UserHeader {
-    #[param(rename = "x-user-id", pattern = r"^[A-Za-z0-9._@:-]{1,128}$")]
+    #[param(rename = "x-user-id", value_type = Option<UserId>)]
     user: Option<String>,
 }
 
@@ -75,3 +75,15 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
 pub async fn openapi() -> Json<&'static utoipa::openapi::OpenApi> {
     Json(document())
 }
+
+/// A session or workspace id, as `check_id` accepts it.
+#[derive(ToSchema)]
+#[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
+#[allow(dead_code)] // a schema only
+pub struct Id(String);
+
+/// A user id, as `valid_user_id` accepts it.
+#[derive(ToSchema)]
+#[schema(pattern = r"^[A-Za-z0-9._@:-]{1,128}$")]
+#[allow(dead_code)]
+pub struct UserId(String);

@@ -22,7 +22,7 @@ pub struct FileBody {
     /// UTF-8 text, not blank.
     #[schema(pattern = r"\S")]
     content: String,
-    #[schema(pattern = r"^[A-Za-z0-9._@:-]{1,128}$")]
+    #[schema(value_type = Option<super::openapi::UserId>)]
     user_id: Option<String>,
 }
 
@@ -30,7 +30,7 @@ pub struct FileBody {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UserQuery {
-    #[param(pattern = r"^[A-Za-z0-9._@:-]{1,128}$")]
+    #[param(value_type = Option<super::openapi::UserId>)]
     user_id: Option<String>,
 }
 
@@ -55,7 +55,7 @@ pub struct Files {
 
 /// Attaches a text file to a workspace; a file of the same name is replaced.
 #[utoipa::path(post, path = "/workspaces/{workspace_id}/files", operation_id = "add_workspace_file", tag = "workspaces", request_body = FileBody,
-    params(("workspace_id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$"), super::openapi::UserHeader),
+    params(("workspace_id" = super::openapi::Id, Path), super::openapi::UserHeader),
     responses((status = 201, body = FileView), (status = 400, body = super::openapi::ErrorResponse), (status = 413, body = super::openapi::ErrorResponse),
         (status = 415, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse)))]
 pub async fn add_file(
@@ -84,7 +84,7 @@ pub async fn add_file(
 
 /// A workspace's files.
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/files", operation_id = "list_workspace_files", tag = "workspaces",
-    params(("workspace_id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$"), UserQuery, super::openapi::UserHeader),
+    params(("workspace_id" = super::openapi::Id, Path), UserQuery, super::openapi::UserHeader),
     responses((status = 200, body = Files), (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse)))]
 pub async fn files(
     State(state): State<AppState>,
@@ -100,7 +100,7 @@ pub async fn files(
 
 /// Deletes a workspace and all its files.
 #[utoipa::path(delete, path = "/workspaces/{workspace_id}", operation_id = "delete_workspace", tag = "workspaces",
-    params(("workspace_id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$"), UserQuery, super::openapi::UserHeader),
+    params(("workspace_id" = super::openapi::Id, Path), UserQuery, super::openapi::UserHeader),
     responses((status = 204, description = "Deleted"), (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse)))]
 pub async fn delete(
     State(state): State<AppState>,
