@@ -48,8 +48,9 @@ pub struct RequestLimits {
 
 impl Default for RequestLimits {
     fn default() -> Self {
-        // A message of 32k characters is ~8k tokens: more than a whole gpt-3.5 context.
-        Self { max_body_bytes: 1 << 20, max_message_chars: 32_768 }
+        // Coding agents send ~35k-character system prompts, whole files and long tool results;
+        // 256k characters is ~64k tokens. Bodies hold whole conversations (and images).
+        Self { max_body_bytes: 32 << 20, max_message_chars: 262_144 }
     }
 }
 
@@ -73,6 +74,9 @@ pub struct MemoryConfig {
     /// Embed messages for recall (in the background, with the session's provider, when it
     /// offers embeddings); without, recall ranks by BM25.
     pub embeddings: bool,
+    /// Give coding agents memory of their own sessions: Claude Code's `X-Claude-Code-Session-Id`
+    /// and Codex's `session-id` headers name the session when `X-Session-Id` does not.
+    pub agent_sessions: bool,
 }
 
 impl Default for MemoryConfig {
@@ -86,6 +90,7 @@ impl Default for MemoryConfig {
             recall_across_sessions: false,
             summaries: true,
             embeddings: true,
+            agent_sessions: true,
         }
     }
 }

@@ -18,6 +18,8 @@ pub mod auth;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod conversation;
+pub mod ids;
 pub mod inspect;
 pub mod memory;
 pub mod metrics;
@@ -95,7 +97,16 @@ pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
         Err(e) => tracing::error!("no default provider: {e}"),
     }
     tracing::info!(store = memory.store_name(), "store ready");
-    Ok(api::AppState { config: Arc::new(config), memory, providers, registry, reloader, started: Instant::now() })
+    let conversation = conversation::Conversation::new(memory.clone(), providers.clone(), config.limits);
+    Ok(api::AppState {
+        config: Arc::new(config),
+        conversation,
+        memory,
+        providers,
+        registry,
+        reloader,
+        started: Instant::now(),
+    })
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then drains requests in flight.

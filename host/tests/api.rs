@@ -152,7 +152,11 @@ async fn users_cannot_reach_each_others_sessions() {
 /// Every kind of bad input gets the documented status and a JSON error, and stores nothing.
 #[tokio::test]
 async fn bad_inputs_get_clear_json_errors() {
-    let server = TestServer::start(Setup { configure: |c| c.limits.max_message_chars = 100, ..Setup::default() }).await;
+    let configure = |c: &mut codexcontinue::config::Config| {
+        c.limits.max_message_chars = 100;
+        c.limits.max_body_bytes = 1 << 20;
+    };
+    let server = TestServer::start(Setup { configure, ..Setup::default() }).await;
     let cases: Vec<(Value, u16, &str)> = vec![
         (json!({ "message": "" }), 422, "empty_message"),
         (json!({ "message": "   \n " }), 422, "empty_message"),

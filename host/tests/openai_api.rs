@@ -106,6 +106,49 @@ async fn session_header_turns_on_memory() {
     server.stop().await;
 }
 
+/// A client that sends its own history keeps it, gets the long-term section (what slid out of
+/// its window) added, and each turn stores only what is new: its message or tool results.
+#[tokio::test]
+async fn client_history_gets_long_term_memory() {
+    let configure = |c: &mut codexcontinue::config::Config| {
+        c.providers.retries = 0;
+        c.memory.window_messages = 4;
+    };
+    let server = TestServer::start(Setup { plugins: vec!["echo", "dummy"], configure, ..Setup::default() }).await;
+    let session = [("x-session-id", "client-history")];
+    let mut history = vec![json!({ "role": "user", "content": "We picked Postgres for the audit log." })];
+    for i in 0..6 {
+        let (status, reply) = completion(&server, json!({ "model": "echo", "messages": history }), &session).await;
+        assert_eq!(status, 200, "{reply}");
+        history.push(json!({ "role": "assistant", "content": reply["choices"][0]["message"]["content"] }));
+        history.push(json!({ "role": "user", "content": format!("small talk {i}") }));
+    }
+    // The client now sends only its recent turns, as editors trim long chats.
+    let recent: Vec<Value> = history[history.len() - 3..].to_vec();
+    let mut messages = vec![json!({ "role": "system", "content": "be brief" })];
+    messages.extend(recent.iter().cloned());
+    messages.push(json!({ "role": "assistant", "content": "" , "tool_calls": [{ "id": "call_1", "type": "function", "function": { "name": "db", "arguments": "{}" } }] }));
+    messages.push(json!({ "role": "tool", "tool_call_id": "call_1", "content": "which database for the audit log?" }));
+    let (status, reply) = completion(&server, json!({ "model": "dummy/prompt", "messages": messages }), &session).await;
+    assert_eq!(status, 200, "{reply}");
+    let prompt = reply["choices"][0]["message"]["content"].as_str().unwrap();
+    let lines: Vec<&str> = prompt.lines().collect();
+    assert_eq!(lines[0], "system: be brief", "{prompt}");
+    assert!(lines[1].starts_with("system: ") && prompt.contains("postgres for the audit log"), "{prompt}");
+    assert_eq!(lines.last(), Some(&"tool: which database for the audit log?"), "{prompt}");
+
+    let (_, stored) = server.get("/memory/client-history").await;
+    let stored = stored["messages"].as_array().unwrap();
+    let last_two: Vec<(&str, &str)> = stored[stored.len() - 2..]
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(last_two[0], ("tool", "which database for the audit log?"), "only the new input is stored: {stored:?}");
+    assert_eq!(last_two[1].0, "assistant");
+    assert_eq!(stored.iter().filter(|m| m["content"] == "small talk 4").count(), 1, "no turn stored twice");
+    server.stop().await;
+}
+
 /// `provider/model` and `X-Provider` route to a provider; unknown prefixes stay model names.
 #[tokio::test]
 async fn routing_by_model_prefix_and_header() {
@@ -149,6 +192,10 @@ async fn bad_requests() {
         (json!({ "messages": [{ "role": "user", "content": "x" }], "n": 2 }), 422, "invalid_parameter"),
         (json!({ "messages": [{ "role": "user", "content": "x" }], "temperature": 3 }), 422, "invalid_parameter"),
         (json!({ "model": "x" }), 422, "invalid_body"),
+        // The same checks as /chat: one pipeline checks every dialect.
+        (json!({ "messages": [{ "role": "user", "content": "x" }], "max_tokens": 0 }), 422, "invalid_parameter"),
+        (json!({ "messages": [{ "role": "user", "content": "x" }], "model": " " }), 422, "invalid_parameter"),
+        (json!({ "messages": [{ "role": "user", "content": "x".repeat(300_000) }] }), 413, "message_too_long"),
     ];
     for (body, status, code) in cases {
         let (got, reply) = completion(&server, body.clone(), &[]).await;

@@ -36,6 +36,8 @@ async fn the_document_matches_the_routes() {
         "POST /chat",
         "POST /v1/chat/completions",
         "POST /v1/embeddings",
+        "POST /v1/messages",
+        "POST /v1/messages/count_tokens",
         "POST /workspaces/{workspace_id}/files",
     ];
     assert_eq!(documented, expected);

@@ -250,7 +250,7 @@ fn skip(step: &str, why: &str) -> Result<(), String> {
 }
 
 /// The Python tools the API tests install from PyPI, pinned, into target/pytools.
-const PY_TOOLS: [&str; 2] = ["schemathesis==4.32.5", "openai==3.57.0"];
+const PY_TOOLS: [&str; 3] = ["schemathesis==4.32.5", "openai==3.57.0", "anthropic==2.15.0"];
 
 /// A virtualenv with [`PY_TOOLS`], made once (again when the pins change); its bin folder.
 fn py_tools(root: &Path) -> Result<PathBuf, String> {
@@ -311,8 +311,8 @@ impl Drop for TestServer {
 
 /// The API from the outside, with Python tools: Schemathesis fuzzes it from its own OpenAPI
 /// document (no input may cause a 5xx, every status must be documented, every reply must match
-/// its schema; a fixed seed keeps runs repeatable), then the official OpenAI SDK runs
-/// examples/clients/openai_sdk.py against /v1 with client API keys on.
+/// its schema; a fixed seed keeps runs repeatable), then the official OpenAI and Anthropic SDKs run
+/// examples/clients/{openai,anthropic}_sdk.py against /v1 with client API keys on.
 fn api_contract(root: &Path) -> Result<(), String> {
     if output("python3", &["--version"]).is_none() {
         return skip("the API tests (Schemathesis, OpenAI SDK)", "python3 is not installed");
@@ -333,5 +333,10 @@ fn api_contract(root: &Path) -> Result<(), String> {
 
     const KEY: &str = "sk-xtask-sdk-0123456789";
     let server = TestServer::start(root, &[("CODEXCONTINUE_API_KEYS", &format!("sdk:{KEY}"))])?;
-    status(Command::new(bin.join("python")).arg(root.join("examples/clients/openai_sdk.py")).arg(&server.url).arg(KEY))
+    for client in ["openai_sdk.py", "anthropic_sdk.py"] {
+        status(
+            Command::new(bin.join("python")).arg(root.join("examples/clients").join(client)).arg(&server.url).arg(KEY),
+        )?;
+    }
+    Ok(())
 }

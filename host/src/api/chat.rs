@@ -5,32 +5,28 @@
 //! call leaves the history unchanged and the client can simply retry.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::extract::{Caller, Json};
 use super::{AppState, rfc3339_ms};
 
-use crate::memory::{Model, PromptMessage, PromptRequest, Turn};
-use crate::plugins::Route;
-use crate::providers::{self, ChatOptions, Reply, Usage};
-use crate::runtime::types::StreamEvent;
-use crate::store::{self, Scope};
+use crate::conversation::{Event, MemoryUse, Outcome, Session, TurnRequest};
+use crate::providers::{ChatOptions, Usage};
+use crate::runtime::types::{Message, Role, StreamEvent};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChatBody {
-    /// The user's message: not blank, at most `max_message_chars` characters (32768 by default; 413 beyond).
+    /// The user's message: not blank, at most `max_message_chars` characters (262144 by default; 413 beyond).
     #[schema(pattern = r"\S")]
     message: String,
     /// Continue this session; without one a new session starts.
@@ -98,28 +94,6 @@ pub struct ChatReply {
     memory: MemoryUse,
 }
 
-/// How memory shaped a prompt.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-pub struct MemoryUse {
-    /// Earlier messages (and workspace chunks) recalled into the long-term section.
-    recalled: usize,
-    /// Whether the session's rolling summary was included.
-    summary: bool,
-}
-
-/// Everything a validated request needs, owned, so the streaming path can move it into the
-/// response body.
-struct Prepared {
-    state: AppState,
-    route: Route,
-    scope: Scope,
-    prompt: Vec<PromptMessage>,
-    memory: MemoryUse,
-    model: Arc<dyn Model>,
-    message: String,
-    options: ChatOptions,
-}
-
 /// One turn of a conversation.
 #[utoipa::path(post, path = "/chat", operation_id = "chat", tag = "chat", request_body = ChatBody,
     params(super::openapi::UserHeader),
@@ -135,194 +109,62 @@ pub async fn chat(
     caller: Caller,
     Json(body): Json<ChatBody>,
 ) -> Result<Response, ApiError> {
-    let stream = body.stream;
-    let prepared = prepare(state, &caller, body).await?;
-    if stream {
-        return Ok(Sse::new(events(prepared)).keep_alive(KeepAlive::default()).into_response());
-    }
-    let messages = providers::messages(&prepared.prompt);
-    let reply = prepared.state.providers.chat(prepared.route.clone(), &messages, prepared.options.clone()).await?;
-    Ok(Json(record(&prepared, reply).await?).into_response())
-}
-
-/// Validates the body, resolves the user, session and provider, and builds the prompt.
-async fn prepare(state: AppState, caller: &Caller, body: ChatBody) -> Result<Prepared, ApiError> {
-    let limits = state.config.limits;
     if body.message.trim().is_empty() {
         return Err(ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, "empty_message", "message must not be empty"));
     }
-    let chars = body.message.chars().count();
-    if chars > limits.max_message_chars {
-        return Err(ApiError::invalid(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "message_too_long",
-            format!("message has {chars} characters; the limit is {}", limits.max_message_chars),
-        ));
+    let mut messages = Vec::with_capacity(2);
+    if let Some(system) = body.system {
+        messages.push(Message::text(Role::System, &system));
     }
-    check_sampling(body.temperature, body.top_p)?;
-    if body.max_tokens == Some(0) {
-        return Err(ApiError::invalid_parameter("max_tokens must be at least 1"));
+    messages.push(Message::text(Role::User, &body.message));
+    let request = TurnRequest {
+        user: caller.user(body.user_id.as_deref())?,
+        session: body.session_id.map_or(Session::New, Session::Existing),
+        workspace: body.workspace_id,
+        provider: body.provider,
+        messages,
+        options: ChatOptions {
+            model: body.model,
+            temperature: body.temperature,
+            top_p: body.top_p,
+            max_tokens: body.max_tokens,
+            stop: body.stop.into_vec(),
+            ..ChatOptions::default()
+        },
+    };
+    let turn = state.conversation.prepare(request).await?;
+    if !body.stream {
+        return Ok(Json(reply(turn.reply().await?)).into_response());
     }
-    if body.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
-        return Err(ApiError::invalid_parameter("model must not be empty"));
-    }
-    let user = caller.user(body.user_id.as_deref())?;
-
-    let (scope, existing) = match body.session_id {
-        Some(id) => {
-            check_session_id("session_id", &id)?;
-            state.memory.session(&user, &id).await?;
-            (Scope::new(user, id), true)
+    // `start` names the provider first asked; `done` the one that answered (a fallback, maybe).
+    let start = json!({ "session_id": turn.session(), "provider": turn.provider() });
+    let events = turn.stream().filter_map(|event| async move {
+        match event {
+            // This API streams text; tool calls arrive whole in `done` (and on /v1).
+            Event::Stream(StreamEvent::Delta(delta)) => Some(sse("delta", &json!({ "content": delta }))),
+            Event::Stream(_) => None,
+            Event::Done(outcome) => Some(sse("done", &reply(*outcome))),
+            Event::Failed(error) => Some(sse("error", &ApiError::from(error).streamed())),
         }
-        None => (Scope::new(user, uuid::Uuid::now_v7().to_string()), false),
-    };
-    let route = state.providers.select(body.provider.as_deref())?;
-    if let Some(workspace) = body.workspace_id.as_deref() {
-        check_id("workspace_id", workspace)?;
-    }
-    let model = state.providers.model(&route.primary.manifest.id);
-    let model_name = state.providers.resolve_model(&route.primary, body.model.as_deref());
-    let budget = state.memory.budget(state.providers.context_window(&route.primary, &model_name), body.max_tokens);
-    let request = PromptRequest {
-        scope: &scope,
-        existing,
-        system: body.system.as_deref(),
-        message: &body.message,
-        budget,
-        workspace: body.workspace_id.as_deref(),
-    };
-    let prompt = state.memory.prompt(request, model.as_ref()).await?;
-    let memory = MemoryUse { recalled: prompt.recalled, summary: prompt.summarized };
-    let options = ChatOptions {
-        model: body.model,
-        temperature: body.temperature,
-        top_p: body.top_p,
-        max_tokens: body.max_tokens,
-        stop: body.stop.into_vec(),
-        ..ChatOptions::default()
-    };
-    Ok(Prepared { state, route, scope, prompt: prompt.messages, memory, model, message: body.message, options })
-}
-
-/// Checks a client-chosen id: 1-128 letters, digits and `._-`.
-pub fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-        return Err(ApiError::invalid_parameter(format!("{field} must be 1-128 letters, digits and ._-")));
-    }
-    Ok(())
-}
-
-/// A session id as the API accepts it: [`check_id`]'s rules, but 400 `invalid_session_id`.
-pub fn check_session_id(field: &str, id: &str) -> Result<(), ApiError> {
-    check_id(field, id).map_err(|e| ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_session_id", ..e })
-}
-
-/// Checks `temperature` (0-2) and `top_p` (0-1) as OpenAI defines them.
-pub fn check_sampling(temperature: Option<f32>, top_p: Option<f32>) -> Result<(), ApiError> {
-    if let Some(t) = temperature.filter(|t| !(0.0..=2.0).contains(t)) {
-        return Err(ApiError::invalid_parameter(format!("temperature {t} is outside 0..=2")));
-    }
-    if let Some(p) = top_p.filter(|p| !(0.0..=1.0).contains(p)) {
-        return Err(ApiError::invalid_parameter(format!("top_p {p} is outside 0..=1")));
-    }
-    Ok(())
-}
-
-/// Stores the turn and shapes the reply.
-async fn record(prepared: &Prepared, reply: Reply) -> Result<ChatReply, ApiError> {
-    let metadata = json!({
-        "provider": reply.provider, "model": reply.model, "usage": reply.usage,
-        "finish_reason": reply.finish_reason, "memory": prepared.memory,
     });
-    let turn = Turn { user: prepared.message.clone(), reply: reply.content.clone(), metadata };
-    let stored = prepared.state.memory.record(&prepared.scope, turn, Some(prepared.model.clone())).await?;
-    let answer = stored.last().ok_or_else(|| ApiError::from(store::Error::Other("append returned nothing".into())))?;
-    Ok(ChatReply {
-        session_id: prepared.scope.session.clone(),
-        message_id: answer.seq,
-        reply: reply.content,
-        provider: reply.provider,
-        model: reply.model,
-        finish_reason: reply.finish_reason,
-        usage: reply.usage,
-        created_at: rfc3339_ms(answer.created_at_ms),
-        memory: prepared.memory,
-    })
+    let events = futures::stream::once(async move { sse("start", &start) }).chain(events);
+    Ok(Sse::new(events.map(Ok::<_, Infallible>)).keep_alive(KeepAlive::default()).into_response())
 }
 
-/// The SSE body. The provider call runs inside the stream, so a client that disconnects drops
-/// the stream and with it the call and its upstream request.
-fn events(prepared: Prepared) -> impl Stream<Item = Result<Event, Infallible>> {
-    let (tx, mut rx) = mpsc::channel::<StreamEvent>(crate::runtime::STREAM_BUFFER);
-    // The provider first asked; `done` names the one that answered (a fallback, maybe).
-    let start = json!({ "session_id": prepared.scope.session, "provider": providers::label(&prepared.route.primary) });
-    async_stream(move |out| async move {
-        out.send(event("start", &start)).await;
-        let call = async {
-            let messages = providers::messages(&prepared.prompt);
-            let reply = prepared
-                .state
-                .providers
-                .chat_stream(prepared.route.clone(), &messages, prepared.options.clone(), tx)
-                .await?;
-            record(&prepared, reply).await
-        };
-        tokio::pin!(call);
-        let mut outcome = None;
-        loop {
-            tokio::select! {
-                Some(next) = rx.recv() => {
-                    // This API streams text; tool calls arrive whole in `done` (and on /v1).
-                    if let StreamEvent::Delta(delta) = next {
-                        out.send(event("delta", &json!({ "content": delta }))).await;
-                    }
-                }
-                result = &mut call, if outcome.is_none() => outcome = Some(result),
-                else => break,
-            }
-        }
-        match outcome.expect("the loop ends only after the call") {
-            Ok(reply) => out.send(event("done", &reply)).await,
-            Err(error) => {
-                if error.status.is_server_error() {
-                    tracing::error!(
-                        code = error.code,
-                        "streamed chat failed: {}",
-                        error.detail.as_deref().unwrap_or(&error.message)
-                    );
-                }
-                out.send(event(
-                    "error",
-                    &json!({ "error": { "message": error.message, "type": error.kind, "code": error.code } }),
-                ))
-                .await
-            }
-        }
-    })
-}
-
-fn event(name: &str, data: &impl Serialize) -> Event {
-    Event::default().event(name).json_data(data).expect("our event payloads serialise")
-}
-
-/// Where an [`async_stream`] body sends its items.
-pub(super) struct Out(mpsc::Sender<Event>);
-
-impl Out {
-    pub(super) async fn send(&self, event: Event) {
-        let _ = self.0.send(event).await;
+fn reply(outcome: Outcome) -> ChatReply {
+    ChatReply {
+        session_id: outcome.session.unwrap_or_default(),
+        message_id: outcome.message_id.unwrap_or_default(),
+        reply: outcome.reply.content,
+        provider: outcome.reply.provider,
+        model: outcome.reply.model,
+        finish_reason: outcome.reply.finish_reason,
+        usage: outcome.reply.usage,
+        created_at: rfc3339_ms(outcome.created_at_ms),
+        memory: outcome.memory,
     }
 }
 
-/// A stream driven by `body`: the body runs only while the stream is polled, and stops when
-/// the stream is dropped.
-pub(super) fn async_stream<F, Fut>(body: F) -> impl Stream<Item = Result<Event, Infallible>>
-where
-    F: FnOnce(Out) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel(1);
-    let producer = body(Out(tx));
-    let items = tokio_stream::wrappers::ReceiverStream::new(rx);
-    futures::stream::select(items.map(Ok), futures::stream::once(producer).filter_map(|()| async { None }))
+fn sse(name: &str, data: &impl Serialize) -> SseEvent {
+    SseEvent::default().event(name).json_data(data).expect("our event payloads serialise")
 }

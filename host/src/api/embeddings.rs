@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::Json;
-use super::openai::route;
+use super::headers::{PROVIDER_HEADER, header};
 
 /// OpenAI's own limit on inputs per request.
 const MAX_INPUTS: usize = 2048;
@@ -130,7 +130,8 @@ pub async fn embeddings(
     if body.dimensions.is_some() {
         return Err(ApiError::invalid_parameter("dimensions is not supported"));
     }
-    let (route, model) = route(&state, &headers, body.model.as_deref())?;
+    let provider = header(&headers, PROVIDER_HEADER);
+    let (route, model) = state.conversation.route(provider, body.model)?;
     let out = state.providers.embed(route, model, inputs).await?;
     let data = out
         .vectors

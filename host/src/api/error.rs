@@ -9,9 +9,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::ids::InvalidId;
 use crate::providers::{self, describe};
 use crate::runtime::types::ProviderError;
-use crate::{memory, runtime, store};
+use crate::{conversation, memory, runtime, store};
 
 /// An error on its way to the client.
 #[derive(Debug)]
@@ -63,11 +64,25 @@ impl ApiError {
         self.detail = Some(detail.into());
         self
     }
+
+    /// The JSON body, `{"error": {"message", "type", "code"}}`.
+    pub fn body(&self) -> serde_json::Value {
+        json!({ "error": { "message": self.message, "type": self.kind, "code": self.code } })
+    }
+
+    /// For an error that ends a stream already under way (its status line has gone out): logs a
+    /// server error's detail, as the middleware does for the others, and returns the body.
+    pub fn streamed(&self) -> serde_json::Value {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, "stream failed: {}", self.detail.as_deref().unwrap_or(&self.message));
+        }
+        self.body()
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "message": self.message, "type": self.kind, "code": self.code } });
+        let body = self.body();
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -106,6 +121,31 @@ impl From<JsonRejection> for ApiError {
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         Self::invalid(StatusCode::BAD_REQUEST, "invalid_query", rejection.body_text())
+    }
+}
+
+impl From<InvalidId> for ApiError {
+    fn from(e: InvalidId) -> Self {
+        match e.session {
+            true => Self::invalid(StatusCode::BAD_REQUEST, "invalid_session_id", e.to_string()),
+            false => Self::invalid_parameter(e.to_string()),
+        }
+    }
+}
+
+impl From<conversation::Error> for ApiError {
+    fn from(e: conversation::Error) -> Self {
+        use conversation::Error as E;
+        match e {
+            E::InvalidParameter(m) => Self::invalid_parameter(m),
+            E::InvalidId(e) => e.into(),
+            e @ E::MessageTooLong { .. } => {
+                Self::invalid(StatusCode::PAYLOAD_TOO_LARGE, "message_too_long", e.to_string())
+            }
+            E::Memory(e) => e.into(),
+            E::Providers(e) => e.into(),
+            e @ E::NotRecorded => Self::internal(e.to_string()),
+        }
     }
 }
 

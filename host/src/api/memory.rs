@@ -6,10 +6,10 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::chat::check_session_id;
 use super::error::ApiError;
 use super::extract::{Caller, Json, Query};
 use super::{AppState, rfc3339_ms};
+use crate::ids::check_session_id;
 use crate::store::{Message, Role, Scope, Session};
 
 /// Messages per page when the client does not say.

@@ -2,11 +2,13 @@
 //! on `memory` and `providers` and back; nothing below this module knows about HTTP.
 
 mod admin;
+mod anthropic;
 mod auth;
 mod chat;
 mod embeddings;
 mod error;
 mod extract;
+mod headers;
 mod memory;
 mod openai;
 mod openapi;
@@ -33,6 +35,7 @@ pub use error::{ApiError, ErrorDetail};
 pub use extract::{DEFAULT_USER, USER_HEADER};
 
 use crate::config::Config;
+use crate::conversation::Conversation;
 use crate::memory::Memory;
 use crate::plugins::{Registry, Reloader};
 use crate::providers::Providers;
@@ -41,6 +44,7 @@ use crate::providers::Providers;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    pub conversation: Conversation,
     pub memory: Arc<Memory>,
     pub providers: Arc<Providers>,
     pub registry: Arc<Registry>,
@@ -62,7 +66,9 @@ pub fn app(state: AppState) -> Router {
         .route("/status", get(status::status))
         .route("/v1/chat/completions", post(openai::completions))
         .route("/v1/models", get(openai::models))
-        .route("/v1/embeddings", post(embeddings::embeddings));
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens));
     if !state.config.api_keys.is_empty() {
         // A route layer, so unknown routes stay 404 rather than 401.
         let keys = Arc::new(state.config.api_keys.clone());

@@ -10,30 +10,21 @@ use std::convert::Infallible;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::chat::{Stop, check_id, check_sampling, check_session_id};
+use super::chat::Stop;
 use super::error::ApiError;
 use super::extract::{Caller, Json};
-use crate::memory::{PromptRequest, Turn};
-use crate::plugins::Route;
-use crate::providers::{self, ChatOptions, Reply};
+use super::headers::{PROVIDER_HEADER, SESSION_HEADER, WORKSPACE_HEADER, header};
+use crate::conversation::{Event, Session, Turn, TurnRequest};
+use crate::providers::{ChatOptions, Reply, Usage};
 use crate::runtime::types::{self, StreamEvent, ToolCall, ToolSpec};
-use crate::store::Scope;
-
-/// The header that turns on memory for OpenAI clients.
-pub const SESSION_HEADER: &str = "x-session-id";
-/// The header that recalls a workspace's files into the chat.
-pub const WORKSPACE_HEADER: &str = "x-workspace-id";
-/// The header that picks a provider without renaming the model.
-pub const PROVIDER_HEADER: &str = "x-provider";
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CompletionBody {
@@ -194,151 +185,46 @@ pub async fn completions(
     headers: HeaderMap,
     Json(body): Json<CompletionBody>,
 ) -> Result<Response, ApiError> {
-    if body.messages.is_empty() {
-        return Err(ApiError::invalid_parameter("messages must not be empty"));
-    }
     if body.n.is_some_and(|n| n != 1) {
         return Err(ApiError::invalid_parameter("only n = 1 is supported"));
     }
-    check_sampling(body.temperature, body.top_p)?;
     // OpenAI's `user` names an end user; with API keys on, the key names ours and `user` stays
     // the client's own tag.
     let user = caller.user(if caller.is_authenticated() { None } else { body.user.as_deref() })?;
-    let (route, model) = route(&state, &headers, body.model.as_deref())?;
-    let mut messages = body.messages.into_iter().map(message).collect::<Result<Vec<_>, _>>()?;
-    let last_user = messages.iter().rev().find(|m| m.role == types::Role::User).map(|m| m.content.clone());
-
-    let stop = body.stop.into_vec();
-    let options = ChatOptions {
-        model,
-        temperature: body.temperature,
-        top_p: body.top_p,
-        max_tokens: body.max_completion_tokens.or(body.max_tokens),
-        stop,
-        tools: body
-            .tools
-            .into_iter()
-            .map(|t| ToolSpec {
-                name: t.function.name,
-                description: t.function.description,
-                parameters: t.function.parameters.to_string(),
-            })
-            .collect(),
-        tool_choice: body.tool_choice.map(|c| match c {
-            Value::String(s) => s,
-            other => other.pointer("/function/name").and_then(Value::as_str).unwrap_or("auto").to_string(),
-        }),
-        extra_json: (!body.extra.is_empty()).then(|| Value::Object(body.extra).to_string()),
+    let request = TurnRequest {
+        user,
+        session: header(&headers, SESSION_HEADER).map_or(Session::None, |id| Session::Named(id.to_string())),
+        workspace: header(&headers, WORKSPACE_HEADER).map(str::to_string),
+        provider: header(&headers, PROVIDER_HEADER).map(str::to_string),
+        messages: body.messages.into_iter().map(message).collect::<Result<Vec<_>, _>>()?,
+        options: ChatOptions {
+            model: body.model,
+            temperature: body.temperature,
+            top_p: body.top_p,
+            max_tokens: body.max_completion_tokens.or(body.max_tokens),
+            stop: body.stop.into_vec(),
+            tools: body
+                .tools
+                .into_iter()
+                .map(|t| ToolSpec {
+                    name: t.function.name,
+                    description: t.function.description,
+                    parameters: t.function.parameters.to_string(),
+                })
+                .collect(),
+            tool_choice: body.tool_choice.map(|c| match c {
+                Value::String(s) => s,
+                other => other.pointer("/function/name").and_then(Value::as_str).unwrap_or("auto").to_string(),
+            }),
+            extra_json: (!body.extra.is_empty()).then(|| Value::Object(body.extra).to_string()),
+        },
     };
-    let session = remember(&state, &route, &user, &headers, &mut messages, &options).await?;
-    let call = Call { state, route, messages, options, session, last_user };
+    let turn = state.conversation.prepare(request).await?;
     if body.stream {
         let include_usage = body.stream_options.is_some_and(|o| o.include_usage);
-        return Ok(Sse::new(chunks(call, include_usage)).keep_alive(KeepAlive::default()).into_response());
+        return Ok(Sse::new(chunks(turn, include_usage)).keep_alive(KeepAlive::default()).into_response());
     }
-    let reply = call.state.providers.chat(call.route.clone(), &call.messages, call.options.clone()).await?;
-    call.remember(&reply).await?;
-    Ok(Json(completion(&reply)).into_response())
-}
-
-/// Picks the provider and the model name it should see.
-pub(super) fn route(
-    state: &AppState,
-    headers: &HeaderMap,
-    model: Option<&str>,
-) -> Result<(Route, Option<String>), ApiError> {
-    if let Some(id) = header(headers, PROVIDER_HEADER) {
-        return Ok((state.providers.select(Some(id))?, model.map(str::to_string)));
-    }
-    if let Some((id, rest)) = model.and_then(|m| m.split_once('/'))
-        && state.providers.is_provider(id)
-    {
-        return Ok((state.providers.select(Some(id))?, Some(rest.to_string())));
-    }
-    Ok((state.providers.select(None)?, model.map(str::to_string)))
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty())
-}
-
-/// Memory for an OpenAI client. With `X-Session-Id`, turns are stored in that session, and a
-/// client that sends only its newest message gets the session's history (window, summary,
-/// recall) as the prompt; one that sends its own history gets only the long-term section added.
-/// `X-Workspace-Id` recalls that workspace's files either way.
-async fn remember(
-    state: &AppState,
-    route: &Route,
-    user: &str,
-    headers: &HeaderMap,
-    messages: &mut Vec<types::Message>,
-    options: &ChatOptions,
-) -> Result<Option<Scope>, ApiError> {
-    let session = header(headers, SESSION_HEADER);
-    let workspace = header(headers, WORKSPACE_HEADER);
-    if session.is_none() && workspace.is_none() {
-        return Ok(None);
-    }
-    if let Some(id) = session {
-        check_session_id("X-Session-Id", id)?;
-    }
-    if let Some(id) = workspace {
-        check_id("X-Workspace-Id", id)?;
-    }
-    let Some(last) = messages.iter().rev().find(|m| m.role == types::Role::User).map(|m| m.content.clone()) else {
-        return Err(ApiError::invalid_parameter("memory needs a user message"));
-    };
-    let scope = Scope::new(user, session.unwrap_or("-"));
-    let exists = match session {
-        Some(id) => state.memory.claim(user, id).await?,
-        None => false,
-    };
-    let conversation = messages.iter().filter(|m| m.role != types::Role::System).count();
-    let system: Vec<&str> =
-        messages.iter().filter(|m| m.role == types::Role::System).map(|m| m.content.as_str()).collect();
-    let system = (!system.is_empty()).then(|| system.join("\n\n"));
-    let model = state.providers.model(&route.primary.manifest.id);
-    let model_name = state.providers.resolve_model(&route.primary, options.model.as_deref());
-    let budget = state.memory.budget(state.providers.context_window(&route.primary, &model_name), options.max_tokens);
-    let stateless = conversation == 1;
-    let request = PromptRequest {
-        scope: &scope,
-        existing: exists && stateless,
-        system: system.as_deref(),
-        message: &last,
-        budget,
-        workspace,
-    };
-    let prompt = state.memory.prompt(request, model.as_ref()).await?;
-    if stateless {
-        *messages = providers::messages(&prompt.messages);
-    } else if let Some(section) = prompt.section {
-        let at = messages.iter().take_while(|m| m.role == types::Role::System).count();
-        messages.insert(at, types::Message::text(types::Role::System, &section));
-    }
-    Ok(session.map(|_| scope))
-}
-
-/// A validated request, owned so the streaming path can move it into the response body.
-struct Call {
-    state: AppState,
-    route: Route,
-    messages: Vec<types::Message>,
-    options: ChatOptions,
-    session: Option<Scope>,
-    last_user: Option<String>,
-}
-
-impl Call {
-    /// Stores the turn when memory is on.
-    async fn remember(&self, reply: &Reply) -> Result<(), ApiError> {
-        let (Some(scope), Some(user)) = (&self.session, &self.last_user) else { return Ok(()) };
-        let metadata = json!({ "provider": reply.provider, "model": reply.model, "usage": reply.usage, "finish_reason": reply.finish_reason });
-        let model = self.state.providers.model(&self.route.primary.manifest.id);
-        let turn = Turn { user: user.clone(), reply: reply.content.clone(), metadata };
-        self.state.memory.record(scope, turn, Some(model)).await?;
-        Ok(())
-    }
+    Ok(Json(completion(&turn.reply().await?.reply)).into_response())
 }
 
 fn completion_id() -> String {
@@ -373,68 +259,51 @@ fn completion(reply: &Reply) -> Value {
     })
 }
 
-/// The SSE body: `chat.completion.chunk` objects, an optional usage chunk, then `[DONE]`. The
-/// provider call runs inside the stream, so a client that disconnects cancels it.
-fn chunks(call: Call, include_usage: bool) -> impl Stream<Item = Result<Event, Infallible>> {
-    let (tx, mut rx) = mpsc::channel::<StreamEvent>(crate::runtime::STREAM_BUFFER);
+/// The SSE body: `chat.completion.chunk` objects, an optional usage chunk, then `[DONE]`.
+fn chunks(turn: Turn, include_usage: bool) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     let id = completion_id();
     let created = now();
-    let requested_model = call.options.model.clone().unwrap_or_default();
-    super::chat::async_stream(move |out| async move {
-        let chunk = |model: &str, delta: Value, finish: Option<&str>| {
-            let data = json!({
-                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{ "index": 0, "delta": delta, "finish_reason": finish, "logprobs": null }],
-            });
-            Event::default().data(data.to_string())
-        };
-        out.send(chunk(&requested_model, json!({ "role": "assistant", "content": "" }), None)).await;
-        let work = async {
-            let reply =
-                call.state.providers.chat_stream(call.route.clone(), &call.messages, call.options.clone(), tx).await?;
-            call.remember(&reply).await?;
-            Ok::<_, ApiError>(reply)
-        };
-        tokio::pin!(work);
-        let mut outcome = None;
-        loop {
-            tokio::select! {
-                Some(event) = rx.recv() => match event {
-                    StreamEvent::Delta(text) => out.send(chunk(&requested_model, json!({ "content": text }), None)).await,
-                    StreamEvent::ToolCall(d) => {
-                        let mut call = json!({ "index": d.index, "function": { "arguments": d.arguments } });
-                        if let Some(id) = d.id { call["id"] = json!(id); call["type"] = json!("function"); }
-                        if let Some(name) = d.name { call["function"]["name"] = json!(name); }
-                        out.send(chunk(&requested_model, json!({ "tool_calls": [call] }), None)).await;
-                    }
-                    StreamEvent::Usage(_) => {}
-                },
-                result = &mut work, if outcome.is_none() => outcome = Some(result),
-                else => break,
-            }
+    let model = turn.model();
+    let chunk = move |model: &str, choices: Value, usage: Option<&Usage>| {
+        let mut data = json!({ "id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": choices });
+        if let Some(usage) = usage {
+            data["usage"] = json!(usage);
         }
-        match outcome.expect("the loop ends only after the call") {
-            Ok(reply) => {
-                out.send(chunk(&reply.model, json!({}), Some(reply.finish_reason))).await;
+        SseEvent::default().data(data.to_string())
+    };
+    let choice = |delta: Value, finish: Option<&str>| json!([{ "index": 0, "delta": delta, "finish_reason": finish, "logprobs": null }]);
+    let first = chunk(&model, choice(json!({ "role": "assistant", "content": "" }), None), None);
+    let events = turn.stream().flat_map(move |event| {
+        let events = match event {
+            Event::Stream(StreamEvent::Delta(text)) => {
+                vec![chunk(&model, choice(json!({ "content": text }), None), None)]
+            }
+            Event::Stream(StreamEvent::ToolCall(d)) => {
+                let mut call = json!({ "index": d.index, "function": { "arguments": d.arguments } });
+                if let Some(id) = d.id {
+                    call["id"] = json!(id);
+                    call["type"] = json!("function");
+                }
+                if let Some(name) = d.name {
+                    call["function"]["name"] = json!(name);
+                }
+                vec![chunk(&model, choice(json!({ "tool_calls": [call] }), None), None)]
+            }
+            Event::Stream(StreamEvent::Usage(_)) => Vec::new(),
+            Event::Done(outcome) => {
+                let reply = &outcome.reply;
+                let mut last = vec![chunk(&reply.model, choice(json!({}), Some(reply.finish_reason)), None)];
                 if include_usage {
-                    let data = json!({ "id": id, "object": "chat.completion.chunk", "created": created, "model": reply.model, "choices": [], "usage": reply.usage });
-                    out.send(Event::default().data(data.to_string())).await;
+                    last.push(chunk(&reply.model, json!([]), Some(&reply.usage)));
                 }
-                out.send(Event::default().data("[DONE]")).await;
+                last.push(SseEvent::default().data("[DONE]"));
+                last
             }
-            Err(error) => {
-                if error.status.is_server_error() {
-                    tracing::error!(
-                        code = error.code,
-                        "streamed completion failed: {}",
-                        error.detail.as_deref().unwrap_or(&error.message)
-                    );
-                }
-                let data = json!({ "error": { "message": error.message, "type": error.kind, "code": error.code } });
-                out.send(Event::default().data(data.to_string())).await;
-            }
-        }
-    })
+            Event::Failed(error) => vec![SseEvent::default().data(ApiError::from(error).streamed().to_string())],
+        };
+        futures::stream::iter(events)
+    });
+    futures::stream::once(async move { first }).chain(events).map(Ok)
 }
 
 /// `GET /v1/models`'s reply, in OpenAI's list format.

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use super::extract::Json;
-use super::{admin, chat, embeddings, memory, openai, status, workspaces};
+use super::{admin, anthropic, chat, embeddings, memory, openai, status, workspaces};
 
 /// Every error: `{"error": {"message", "type", "code"}}`.
 #[derive(ToSchema)]
@@ -42,6 +42,7 @@ pub struct UserHeader {
         chat::chat, memory::history, memory::delete, memory::sessions,
         workspaces::add_file, workspaces::files, workspaces::delete,
         openai::completions, openai::models, embeddings::embeddings,
+        anthropic::messages, anthropic::count_tokens,
         status::status, status::healthz, admin::reload,
     ),
     components(schemas(ErrorResponse)),

@@ -7,10 +7,10 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::chat::check_id;
 use super::error::ApiError;
 use super::extract::{Caller, Json, Query};
 use super::{AppState, rfc3339_ms};
+use crate::ids::check_id;
 use crate::memory::WorkspaceFile;
 
 #[derive(Deserialize, ToSchema)]

@@ -65,6 +65,18 @@ pub struct PromptRequest<'a> {
     pub budget: usize,
     /// A workspace whose files are recalled too.
     pub workspace: Option<&'a str>,
+    /// Where the recent turns come from.
+    pub history: History,
+}
+
+/// Who holds the conversation's recent turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    /// The store: the prompt gets the short-term window from it.
+    Stored,
+    /// The client, which sent its own history: the prompt is only the long-term section, and
+    /// recall skips the session's newest `messages` (the client has them already).
+    Client { messages: usize, tokens: usize },
 }
 
 /// A built prompt and how it was made.
@@ -82,7 +94,8 @@ pub struct Prompt {
 
 /// A turn to record once the provider has answered.
 pub struct Turn {
-    pub user: String,
+    /// What the client added since the last reply: its message, or tool results.
+    pub input: Vec<PromptMessage>,
     pub reply: String,
     /// Kept with the reply: provider, model, usage, finish reason.
     pub metadata: serde_json::Value,
@@ -196,10 +209,14 @@ impl Memory {
         }
     }
 
-    /// The prompt for a new message: the system prompt, a long-term section (summary and
-    /// recalled messages older than the window), the short-term window, then the message.
+    /// What goes before a new message: the system prompt, a long-term section (summary and
+    /// recalled messages older than the window) and the short-term window. The caller adds
+    /// the message itself, as the client sent it.
     pub async fn prompt(&self, request: PromptRequest<'_>, model: &dyn Model) -> Result<Prompt, Error> {
-        let fixed = tokens::count_prompt(request.system.into_iter().chain([request.message]));
+        let fixed = match request.history {
+            History::Stored => tokens::count_prompt(request.system.into_iter().chain([request.message])),
+            History::Client { tokens, .. } => tokens,
+        };
         let room = request.budget.saturating_sub(fixed);
         let session = match request.existing {
             true => self.store.get_session(&request.scope.session).await?.filter(|s| s.user == request.scope.user),
@@ -210,16 +227,19 @@ impl Memory {
             Some(session) => Some(self.indexes.get(self.store.as_ref(), session).await?),
             None => None,
         };
-        let window_of = async |budget| match &index {
-            Some(index) => index.lock().await.window(self.config.window_messages, budget),
-            None => Vec::new(),
+        let window_of = async |budget| match (&index, request.history) {
+            (Some(index), History::Stored) => index.lock().await.window(self.config.window_messages, budget),
+            _ => Vec::new(),
         };
 
         // The window takes what the long-term section leaves; with nothing long-term to say it
-        // takes everything.
+        // takes everything. A client's own history stands in for the window.
         let reserve = room / LONG_TERM_SHARE;
         let window = window_of(room - reserve).await;
-        let window_start = window.first().map_or(last_seq + 1, |m| m.seq);
+        let window_start = match request.history {
+            History::Stored => window.first().map_or(last_seq + 1, |m| m.seq),
+            History::Client { messages, .. } => (last_seq + 1).saturating_sub(messages as u64).max(1),
+        };
         let long_term = self.long_term(&request, session.as_ref(), window_start, reserve, model).await?;
         let (window, section) = match long_term {
             Some(section) => (window, Some(section)),
@@ -236,7 +256,7 @@ impl Memory {
             messages.push(PromptMessage { role: Role::System, content: text.clone() });
         }
         messages.extend(window.iter().map(|m| PromptMessage { role: m.role, content: m.content.clone() }));
-        messages.push(PromptMessage { role: Role::User, content: request.message.to_string() });
+
         Ok(Prompt { messages, recalled, summarized, section })
     }
 
@@ -303,17 +323,23 @@ impl Memory {
         model: Option<Arc<dyn Model>>,
     ) -> Result<Vec<Message>, Error> {
         let now = store::now_ms();
-        let title = Some(title_of(&turn.user));
-        let messages = vec![
-            NewMessage { role: Role::User, content: turn.user, name: None, metadata: None, created_at_ms: now },
-            NewMessage {
-                role: Role::Assistant,
-                content: turn.reply,
-                name: None,
-                metadata: Some(turn.metadata),
-                created_at_ms: now,
-            },
-        ];
+        let first = turn.input.iter().find(|m| m.role == Role::User).or(turn.input.first());
+        let title = first.map(|m| title_of(&m.content));
+        let input = turn.input.into_iter().map(|m| NewMessage {
+            role: m.role,
+            content: m.content,
+            name: None,
+            metadata: None,
+            created_at_ms: now,
+        });
+        let reply = NewMessage {
+            role: Role::Assistant,
+            content: turn.reply,
+            name: None,
+            metadata: Some(turn.metadata),
+            created_at_ms: now,
+        };
+        let messages = input.chain([reply]).collect();
         let stored = self.store.append(scope, messages, title).await?;
         if let (Some(model), Some(last)) = (model, stored.last().map(|m| m.seq)) {
             self.after_append(scope, last, model).await?;
@@ -561,27 +587,28 @@ mod tests {
 
     async fn turns(memory: &Memory, scope: &Scope, texts: &[(&str, &str)]) {
         for (user, reply) in texts {
-            let turn = Turn { user: user.to_string(), reply: reply.to_string(), metadata: serde_json::json!({}) };
+            let input = vec![PromptMessage { role: Role::User, content: user.to_string() }];
+            let turn = Turn { input, reply: reply.to_string(), metadata: serde_json::json!({}) };
             memory.record(scope, turn, Some(Arc::new(Fake))).await.unwrap();
         }
     }
 
     fn request<'a>(scope: &'a Scope, system: Option<&'a str>, message: &'a str, budget: usize) -> PromptRequest<'a> {
-        PromptRequest { scope, existing: true, system, message, budget, workspace: None }
+        PromptRequest { scope, existing: true, system, message, budget, workspace: None, history: History::Stored }
     }
 
     fn contents(prompt: &Prompt) -> Vec<&str> {
         prompt.messages.iter().map(|m| m.content.as_str()).collect()
     }
 
-    /// The prompt is system, the most recent history in order, then the new message.
+    /// The prompt is system, then the most recent history in order.
     #[tokio::test]
     async fn prompt_keeps_recent_history_in_order() {
         let memory = memory(40, 10_000);
         let scope = Scope::new("u", "s");
         turns(&memory, &scope, &[("question 0", "answer 0"), ("question 1", "answer 1")]).await;
         let prompt = memory.prompt(request(&scope, Some("be brief"), "next", 10_000), &Fake).await.unwrap();
-        assert_eq!(contents(&prompt), ["be brief", "question 0", "answer 0", "question 1", "answer 1", "next"]);
+        assert_eq!(contents(&prompt), ["be brief", "question 0", "answer 0", "question 1", "answer 1"]);
         assert_eq!(prompt.messages[0].role, Role::System);
         assert_eq!(prompt.messages[1].role, Role::User);
         assert_eq!(prompt.messages[2].role, Role::Assistant);
@@ -597,9 +624,8 @@ mod tests {
         let texts: Vec<(&str, &str)> = texts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         turns(&memory, &scope, &texts).await;
         let prompt = memory.prompt(request(&scope, None, "next", 40), &Fake).await.unwrap();
-        assert!(prompt.messages.len() < 21, "{prompt:?}");
-        assert_eq!(prompt.messages.last().unwrap().content, "next");
-        let total = tokens::count_prompt(prompt.messages.iter().map(|m| m.content.as_str()));
+        assert!(prompt.messages.len() < 20, "{prompt:?}");
+        let total = tokens::count_prompt(prompt.messages.iter().map(|m| m.content.as_str()).chain(["next"]));
         assert!(total <= 40, "{total} tokens");
     }
 
