@@ -58,7 +58,9 @@ async function startServer(extraEnv = {}) {
   // A clean environment, so no provider key (OPENAI_API_KEY…) or CODEXCONTINUE_* setting leaks
   // in and the echo demo answers; the working directory is the temp dir, so no .env or
   // codexcontinue.toml of the developer's is read either.
-  const env = { PATH: process.env.PATH, HOME: dir, RUST_LOG: 'warn,codexcontinue=info', NO_COLOR: '1', ...extraEnv };
+  // Limits below the defaults, so the tests of refused messages and files stay small.
+  const limits = { CODEXCONTINUE_MAX_BODY_BYTES: String(1 << 20), CODEXCONTINUE_MAX_MESSAGE_CHARS: '32768' };
+  const env = { PATH: process.env.PATH, HOME: dir, RUST_LOG: 'warn,codexcontinue=info', NO_COLOR: '1', ...limits, ...extraEnv };
   const args = ['serve', '--bind', '127.0.0.1:0', '--data-dir', path.join(dir, 'data'), '--store', 'sled',
     '--plugins-dir', path.join(ROOT, 'plugins'), '--watch', 'false'];
   const child = spawn(BIN, args, { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });

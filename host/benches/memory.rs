@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use codexcontinue::config::{Env, MemoryConfig};
-use codexcontinue::memory::{History, Memory, Model, PromptMessage, PromptRequest, Turn};
+use codexcontinue::memory::{History, Input, Memory, Model, PromptRequest, Turn};
 use codexcontinue::plugins::{Loader, Registry, Rollout};
 use codexcontinue::runtime::{PoolConfig, Runtime, RuntimeConfig};
 use codexcontinue::store::{NewMessage, PluginStore, Role, Scope, SledStore, Store};
@@ -163,7 +163,7 @@ async fn main() {
     for i in 0..200 {
         let started = Instant::now();
         memory.prompt(request("what about the deploy budget?"), &Offline).await.unwrap();
-        let input = vec![PromptMessage { role: Role::User, content: format!("question {i}") }];
+        let input = vec![Input::user(format!("question {i}"))];
         let turn = Turn { input, reply: format!("answer {i}"), metadata: serde_json::json!({}) };
         memory.record(&scope, turn, None).await.unwrap();
         turns.push(started.elapsed());

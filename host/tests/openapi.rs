@@ -25,12 +25,15 @@ async fn the_document_matches_the_routes() {
     documented.sort();
     let expected = [
         "DELETE /memory/{session_id}",
+        "DELETE /v1/responses/{response_id}",
         "DELETE /workspaces/{workspace_id}",
         "GET /healthz",
         "GET /memory/{session_id}",
         "GET /sessions",
         "GET /status",
         "GET /v1/models",
+        "GET /v1/responses/{response_id}",
+        "GET /v1/responses/{response_id}/input_items",
         "GET /workspaces/{workspace_id}/files",
         "POST /admin/plugins/reload",
         "POST /chat",
@@ -38,6 +41,7 @@ async fn the_document_matches_the_routes() {
         "POST /v1/embeddings",
         "POST /v1/messages",
         "POST /v1/messages/count_tokens",
+        "POST /v1/responses",
         "POST /workspaces/{workspace_id}/files",
     ];
     assert_eq!(documented, expected);

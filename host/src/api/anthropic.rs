@@ -263,6 +263,7 @@ fn turn_request(
         provider: header(headers, PROVIDER_HEADER).map(str::to_string),
         messages,
         options,
+        metadata: Default::default(),
     })
 }
 

@@ -131,6 +131,7 @@ pub async fn chat(
             stop: body.stop.into_vec(),
             ..ChatOptions::default()
         },
+        metadata: Default::default(),
     };
     let turn = state.conversation.prepare(request).await?;
     if !body.stream {

@@ -12,6 +12,7 @@ mod headers;
 mod memory;
 mod openai;
 mod openapi;
+mod responses;
 mod status;
 mod web;
 mod workspaces;
@@ -68,7 +69,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/models", get(openai::models))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/messages", post(anthropic::messages))
-        .route("/v1/messages/count_tokens", post(anthropic::count_tokens));
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/v1/responses", post(responses::create))
+        .route("/v1/responses/{response_id}", get(responses::get).delete(responses::delete))
+        .route("/v1/responses/{response_id}/input_items", get(responses::input_items));
     if !state.config.api_keys.is_empty() {
         // A route layer, so unknown routes stay 404 rather than 401.
         let keys = Arc::new(state.config.api_keys.clone());

@@ -218,6 +218,7 @@ pub async fn completions(
             }),
             extra_json: (!body.extra.is_empty()).then(|| Value::Object(body.extra).to_string()),
         },
+        metadata: Default::default(),
     };
     let turn = state.conversation.prepare(request).await?;
     if body.stream {

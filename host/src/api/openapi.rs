@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use super::extract::Json;
-use super::{admin, anthropic, chat, embeddings, memory, openai, status, workspaces};
+use super::{admin, anthropic, chat, embeddings, memory, openai, responses, status, workspaces};
 
 /// Every error: `{"error": {"message", "type", "code"}}`.
 #[derive(ToSchema)]
@@ -43,6 +43,7 @@ pub struct UserHeader {
         workspaces::add_file, workspaces::files, workspaces::delete,
         openai::completions, openai::models, embeddings::embeddings,
         anthropic::messages, anthropic::count_tokens,
+        responses::create, responses::get, responses::delete, responses::input_items,
         status::status, status::healthz, admin::reload,
     ),
     components(schemas(ErrorResponse)),

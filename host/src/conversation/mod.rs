@@ -14,9 +14,10 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 pub use error::Error;
+pub use prompt::replay;
 
 use crate::config::RequestLimits;
-use crate::memory::{History, Memory, Model, PromptMessage, PromptRequest};
+use crate::memory::{History, Input, Memory, Model, PromptRequest};
 use crate::plugins::Route;
 use crate::providers::{self, ChatOptions, Providers, Reply};
 use crate::runtime::types::{self, StreamEvent};
@@ -49,6 +50,8 @@ pub struct TurnRequest {
     pub messages: Vec<types::Message>,
     /// Sampling, limits, tools; `options.model` as the client wrote it.
     pub options: ChatOptions,
+    /// Kept with the stored reply beside what the pipeline records (a dialect's own ids).
+    pub metadata: serde_json::Map<String, Value>,
 }
 
 /// How memory shaped a prompt.
@@ -99,7 +102,8 @@ pub struct Turn {
     model: Arc<dyn Model>,
     messages: Vec<types::Message>,
     options: ChatOptions,
-    input: Vec<PromptMessage>,
+    input: Vec<Input>,
+    metadata: serde_json::Map<String, Value>,
     used: MemoryUse,
 }
 
@@ -111,7 +115,7 @@ impl Conversation {
     /// Checks the request, resolves provider, model and session, and builds the prompt.
     pub async fn prepare(&self, request: TurnRequest) -> Result<Turn, Error> {
         self.check(&request)?;
-        let TurnRequest { user, session, workspace, provider, mut messages, mut options } = request;
+        let TurnRequest { user, session, workspace, provider, mut messages, mut options, metadata } = request;
         let (route, model) = self.route(provider.as_deref(), options.model.take())?;
         options.model = model;
         let input = prompt::new_input(&messages);
@@ -127,6 +131,7 @@ impl Conversation {
                 messages,
                 options,
                 input,
+                metadata,
                 used: MemoryUse::default(),
             });
         }
@@ -181,7 +186,7 @@ impl Conversation {
         }
         let scope = stored.then_some(scope);
         let (memory, providers) = (self.memory.clone(), self.providers.clone());
-        Ok(Turn { memory, providers, route, scope, model, messages, options, input, used })
+        Ok(Turn { memory, providers, route, scope, model, messages, options, input, metadata, used })
     }
 
     /// What every dialect promises its clients, checked once.
@@ -310,6 +315,9 @@ impl Turn {
                 .map(|c| json!({ "id": c.id, "name": c.name, "arguments": c.arguments }))
                 .collect();
             metadata["tool_calls"] = Value::Array(calls);
+        }
+        for (key, value) in self.metadata {
+            metadata[key] = value;
         }
         let turn = crate::memory::Turn { input: self.input, reply: reply.content.clone(), metadata };
         let stored = self.memory.record(scope, turn, Some(self.model.clone())).await?;

@@ -1,8 +1,10 @@
 //! Reading a dialect's message list: what the client added this turn, what to recall by, the
 //! system prompt, and how big it all is.
 
-use crate::memory::PromptMessage;
-use crate::runtime::types::{Message, Role};
+use serde_json::json;
+
+use crate::memory::Input;
+use crate::runtime::types::{Message, Role, ToolCall};
 use crate::store;
 use crate::tokens;
 
@@ -11,13 +13,46 @@ pub fn input_start(messages: &[Message]) -> usize {
     messages.iter().rposition(|m| m.role == Role::Assistant).map_or(0, |i| i + 1)
 }
 
-/// The client's new input (its message, or tool results), as memory stores it.
-pub fn new_input(messages: &[Message]) -> Vec<PromptMessage> {
+/// The client's new input (its message, or tool results with their call ids), as memory
+/// stores it.
+pub fn new_input(messages: &[Message]) -> Vec<Input> {
     messages[input_start(messages)..]
         .iter()
         .filter(|m| m.role != Role::System)
-        .map(|m| PromptMessage { role: store_role(m.role), content: m.content.clone() })
+        .map(|m| Input {
+            role: store_role(m.role),
+            content: m.content.clone(),
+            metadata: m.tool_call_id.as_ref().map(|id| json!({ "tool_call_id": id })),
+        })
         .collect()
+}
+
+/// A stored message as the provider should see it again: tool results keep their call ids,
+/// replies their tool calls.
+pub fn replay(message: &store::Message) -> Message {
+    let role = match message.role {
+        store::Role::System => Role::System,
+        store::Role::User => Role::User,
+        store::Role::Assistant => Role::Assistant,
+        store::Role::Tool => Role::Tool,
+    };
+    let mut out = Message::text(role, &message.content);
+    let metadata = message.metadata.as_ref();
+    out.tool_call_id = metadata.and_then(|m| m["tool_call_id"].as_str()).map(str::to_string);
+    out.tool_calls = metadata
+        .and_then(|m| m["tool_calls"].as_array())
+        .map(|calls| {
+            calls
+                .iter()
+                .map(|c| ToolCall {
+                    id: c["id"].as_str().unwrap_or_default().to_string(),
+                    name: c["name"].as_str().unwrap_or_default().to_string(),
+                    arguments: c["arguments"].as_str().unwrap_or_default().to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out
 }
 
 /// What memory recalls by: the newest user message.
@@ -50,7 +85,7 @@ mod tests {
     use super::*;
 
     fn message(role: Role, content: &str) -> Message {
-        Message { role, content: content.into(), name: None, tool_calls: Vec::new(), tool_call_id: None }
+        Message::text(role, content)
     }
 
     /// Tool results after a reply are the new input; the user's earlier message is not.
@@ -60,11 +95,12 @@ mod tests {
             message(Role::System, "be brief"),
             message(Role::User, "weather?"),
             message(Role::Assistant, ""),
-            message(Role::Tool, "sunny"),
+            Message { tool_call_id: Some("call_1".into()), ..message(Role::Tool, "sunny") },
         ];
         let input = new_input(&messages);
         assert_eq!(input.len(), 1);
         assert_eq!((input[0].role, input[0].content.as_str()), (store::Role::Tool, "sunny"));
+        assert_eq!(input[0].metadata, Some(json!({ "tool_call_id": "call_1" })));
         assert_eq!(query(&messages).as_deref(), Some("weather?"));
         assert_eq!(system(&messages).as_deref(), Some("be brief"));
         assert_eq!(new_input(&messages[..2]).len(), 1, "a first message is all input");

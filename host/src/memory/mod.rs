@@ -95,10 +95,24 @@ pub struct Prompt {
 /// A turn to record once the provider has answered.
 pub struct Turn {
     /// What the client added since the last reply: its message, or tool results.
-    pub input: Vec<PromptMessage>,
+    pub input: Vec<Input>,
     pub reply: String,
     /// Kept with the reply: provider, model, usage, finish reason.
     pub metadata: serde_json::Value,
+}
+
+/// One message of a turn's input, with what a dialect needs to replay it (a tool result's call id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    pub role: Role,
+    pub content: String,
+    pub metadata: Option<serde_json::Value>,
+}
+
+impl Input {
+    pub fn user(content: impl Into<String>) -> Self {
+        Self { role: Role::User, content: content.into(), metadata: None }
+    }
 }
 
 /// What `GET /memory` shows beside the messages.
@@ -329,7 +343,7 @@ impl Memory {
             role: m.role,
             content: m.content,
             name: None,
-            metadata: None,
+            metadata: m.metadata,
             created_at_ms: now,
         });
         let reply = NewMessage {
@@ -587,7 +601,7 @@ mod tests {
 
     async fn turns(memory: &Memory, scope: &Scope, texts: &[(&str, &str)]) {
         for (user, reply) in texts {
-            let input = vec![PromptMessage { role: Role::User, content: user.to_string() }];
+            let input = vec![Input::user(*user)];
             let turn = Turn { input, reply: reply.to_string(), metadata: serde_json::json!({}) };
             memory.record(scope, turn, Some(Arc::new(Fake))).await.unwrap();
         }

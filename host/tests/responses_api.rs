@@ -1,0 +1,192 @@
+//! OpenAI's Responses API (`/v1/responses`), as Codex CLI and the OpenAI SDKs call it.
+
+mod common;
+
+use common::{Setup, TestServer, error_code};
+use serde_json::{Value, json};
+
+async fn server() -> TestServer {
+    let configure = |c: &mut codexcontinue::config::Config| c.providers.retries = 0;
+    TestServer::start(Setup { plugins: vec!["echo", "dummy"], configure, ..Setup::default() }).await
+}
+
+async fn create(server: &TestServer, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut request = server.client.post(server.url("/v1/responses")).json(&body);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    common::response(request.send().await.unwrap()).await
+}
+
+fn output_text(response: &Value) -> String {
+    response["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["type"] == "message")
+        .flat_map(|i| i["content"].as_array().unwrap().iter().map(|c| c["text"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// A plain response has OpenAI's shape, and a stored one can be read back, listed and deleted.
+#[tokio::test]
+async fn a_stored_response_can_be_read_back_and_deleted() {
+    let server = server().await;
+    let (status, response) =
+        create(&server, json!({ "model": "echo", "input": "hello there", "instructions": "be kind" }), &[]).await;
+    assert_eq!(status, 200, "{response}");
+    assert_eq!((response["object"].as_str(), response["status"].as_str()), (Some("response"), Some("completed")));
+    let id = response["id"].as_str().unwrap();
+    assert!(id.starts_with("resp_"));
+    assert!(output_text(&response).contains("hello there"), "{response}");
+    assert!(response["usage"]["input_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(
+        response["usage"]["total_tokens"].as_u64().unwrap(),
+        response["usage"]["input_tokens"].as_u64().unwrap() + response["usage"]["output_tokens"].as_u64().unwrap()
+    );
+
+    let (status, again) = server.get(&format!("/v1/responses/{id}")).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["id"], id);
+    assert_eq!(output_text(&again), output_text(&response));
+    let (status, items) = server.get(&format!("/v1/responses/{id}/input_items")).await;
+    assert_eq!(status, 200, "{items}");
+    assert_eq!(items["data"][0]["content"][0]["text"], "hello there");
+
+    let (status, other) = common::response(
+        server
+            .client
+            .get(server.url(&format!("/v1/responses/{id}")))
+            .header("x-user-id", "mallory")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, error_code(&other)), (404, "response_not_found"), "another user cannot read it");
+
+    let r = server.client.delete(server.url(&format!("/v1/responses/{id}"))).send().await.unwrap();
+    let (status, deleted) = common::response(r).await;
+    assert_eq!((status, deleted["deleted"].as_bool()), (200, Some(true)), "{deleted}");
+    let (status, _) = server.get(&format!("/v1/responses/{id}")).await;
+    assert_eq!(status, 404, "a deleted response stays deleted");
+    let (status, reply) =
+        create(&server, json!({ "model": "echo", "input": "more", "previous_response_id": id }), &[]).await;
+    assert_eq!((status, error_code(&reply)), (400, "invalid_request"), "{reply}");
+    server.stop().await;
+}
+
+/// `previous_response_id` continues a chain: the provider sees the earlier turns, tool calls
+/// and results included, in order.
+#[tokio::test]
+async fn previous_response_id_continues_the_chain() {
+    let server = server().await;
+    let (_, first) = create(&server, json!({ "model": "echo", "input": "remember the llama" }), &[]).await;
+    let first_id = first["id"].as_str().unwrap();
+    let input = json!([
+        { "type": "function_call", "call_id": "call_1", "name": "zoo", "arguments": "{}" },
+        { "type": "function_call_output", "call_id": "call_1", "output": "the llama is asleep" },
+        { "type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "opaque" },
+    ]);
+    let (status, second) =
+        create(&server, json!({ "model": "echo", "input": input, "previous_response_id": first_id }), &[]).await;
+    assert_eq!(status, 200, "{second}");
+    let (status, third) = create(&server,
+        json!({ "model": "dummy/prompt", "input": [{ "role": "user", "content": [{ "type": "input_text", "text": "which animal?" }] }],
+                "previous_response_id": second["id"] }), &[]).await;
+    assert_eq!(status, 200, "{third}");
+    let prompt = output_text(&third);
+    let lines: Vec<&str> = prompt.lines().collect();
+    assert_eq!(lines[0], "user: remember the llama", "{prompt}");
+    assert!(lines[1].starts_with("assistant: echo"), "{prompt}");
+    // The call was the client's own (the first reply made none), so only its result is stored.
+    assert_eq!(lines[2], "tool: the llama is asleep", "{prompt}");
+    assert!(lines[3].starts_with("assistant: echo"), "{prompt}");
+    assert_eq!(lines.last(), Some(&"user: which animal?"), "{prompt}");
+    assert_eq!(third["previous_response_id"], second["id"]);
+    server.stop().await;
+}
+
+/// Streaming sends the typed events in order, numbered, ending with `response.completed`.
+#[tokio::test]
+async fn streaming_sends_the_typed_events() {
+    let server = server().await;
+    let r = server
+        .client
+        .post(server.url("/v1/responses"))
+        .json(&json!({ "model": "echo", "input": "count these words", "stream": true, "store": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let events: Vec<Value> =
+        text.lines().filter_map(|l| l.strip_prefix("data: ")).map(|d| serde_json::from_str(d).unwrap()).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds[..4],
+        ["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added"],
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds[kinds.len() - 4..],
+        ["response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"],
+        "{kinds:?}"
+    );
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(event["sequence_number"], i, "{event}");
+    }
+    let deltas: String = events
+        .iter()
+        .filter(|e| e["type"] == "response.output_text.delta")
+        .map(|e| e["delta"].as_str().unwrap())
+        .collect();
+    assert!(deltas.contains("count these words"), "{deltas}");
+    let done = &events.last().unwrap()["response"];
+    assert_eq!(output_text(done), deltas);
+    assert_eq!(done["store"], false);
+    let (status, _) = server.get(&format!("/v1/responses/{}", done["id"].as_str().unwrap())).await;
+    assert_eq!(status, 404, "store: false keeps nothing retrievable");
+    server.stop().await;
+}
+
+/// Codex's session header gives it memory: with `store: false` and its whole history sent each
+/// turn, every turn is stored once in that session.
+#[tokio::test]
+async fn codex_sessions_are_remembered() {
+    let server = server().await;
+    let session = [("session-id", "codex-thread-1")];
+    let first = json!({ "model": "echo", "store": false, "input": [{ "type": "message", "role": "user", "content": [{ "type": "input_text", "text": "use tabs" }] }] });
+    let (status, reply) = create(&server, first, &session).await;
+    assert_eq!(status, 200, "{reply}");
+    let second = json!({ "model": "echo", "store": false, "input": [
+        { "type": "message", "role": "user", "content": [{ "type": "input_text", "text": "use tabs" }] },
+        { "type": "message", "role": "assistant", "content": [{ "type": "output_text", "text": output_text(&reply) }] },
+        { "type": "message", "role": "user", "content": [{ "type": "input_text", "text": "and spaces?" }] } ] });
+    let (status, _) = create(&server, second, &session).await;
+    assert_eq!(status, 200);
+    let (status, history) = server.get("/memory/codex-thread-1").await;
+    assert_eq!(status, 200, "{history}");
+    let contents: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!((contents.len(), contents[0], contents[2]), (4, "use tabs", "and spaces?"), "{contents:?}");
+    server.stop().await;
+}
+
+/// Bad requests get clear errors; built-in tools the server does not run are refused.
+#[tokio::test]
+async fn bad_requests() {
+    let server = server().await;
+    let cases = [
+        (json!({ "model": "echo" }), 422, "invalid_body"),
+        (json!({ "model": "echo", "input": "x", "tools": [{ "type": "web_search" }] }), 400, "invalid_request"),
+        (json!({ "model": "echo", "input": [{ "type": "input_image_call" }] }), 400, "invalid_request"),
+        (json!({ "model": "echo", "input": "x", "max_output_tokens": 0 }), 422, "invalid_parameter"),
+        (json!({ "model": "echo", "input": "x", "previous_response_id": "resp_nope" }), 400, "invalid_request"),
+    ];
+    for (body, status, code) in cases {
+        let (got, reply) = create(&server, body.clone(), &[]).await;
+        assert_eq!((got, error_code(&reply)), (status, code), "{body}: {reply}");
+    }
+    server.stop().await;
+}
