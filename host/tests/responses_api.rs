@@ -179,7 +179,11 @@ async fn bad_requests() {
     let server = server().await;
     let cases = [
         (json!({ "model": "echo" }), 422, "invalid_body"),
-        (json!({ "model": "echo", "input": "x", "tools": [{ "type": "web_search" }] }), 400, "invalid_request"),
+        (
+            json!({ "model": "echo", "input": "x", "tools": [{ "type": "web_search" }], "tool_choice": { "type": "web_search" } }),
+            400,
+            "invalid_request",
+        ),
         (json!({ "model": "echo", "input": [{ "type": "input_image_call" }] }), 400, "invalid_request"),
         (json!({ "model": "echo", "input": "x", "max_output_tokens": 0 }), 422, "invalid_parameter"),
         (json!({ "model": "echo", "input": "x", "previous_response_id": "resp_nope" }), 400, "invalid_request"),
@@ -188,5 +192,8 @@ async fn bad_requests() {
         let (got, reply) = create(&server, body.clone(), &[]).await;
         assert_eq!((got, error_code(&reply)), (status, code), "{body}: {reply}");
     }
+    // Offered but not forced, as Codex does by default, a built-in tool is left out.
+    let offered = json!({ "model": "echo", "input": "x", "tools": [{ "type": "web_search" }], "tool_choice": "auto" });
+    assert_eq!(create(&server, offered, &[]).await.0, 200);
     server.stop().await;
 }

@@ -1,6 +1,8 @@
 //! Project automation that needs nothing but cargo: builds the wasm plugins, runs the server,
 //! runs every test. `cargo xtask <command>`; the justfile recipes call these.
 
+mod agents;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -18,10 +20,12 @@ commands:
                     walkthrough of docs/plugins.md (examples/walkthrough.sh), the web chat
                     page in headless Chromium (web-tests/; needs Node.js 20+ with npm and
                     /usr/bin/chromium, which is installed with apt-get when running as root)
-                    and the API from outside: Schemathesis against /openapi.json and the
-                    official OpenAI SDK against /v1 (from PyPI, into target/pytools)
+                    and the API from outside: Schemathesis against /openapi.json, the
+                    official OpenAI and Anthropic SDKs (from PyPI, into target/pytools), and
+                    Claude Code and Codex CLI (agent-tests/, from npm) finishing a turn
   test-web          build-plugins and the server, then only the web page test
   test-api          build-plugins and the server, then only the Schemathesis and SDK runs
+  test-agents       build-plugins and the server, then only the Claude Code and Codex runs
 ";
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -36,6 +40,9 @@ fn main() -> ExitCode {
         Some("test") => build_plugins().and_then(|()| test(&args[1..])),
         Some("test-web") => build_plugins().and_then(|()| build_server(&root())).and_then(|()| web_tests(&root())),
         Some("test-api") => build_plugins().and_then(|()| build_server(&root())).and_then(|()| api_contract(&root())),
+        Some("test-agents") => {
+            build_plugins().and_then(|()| build_server(&root())).and_then(|()| agents::agent_tests(&root()))
+        }
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -140,6 +147,7 @@ fn test(args: &[String]) -> Result<(), String> {
     walkthrough(&root)?;
     web_tests(&root)?;
     api_contract(&root)?;
+    agents::agent_tests(&root)?;
 
     // The workspace's own tests run last, so the run closes on their summary line.
     let nextest = output("cargo-nextest", &["--version"]).is_some();

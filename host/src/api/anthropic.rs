@@ -143,8 +143,12 @@ impl AnthropicError {
 impl IntoResponse for AnthropicError {
     fn into_response(self) -> Response {
         let body = self.body();
-        // Keep the status, headers (Retry-After) and logging of the common error; change the body.
-        let (parts, _) = self.0.into_response().into_parts();
+        // Keep the status, headers (Retry-After) and logging of the common error; change the
+        // body. Anthropic answers every malformed request with 400, never 422.
+        let (mut parts, _) = self.0.into_response().into_parts();
+        if parts.status == StatusCode::UNPROCESSABLE_ENTITY {
+            parts.status = StatusCode::BAD_REQUEST;
+        }
         let mut response = Response::from_parts(parts, axum::body::Body::from(body.to_string()));
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
@@ -291,7 +295,9 @@ fn decode(message: InMessage, out: &mut Vec<Message>) -> Result<(), AnthropicErr
     let role = match message.role.as_str() {
         "user" => Role::User,
         "assistant" => Role::Assistant,
-        other => return Err(invalid(format!("messages: role {other:?} must be user or assistant"))),
+        // Claude Code sends mid-conversation instructions as `system` messages.
+        "system" => Role::System,
+        other => return Err(invalid(format!("messages: role {other:?} must be user, assistant or system"))),
     };
     let blocks = match message.content {
         Text::Plain(text) => vec![Block::Text { text }],
@@ -502,7 +508,8 @@ pub struct CountBody {
 /// `POST /v1/messages/count_tokens`: the request's input tokens, counted with the server's
 /// tokenizer (an estimate for vendors that count differently).
 #[utoipa::path(post, path = "/v1/messages/count_tokens", operation_id = "count_message_tokens", tag = "anthropic", request_body = CountBody,
-    responses((status = 200, description = "`{\"input_tokens\": n}`", body = Object), (status = 400, body = Object)))]
+    responses((status = 200, description = "`{\"input_tokens\": n}`", body = Object), (status = 400, body = Object),
+        (status = 413, body = Object), (status = 415, body = Object)))]
 pub async fn count_tokens(headers: HeaderMap, body: Bytes) -> Result<Response, AnthropicError> {
     let body: CountBody = parse(&headers, &body)?;
     let mut messages = Vec::new();

@@ -153,7 +153,7 @@ pub async fn create(
             temperature: body.temperature,
             top_p: body.top_p,
             max_tokens: body.max_output_tokens,
-            tools: tools(body.tools)?,
+            tools: tools(body.tools, body.tool_choice.as_ref())?,
             tool_choice: body.tool_choice.map(|c| match c {
                 Value::String(s) => s,
                 other => other["name"].as_str().unwrap_or("auto").to_string(),
@@ -271,23 +271,25 @@ fn content(value: &Value) -> Result<String, ApiError> {
     }
 }
 
-/// Function tools as canonical tool specs. OpenAI's built-in tools are refused; client-run
-/// tools without a JSON schema (custom, local_shell) are left out.
-fn tools(tools: Vec<Value>) -> Result<Vec<ToolSpec>, ApiError> {
+/// Function tools as canonical tool specs. OpenAI's built-in tools run on OpenAI's servers, not
+/// here: merely offered (Codex offers web search by default) they are left out, and a request
+/// that forces one is refused. Client-run tools without a JSON schema (custom, local_shell) are
+/// left out too.
+fn tools(tools: Vec<Value>, choice: Option<&Value>) -> Result<Vec<ToolSpec>, ApiError> {
+    let built_in = |kind: &str| BUILT_IN_TOOLS.iter().any(|b| kind.starts_with(b));
+    if let Some(kind) = choice.and_then(|c| c["type"].as_str()).filter(|k| built_in(k)) {
+        return Err(invalid(format!(
+            "the built-in tool {kind:?} runs on OpenAI's servers; this server does not run it: use function tools"
+        )));
+    }
     let mut out = Vec::new();
     for tool in tools {
-        match tool["type"].as_str() {
-            Some("function") => out.push(ToolSpec {
+        if tool["type"] == "function" {
+            out.push(ToolSpec {
                 name: tool["name"].as_str().unwrap_or_default().to_string(),
                 description: tool["description"].as_str().map(str::to_string),
                 parameters: if tool["parameters"].is_null() { "{}".into() } else { tool["parameters"].to_string() },
-            }),
-            Some(kind) if BUILT_IN_TOOLS.iter().any(|b| kind.starts_with(b)) => {
-                return Err(invalid(format!(
-                    "the built-in tool {kind:?} runs on OpenAI's servers; this server does not run it: send function tools"
-                )));
-            }
-            _ => {}
+            });
         }
     }
     Ok(out)
@@ -534,7 +536,8 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
 /// first (`?order=asc` for oldest first).
 #[utoipa::path(get, path = "/v1/responses/{response_id}/input_items", operation_id = "list_input_items", tag = "openai",
     params(("response_id" = String, Path, description = "A stored response's id"), InputItemsQuery),
-    responses((status = 200, description = "A list of input items", body = Object), (status = 404, body = super::openapi::ErrorResponse)))]
+    responses((status = 200, description = "A list of input items", body = Object), (status = 400, body = super::openapi::ErrorResponse),
+        (status = 404, body = super::openapi::ErrorResponse)))]
 pub async fn input_items(
     State(state): State<AppState>,
     caller: Caller,

@@ -565,7 +565,20 @@ impl Section {
 
 /// The first line of `message`, cut to [`TITLE_CHARS`] characters.
 fn title_of(message: &str) -> String {
-    let line = message.trim().lines().next().unwrap_or_default().trim();
+    // Coding agents open their messages with tagged context blocks (`<system-reminder>` ...
+    // `</system-reminder>`); the title is the first line of what the person wrote.
+    let mut inside = 0usize;
+    let mut lines = message.lines().map(str::trim).filter(|line| {
+        let tag = line.starts_with('<') && line.ends_with('>') && !line.contains(' ');
+        match (tag, line.starts_with("</")) {
+            (true, true) => inside = inside.saturating_sub(1),
+            (true, false) => inside += 1,
+            _ => {}
+        }
+        !tag && inside == 0 && !line.is_empty()
+    });
+    let first = message.trim().lines().next().unwrap_or_default().trim();
+    let line = lines.next().unwrap_or(first);
     match line.char_indices().nth(TITLE_CHARS) {
         Some((cut, _)) => format!("{}…", line[..cut].trim_end()),
         None => line.to_string(),
@@ -693,6 +706,8 @@ mod tests {
     #[test]
     fn titles() {
         assert_eq!(title_of("  hello\nworld"), "hello");
+        assert_eq!(title_of("<system-reminder>\nbe careful\n</system-reminder>\n\nfix the build"), "fix the build");
+        assert_eq!(title_of("<environment_context>"), "<environment_context>", "nothing else: the tag it is");
         let long = "é".repeat(100);
         assert_eq!(title_of(&long).chars().count(), TITLE_CHARS + 1);
     }
