@@ -126,6 +126,13 @@ pub async fn serve(
     }
     tracing::info!("listening on http://{addr}");
     let memory = state.memory.clone();
+    // Streamed replies are many small writes; with Nagle's algorithm each waits for the
+    // client's delayed ACK (~40 ms) on a reused keep-alive connection.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY on an accepted connection: {e}");
+        }
+    });
     axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown).await?;
     memory.shutdown().await;
     Ok(())
