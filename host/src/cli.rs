@@ -10,7 +10,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{API_KEYS_VAR, ApiKeys};
-use crate::config::{Config, Env, FileConfig, ProvidersConfig, RequestLimits, StoreKind};
+use crate::config::{Config, EdgeConfig, Env, FileConfig, ProvidersConfig, RequestLimits, StoreKind};
 use crate::memory::export;
 use crate::plugins::{Loader, Registry, Reloader, Rollout};
 use crate::runtime::{PoolConfig, Runtime, RuntimeConfig};
@@ -92,6 +92,52 @@ pub struct ServeArgs {
     /// Reload plugins when their files change (default true).
     #[arg(long, env = "CODEXCONTINUE_WATCH")]
     pub watch: Option<bool>,
+    #[command(flatten)]
+    pub edge: EdgeArgs,
+}
+
+/// The network edge's flags (`[edge]` in the file).
+#[derive(Debug, Args, Default)]
+pub struct EdgeArgs {
+    /// A host name (optionally name:port) clients may address; repeat, or comma-separate in the
+    /// variable. Default: the loopback names when bound to loopback, else any (with a warning).
+    #[arg(long = "allowed-host", env = "CODEXCONTINUE_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// A web origin (https://app.example) allowed to call cross-origin (CORS); none by default.
+    #[arg(long = "cors-origin", env = "CODEXCONTINUE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Longest wait for a request head, and for the next one on an idle connection, in ms.
+    #[arg(long, env = "CODEXCONTINUE_HEADER_TIMEOUT_MS")]
+    pub header_timeout_ms: Option<u64>,
+    /// Longest a request body may take to arrive, in ms.
+    #[arg(long, env = "CODEXCONTINUE_BODY_TIMEOUT_MS")]
+    pub body_timeout_ms: Option<u64>,
+    /// Open connections at most; more are answered 503.
+    #[arg(long, env = "CODEXCONTINUE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// After SIGTERM/SIGINT, how long requests and streams in flight may take to finish, in ms.
+    #[arg(long, env = "CODEXCONTINUE_SHUTDOWN_GRACE_MS")]
+    pub shutdown_grace_ms: Option<u64>,
+}
+
+impl EdgeArgs {
+    fn resolve(self, file: Option<EdgeConfig>) -> anyhow::Result<EdgeConfig> {
+        let file = file.unwrap_or_default();
+        let or = |flag: Vec<String>, file: Vec<String>| if flag.is_empty() { file } else { flag };
+        let edge = EdgeConfig {
+            allowed_hosts: or(self.allowed_hosts, file.allowed_hosts),
+            cors_origins: or(self.cors_origins, file.cors_origins),
+            header_timeout_ms: self.header_timeout_ms.unwrap_or(file.header_timeout_ms),
+            body_timeout_ms: self.body_timeout_ms.unwrap_or(file.body_timeout_ms),
+            max_connections: self.max_connections.unwrap_or(file.max_connections),
+            shutdown_grace_ms: self.shutdown_grace_ms.unwrap_or(file.shutdown_grace_ms),
+        };
+        for (name, ms) in [("header_timeout_ms", edge.header_timeout_ms), ("body_timeout_ms", edge.body_timeout_ms)] {
+            anyhow::ensure!(ms >= 100, "{name} must be at least 100");
+        }
+        anyhow::ensure!(edge.max_connections >= 1, "max_connections must be at least 1");
+        Ok(edge)
+    }
 }
 
 #[derive(Debug, Args, Default)]
@@ -171,6 +217,7 @@ impl ServeArgs {
             },
             admin_token: env.get("CODEXCONTINUE_ADMIN_TOKEN").map(str::to_string),
             api_keys: ApiKeys::parse(env.get(API_KEYS_VAR).unwrap_or_default()).map_err(anyhow::Error::msg)?,
+            edge: self.edge.resolve(file.edge)?,
         })
     }
 }

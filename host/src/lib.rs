@@ -2,6 +2,8 @@
 //! backends are WebAssembly components.
 //!
 //! Layout (data flows down this list, never up):
+//! - `edge`: the accept loop and what it refuses before the API sees a request (host and
+//!   origin checks, CORS, timeouts, the connection cap, graceful shutdown).
 //! - `api`: HTTP routes, request/response types, the one error-to-HTTP mapping.
 //! - `memory`: sessions, history and prompt building; the only user of `store`.
 //! - `providers`: picks the provider for a request and normalises replies.
@@ -18,6 +20,7 @@ pub mod auth;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod edge;
 pub mod inspect;
 pub mod memory;
 pub mod metrics;
@@ -98,13 +101,17 @@ pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
     Ok(api::AppState { config: Arc::new(config), memory, providers, registry, reloader, started: Instant::now() })
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then drains requests in flight.
+/// Serves the API on `listener` until `shutdown` completes, then lets requests and streams in
+/// flight finish within the configured grace period.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     env: Env,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    // Checked before plugins compile, so a typo in the edge settings fails at once.
+    let policy = edge::Policy::new(&config.edge, addr).map_err(anyhow::Error::msg)?;
     let state = start(config, env).await?;
     // Owned here so the watch stops when serving does.
     let _watcher = match state.config.watch {
@@ -115,7 +122,6 @@ pub async fn serve(
             .ok(),
         false => None,
     };
-    let addr = listener.local_addr()?;
     match state.config.api_keys.len() {
         0 if !addr.ip().is_loopback() => tracing::warn!(
             "listening beyond this machine without client API keys: anyone who can reach {addr} can chat as any \
@@ -124,16 +130,12 @@ pub async fn serve(
         0 => {}
         n => tracing::info!("client API keys on: {n} keys"),
     }
-    tracing::info!("listening on http://{addr}");
+    let edge_config = state.config.edge.clone();
     let memory = state.memory.clone();
-    // Streamed replies are many small writes; with Nagle's algorithm each waits for the
-    // client's delayed ACK (~40 ms) on a reused keep-alive connection.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("TCP_NODELAY on an accepted connection: {e}");
-        }
-    });
-    axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown).await?;
+    let app = edge::layers(api::app(state), policy, &edge_config);
+    tracing::info!("listening on http://{addr}");
+    edge::run(listener, app, &edge_config, shutdown).await?;
+    // Every acknowledged turn was flushed when it was stored; this stops background work.
     memory.shutdown().await;
     Ok(())
 }
