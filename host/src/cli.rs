@@ -1,4 +1,5 @@
-//! The command line: `serve`, `plugins list|validate|inspect|new`, `export`, `import`, `keys new`. Flags
+//! The command line: `serve`, `plugins list|validate|inspect|new`, `export`, `import`, `compact`,
+//! `keys new`. Flags
 //! fall back to `CODEXCONTINUE_*` environment variables (clap's `env`), then to
 //! `codexcontinue.toml`.
 
@@ -9,7 +10,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::{API_KEYS_VAR, ApiKeys};
+use crate::auth::{ADMIN_TOKEN_VAR, API_KEYS_VAR, ApiKeys};
 use crate::config::{Config, EdgeConfig, Env, FileConfig, ProvidersConfig, RequestLimits, StoreKind};
 use crate::memory::export;
 use crate::plugins::{Loader, Registry, Reloader, Rollout};
@@ -56,6 +57,9 @@ pub enum Command {
     /// Manage client API keys (`CODEXCONTINUE_API_KEYS`).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Rewrite the sled store into fresh files, so deleted conversations no longer linger on
+    /// disk. Stop the server first.
+    Compact(Dirs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,7 +219,11 @@ impl ServeArgs {
                 }
                 None => d.rollout,
             },
-            admin_token: env.get("CODEXCONTINUE_ADMIN_TOKEN").map(str::to_string),
+            admin_token: env
+                .get(ADMIN_TOKEN_VAR)
+                .map(|t| crate::auth::check_admin_token(t).map(|()| t.to_string()))
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
             api_keys: ApiKeys::parse(env.get(API_KEYS_VAR).unwrap_or_default()).map_err(anyhow::Error::msg)?,
             edge: self.edge.resolve(file.edge)?,
         })
@@ -286,6 +294,13 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
             anyhow::ensure!(crate::auth::valid_user(&user), "a user id is 1-128 letters, digits and ._@-");
             println!("{user}:{}", crate::auth::generate());
             eprintln!("add this entry to {API_KEYS_VAR} (comma-separated), in the environment or .env");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compact(dirs) => {
+            let (data_dir, _) = dirs.resolve(&file);
+            let store = data_dir.join("store");
+            let done = crate::store::SledStore::compact(&store).map_err(|e| anyhow::anyhow!("compacting: {e}"))?;
+            eprintln!("compacted {}: {} bytes before, {} after", store.display(), done.bytes_before, done.bytes_after);
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugins(PluginsCommand::New(args)) => crate::scaffold::run(&args),
