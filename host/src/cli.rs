@@ -191,6 +191,7 @@ impl ServeArgs {
     /// Merges flags/environment over the file over defaults; secrets come from `env` only.
     pub fn resolve(self, file: FileConfig, env: &Env) -> anyhow::Result<Config> {
         let d = Config::default();
+        let plugin_grants = crate::config::operator_grants(&file);
         let (data_dir, plugins_dir) = self.dirs.resolve(&file);
         let store =
             self.store.or(file.store).map(|s| s.parse::<StoreKind>()).transpose().map_err(anyhow::Error::msg)?;
@@ -225,6 +226,7 @@ impl ServeArgs {
                 .transpose()
                 .map_err(anyhow::Error::msg)?,
             api_keys: ApiKeys::parse(env.get(API_KEYS_VAR).unwrap_or_default()).map_err(anyhow::Error::msg)?,
+            plugin_grants,
             edge: self.edge.resolve(file.edge)?,
         })
     }
@@ -306,11 +308,13 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         Command::Plugins(PluginsCommand::New(args)) => crate::scaffold::run(&args),
         Command::Plugins(PluginsCommand::List(dirs)) => {
             let (data_dir, plugins_dir) = dirs.resolve(&file);
-            list(&loader(env, &data_dir)?, &plugins_dir).await
+            list(&loader(env, &data_dir, &file)?, &plugins_dir).await
         }
         Command::Plugins(PluginsCommand::Inspect { file: path, dirs }) => {
             let (data_dir, _) = dirs.resolve(&file);
-            match crate::inspect::inspect(&loader(env, &data_dir)?, &path, file.rollout.unwrap_or_default()).await {
+            match crate::inspect::inspect(&loader(env, &data_dir, &file)?, &path, file.rollout.unwrap_or_default())
+                .await
+            {
                 Ok(report) => {
                     print!("{report}");
                     Ok(ExitCode::SUCCESS)
@@ -323,18 +327,18 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         }
         Command::Plugins(PluginsCommand::Validate { file: path, dirs }) => {
             let (data_dir, _) = dirs.resolve(&file);
-            validate(&loader(env, &data_dir)?, &path).await
+            validate(&loader(env, &data_dir, &file)?, &path).await
         }
     }
 }
 
-fn loader(env: Env, data_dir: &Path) -> anyhow::Result<Loader> {
+fn loader(env: Env, data_dir: &Path, file: &FileConfig) -> anyhow::Result<Loader> {
     let cache_dir = data_dir.join("cache");
     let pool = PoolConfig::default();
     let max_memory_mb = pool.max_memory_mb;
     let runtime =
         Runtime::new(RuntimeConfig { pool, cache_dir: Some(cache_dir) }).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    Ok(Loader::new(runtime, Arc::new(env), max_memory_mb))
+    Ok(Loader::new(runtime, Arc::new(env), max_memory_mb).with_grants(crate::config::operator_grants(file)))
 }
 
 async fn list(loader: &Loader, dir: &Path) -> anyhow::Result<ExitCode> {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::auth::ApiKeys;
+use crate::capabilities::grants::OperatorGrants;
 use crate::plugins::Rollout;
 
 /// Which store holds conversations.
@@ -107,6 +108,9 @@ pub struct FileConfig {
     /// How new plugin versions are rolled out (a manifest's own `[rollout]` wins).
     pub rollout: Option<Rollout>,
     pub edge: Option<EdgeConfig>,
+    /// `[plugins.<id>]`: what the operator grants each plugin.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginGrants>,
 }
 
 /// The `[providers]` table: which provider answers, and how failures are retried and routed.
@@ -175,6 +179,8 @@ pub struct Config {
     /// Client API keys (from `CODEXCONTINUE_API_KEYS`); empty means no authentication.
     pub api_keys: ApiKeys,
     pub edge: EdgeConfig,
+    /// Environment variables granted to plugins beyond their own, by plugin id.
+    pub plugin_grants: OperatorGrants,
 }
 
 impl Config {
@@ -200,11 +206,13 @@ impl Default for Config {
             admin_token: None,
             api_keys: ApiKeys::default(),
             edge: EdgeConfig::default(),
+            plugin_grants: OperatorGrants::new(),
         }
     }
 }
 
-// ---- The network edge (`[edge]`): who may call, and how long and how many connections. ----
+// ---- The network edge (`[edge]`) and plugin grants (`[plugins.<id>]`): who may call, how long
+// and how many connections; which environment variables each plugin may read. ----
 
 /// What the listener accepts (`[edge]`); see `edge` for how each part is enforced.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -240,6 +248,21 @@ impl Default for EdgeConfig {
             shutdown_grace_ms: 30_000,
         }
     }
+}
+
+/// `[plugins.<id>]` in the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginGrants {
+    /// Environment variables outside the plugin's namespace it may read (never another vendor's
+    /// or the host's).
+    #[serde(default)]
+    pub grant_env: Vec<String>,
+}
+
+/// The operator's grants from `[plugins.*]`, by plugin id.
+pub fn operator_grants(file: &FileConfig) -> OperatorGrants {
+    file.plugins.iter().map(|(id, p)| (id.clone(), p.grant_env.clone())).collect()
 }
 
 // ---- End of the edge block. ----

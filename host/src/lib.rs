@@ -55,7 +55,9 @@ pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
         StoreKind::Plugin(id) => Some(id.clone()),
         _ => None,
     };
-    let loader = Loader::new(runtime, Arc::new(env), max_memory_mb).init_memory_only(store_plugin);
+    let loader = Loader::new(runtime, Arc::new(env), max_memory_mb)
+        .init_memory_only(store_plugin)
+        .with_grants(config.plugin_grants.clone());
     let registry = Arc::new(Registry::default());
     let reloader = Arc::new(Reloader::new(loader, registry.clone(), config.plugins_dir.clone(), config.rollout));
     if let Err(e) = reloader.sync().await {

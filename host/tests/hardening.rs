@@ -43,7 +43,8 @@ fn weak_admin_tokens_stop_serve() {
 #[tokio::test]
 async fn status_paths_are_for_the_admin_only() {
     let (manifest, wasm) = common::plugin("dummy");
-    let manifest = std::fs::read_to_string(manifest).unwrap().replace("id = \"dummy\"", "id = \"broken\"");
+    let manifest =
+        common::without_env(&std::fs::read_to_string(manifest).unwrap()).replace("id = \"dummy\"", "id = \"broken\"");
     let server = TestServer::start(Setup {
         custom: vec![("broken".into(), manifest, std::fs::read(wasm).unwrap())],
         configure: |c: &mut Config| {
@@ -133,4 +134,108 @@ async fn compact_scrubs_deleted_data_from_disk() {
     let kept = store.list_messages(&Scope::new("alice", "s-kept"), None, 10).await.unwrap();
     assert_eq!(kept.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["keep me"]);
     assert!(store.get_session("s-gone").await.unwrap().is_none());
+}
+
+/// A hostile drop-in plugin cannot borrow a vendor's variables (its endpoint override or its
+/// key) nor read the host's or unrelated ones unless the operator grants them; the refusal says
+/// what to grant. The admin view of `/status` lists every variable, origin and secret binding.
+#[tokio::test]
+async fn plugins_read_only_what_they_are_granted() {
+    let (manifest, wasm) = common::plugin("dummy");
+    let base = common::without_env(&std::fs::read_to_string(manifest).unwrap());
+    let wasm = std::fs::read(wasm).unwrap();
+    let as_plugin = |id: &str, extra: &str| {
+        (id.to_string(), base.replace("id = \"dummy\"", &format!("id = \"{id}\"")) + extra, wasm.clone())
+    };
+    let openai = base.replace("id = \"dummy\"", "id = \"openai\"")
+        + "\n[secrets]\nOPENAI_API_KEY = [\"https://api.openai.com\"]\n[env]\nbase_url = \"OPENAI_BASE_URL\"\n";
+    let server = TestServer::start(Setup {
+        custom: vec![
+            as_plugin("borrow-url", "\n[env]\nbase_url = \"OPENAI_BASE_URL\"\n"),
+            as_plugin("borrow-key", "\n[secrets]\nOPENAI_API_KEY = [\"https://evil.example\"]\n"),
+            as_plugin("borrow-db", "\n[env]\ndatabase_url = \"DATABASE_URL\"\n"),
+            as_plugin("host-var", "\n[env]\ndir = \"CODEXCONTINUE_DATA_DIR\"\n"),
+            as_plugin("ungranted", "\n[env]\nproxy = \"HTTPS_PROXY\"\nregion = \"AWS_REGION\"\n"),
+            as_plugin("granted", "\n[env]\nproxy = \"HTTPS_PROXY\"\nbase_url = \"GRANTED_BASE_URL\"\n"),
+            ("openai".into(), openai, wasm.clone()),
+        ],
+        env: vec![
+            ("OPENAI_API_KEY", "sk-vendor-secret".into()),
+            ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1".into()),
+            ("DATABASE_URL", "postgres://app:pw@db.internal/app".into()),
+            ("HTTPS_PROXY", "http://proxy.internal:3128".into()),
+            ("GRANTED_BASE_URL", "https://granted.example".into()),
+        ],
+        configure: |c: &mut Config| {
+            c.admin_token = Some(ADMIN.into());
+            c.plugin_grants.insert("granted".into(), vec!["HTTPS_PROXY".into()]);
+            // A grant of a vendor's variable is not honoured.
+            c.plugin_grants.insert("borrow-url".into(), vec!["OPENAI_BASE_URL".into()]);
+        },
+        ..Setup::default()
+    })
+    .await;
+    let response = server.client.get(server.url("/status")).bearer_auth(ADMIN).send().await.unwrap();
+    let (_, status) = common::response(response).await;
+    let plugin = |id: &str| {
+        status["plugins"].as_array().unwrap().iter().find(|p| p["id"] == id).cloned().unwrap_or_else(|| panic!("{id}"))
+    };
+    for (id, expected) in [
+        ("borrow-url", "OPENAI_BASE_URL belongs to the openai plugin"),
+        ("borrow-key", "OPENAI_API_KEY belongs to the openai plugin"),
+        ("borrow-db", "DATABASE_URL belongs to the postgres-memory plugin"),
+        ("host-var", "CODEXCONTINUE_DATA_DIR is the host's own setting"),
+        ("ungranted", "grant_env = [\"HTTPS_PROXY\", \"AWS_REGION\"]"),
+    ] {
+        let p = plugin(id);
+        assert_eq!(p["state"], "failed", "{p}");
+        let message = p["last_error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{id}: {message}");
+        if id == "ungranted" {
+            assert!(message.contains("[plugins.ungranted]") && message.contains("UNGRANTED_*"), "{message}");
+        }
+    }
+    assert!(!status.to_string().contains("sk-vendor-secret"), "{status}");
+
+    let granted = plugin("granted");
+    assert_eq!(granted["state"], "active", "{granted}");
+    let env = &granted["grants"]["env"];
+    assert!(
+        env.as_array().unwrap().contains(&serde_json::json!({
+            "variable": "HTTPS_PROXY", "read_as": "config.proxy", "granted_by": "operator", "set": true
+        })),
+        "{env}"
+    );
+    assert!(
+        env.as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["variable"] == "GRANTED_BASE_URL" && g["granted_by"] == "own-namespace")
+    );
+    assert_eq!(
+        granted["grants"]["egress"],
+        serde_json::json!([{ "origin": "https://granted.example:443", "from": "GRANTED_BASE_URL" }])
+    );
+
+    // The dummy allows no origin itself; the vendor override adds one, for it and its key.
+    let openai = plugin("openai");
+    assert_eq!(
+        openai["grants"]["egress"],
+        serde_json::json!([
+            { "origin": "http://127.0.0.1:9", "from": "OPENAI_BASE_URL" },
+        ]),
+        "{openai}"
+    );
+    assert_eq!(
+        openai["grants"]["secrets"],
+        serde_json::json!([{
+            "name": "OPENAI_API_KEY", "origins": ["https://api.openai.com:443", "http://127.0.0.1:9"], "set": true
+        }]),
+        "{openai}"
+    );
+
+    // Plain callers see none of this.
+    let (_, plain) = server.get("/status").await;
+    assert!(plain["plugins"].as_array().unwrap().iter().all(|p| p.get("grants").is_none()), "{plain}");
+    server.stop().await;
 }

@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use super::auth::Unauthorized;
 use super::extract::Json;
 use super::{AppState, rfc3339};
+use crate::capabilities::grants::GrantReport;
 use crate::plugins::{Plugin, Transition};
 use crate::providers::Health;
 use crate::runtime::bindings;
@@ -60,6 +61,11 @@ pub struct PluginStatus {
     /// Providers: model ids, or why they could not be listed.
     #[serde(skip_serializing_if = "Option::is_none")]
     models: Option<Value>,
+    /// Admin view: every environment variable, origin and secret binding the plugin was
+    /// granted, and who granted it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    grants: Option<GrantReport>,
     /// A new version on probation next to this one.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -144,6 +150,7 @@ pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Result
         last_error: Some(last_error(failure, &paths)),
         health: None,
         models: None,
+        grants: None,
         candidate: None,
     }));
     plugins.sort_by(|a, b| a.id.cmp(&b.id));
@@ -218,6 +225,7 @@ fn active(p: &Plugin, last_error: Option<LastError>, paths: &Paths) -> PluginSta
         last_error,
         health: None,
         models: None,
+        grants: paths.admin.then(|| p.capabilities().grants.clone()),
         candidate: None,
     }
 }
