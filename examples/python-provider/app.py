@@ -32,7 +32,7 @@ class Provider(exports.Provider):
         users = [m.content for m in request.messages if m.role == types.Role.USER]
         if not users:
             raise Err(types.ProviderError_BadRequest("the request has no user message"))
-        # `greeting` comes from the manifest's [config], or PY_GREETING through its [env].
+        # `greeting` comes from the manifest's [config], or PYTHON_PROVIDER_GREETING through its [env].
         greeting = config.get("greeting") or "Hello"
         log.log(log.Level.DEBUG, f"greeting {len(users)} user messages")
         return types.ChatResponse(

@@ -12,8 +12,15 @@ use sha2::{Digest, Sha256};
 /// The environment variable that turns client authentication on.
 pub const API_KEYS_VAR: &str = "CODEXCONTINUE_API_KEYS";
 
+/// The environment variable holding the bearer token of `/admin/*` and `/status`'s admin view.
+pub const ADMIN_TOKEN_VAR: &str = "CODEXCONTINUE_ADMIN_TOKEN";
+
 /// Shortest key accepted: anything shorter can be guessed.
 const MIN_KEY_LEN: usize = 16;
+
+/// Fewest different characters in the admin token: `aaaaaaaaaaaaaaaa` or `abababab...` are
+/// long but guessable; a random token of 16 hex digits has about 10 different ones.
+const MIN_DISTINCT_CHARS: usize = 6;
 
 /// Key digests -> user ids.
 #[derive(Clone, Default)]
@@ -70,6 +77,25 @@ impl fmt::Debug for ApiKeys {
     }
 }
 
+/// Checks the admin token as client keys are checked (at least 16 characters, no spaces), and
+/// also that it is not a run of a few repeated characters. The error never quotes the token.
+pub fn check_admin_token(token: &str) -> Result<(), String> {
+    if token.len() < MIN_KEY_LEN || token.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "{ADMIN_TOKEN_VAR} must be at least {MIN_KEY_LEN} characters without spaces; \
+             make one with `openssl rand -hex 32`"
+        ));
+    }
+    let distinct: std::collections::HashSet<char> = token.chars().collect();
+    if distinct.len() < MIN_DISTINCT_CHARS {
+        return Err(format!(
+            "{ADMIN_TOKEN_VAR} repeats too few characters to be hard to guess (fewer than {MIN_DISTINCT_CHARS} \
+             different ones); make one with `openssl rand -hex 32`"
+        ));
+    }
+    Ok(())
+}
+
 /// A user id as the API accepts it: 1-128 characters of letters, digits and `._@:-`.
 pub fn valid_user_id(user: &str) -> bool {
     !user.is_empty() && user.len() <= 128 && user.chars().all(|c| c.is_ascii_alphanumeric() || "._@:-".contains(c))
@@ -120,6 +146,25 @@ mod tests {
         }
         let debug = format!("{:?}", ApiKeys::parse("alice:sk-alice-0123456789").unwrap());
         assert_eq!(debug, r#"ApiKeys(["alice"])"#);
+    }
+
+    /// Short, spaced or repetitive admin tokens are refused without quoting them; generated keys
+    /// pass.
+    #[test]
+    fn admin_token_rule() {
+        for (token, expected) in [
+            ("a", "at least 16"),
+            ("sk-admin-012345", "at least 16"),
+            ("sk admin 0123456789", "without spaces"),
+            ("aaaaaaaaaaaaaaaaaaaaaaaa", "too few characters"),
+            ("abababababababababab", "too few characters"),
+        ] {
+            let error = check_admin_token(token).unwrap_err();
+            assert!(error.contains(expected) && error.contains(ADMIN_TOKEN_VAR), "{error}");
+            assert!(token.len() < 4 || !error.contains(token), "{error}");
+        }
+        assert_eq!(check_admin_token(&generate()), Ok(()));
+        assert_eq!(check_admin_token("s3cret-admin-token-0"), Ok(()));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `plugins list|validate|inspect|new`, `export`, `import`, `keys new`. Flags
+//! The command line: `serve`, `plugins list|validate|inspect|new`, `export`, `import`, `compact`,
+//! `keys new`. Flags
 //! fall back to `CODEXCONTINUE_*` environment variables (clap's `env`), then to
 //! `codexcontinue.toml`.
 
@@ -9,8 +10,8 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::{API_KEYS_VAR, ApiKeys};
-use crate::config::{Config, Env, FileConfig, ProvidersConfig, RequestLimits, StoreKind};
+use crate::auth::{ADMIN_TOKEN_VAR, API_KEYS_VAR, ApiKeys};
+use crate::config::{Config, EdgeConfig, Env, FileConfig, ProvidersConfig, RequestLimits, StoreKind};
 use crate::memory::export;
 use crate::plugins::{Loader, Registry, Reloader, Rollout};
 use crate::runtime::{PoolConfig, Runtime, RuntimeConfig};
@@ -56,6 +57,9 @@ pub enum Command {
     /// Manage client API keys (`CODEXCONTINUE_API_KEYS`).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Rewrite the sled store into fresh files, so deleted conversations no longer linger on
+    /// disk. Stop the server first.
+    Compact(Dirs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +96,52 @@ pub struct ServeArgs {
     /// Reload plugins when their files change (default true).
     #[arg(long, env = "CODEXCONTINUE_WATCH")]
     pub watch: Option<bool>,
+    #[command(flatten)]
+    pub edge: EdgeArgs,
+}
+
+/// The network edge's flags (`[edge]` in the file).
+#[derive(Debug, Args, Default)]
+pub struct EdgeArgs {
+    /// A host name (optionally name:port) clients may address; repeat, or comma-separate in the
+    /// variable. Default: the loopback names when bound to loopback, else any (with a warning).
+    #[arg(long = "allowed-host", env = "CODEXCONTINUE_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// A web origin (https://app.example) allowed to call cross-origin (CORS); none by default.
+    #[arg(long = "cors-origin", env = "CODEXCONTINUE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Longest wait for a request head, and for the next one on an idle connection, in ms.
+    #[arg(long, env = "CODEXCONTINUE_HEADER_TIMEOUT_MS")]
+    pub header_timeout_ms: Option<u64>,
+    /// Longest a request body may take to arrive, in ms.
+    #[arg(long, env = "CODEXCONTINUE_BODY_TIMEOUT_MS")]
+    pub body_timeout_ms: Option<u64>,
+    /// Open connections at most; more are answered 503.
+    #[arg(long, env = "CODEXCONTINUE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// After SIGTERM/SIGINT, how long requests and streams in flight may take to finish, in ms.
+    #[arg(long, env = "CODEXCONTINUE_SHUTDOWN_GRACE_MS")]
+    pub shutdown_grace_ms: Option<u64>,
+}
+
+impl EdgeArgs {
+    fn resolve(self, file: Option<EdgeConfig>) -> anyhow::Result<EdgeConfig> {
+        let file = file.unwrap_or_default();
+        let or = |flag: Vec<String>, file: Vec<String>| if flag.is_empty() { file } else { flag };
+        let edge = EdgeConfig {
+            allowed_hosts: or(self.allowed_hosts, file.allowed_hosts),
+            cors_origins: or(self.cors_origins, file.cors_origins),
+            header_timeout_ms: self.header_timeout_ms.unwrap_or(file.header_timeout_ms),
+            body_timeout_ms: self.body_timeout_ms.unwrap_or(file.body_timeout_ms),
+            max_connections: self.max_connections.unwrap_or(file.max_connections),
+            shutdown_grace_ms: self.shutdown_grace_ms.unwrap_or(file.shutdown_grace_ms),
+        };
+        for (name, ms) in [("header_timeout_ms", edge.header_timeout_ms), ("body_timeout_ms", edge.body_timeout_ms)] {
+            anyhow::ensure!(ms >= 100, "{name} must be at least 100");
+        }
+        anyhow::ensure!(edge.max_connections >= 1, "max_connections must be at least 1");
+        Ok(edge)
+    }
 }
 
 #[derive(Debug, Args, Default)]
@@ -141,6 +191,7 @@ impl ServeArgs {
     /// Merges flags/environment over the file over defaults; secrets come from `env` only.
     pub fn resolve(self, file: FileConfig, env: &Env) -> anyhow::Result<Config> {
         let d = Config::default();
+        let plugin_grants = crate::config::operator_grants(&file);
         let (data_dir, plugins_dir) = self.dirs.resolve(&file);
         let store =
             self.store.or(file.store).map(|s| s.parse::<StoreKind>()).transpose().map_err(anyhow::Error::msg)?;
@@ -169,8 +220,14 @@ impl ServeArgs {
                 }
                 None => d.rollout,
             },
-            admin_token: env.get("CODEXCONTINUE_ADMIN_TOKEN").map(str::to_string),
+            admin_token: env
+                .get(ADMIN_TOKEN_VAR)
+                .map(|t| crate::auth::check_admin_token(t).map(|()| t.to_string()))
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
             api_keys: ApiKeys::parse(env.get(API_KEYS_VAR).unwrap_or_default()).map_err(anyhow::Error::msg)?,
+            plugin_grants,
+            edge: self.edge.resolve(file.edge)?,
         })
     }
 }
@@ -241,14 +298,23 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
             eprintln!("add this entry to {API_KEYS_VAR} (comma-separated), in the environment or .env");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Compact(dirs) => {
+            let (data_dir, _) = dirs.resolve(&file);
+            let store = data_dir.join("store");
+            let done = crate::store::SledStore::compact(&store).map_err(|e| anyhow::anyhow!("compacting: {e}"))?;
+            eprintln!("compacted {}: {} bytes before, {} after", store.display(), done.bytes_before, done.bytes_after);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugins(PluginsCommand::New(args)) => crate::scaffold::run(&args),
         Command::Plugins(PluginsCommand::List(dirs)) => {
             let (data_dir, plugins_dir) = dirs.resolve(&file);
-            list(&loader(env, &data_dir)?, &plugins_dir).await
+            list(&loader(env, &data_dir, &file)?, &plugins_dir).await
         }
         Command::Plugins(PluginsCommand::Inspect { file: path, dirs }) => {
             let (data_dir, _) = dirs.resolve(&file);
-            match crate::inspect::inspect(&loader(env, &data_dir)?, &path, file.rollout.unwrap_or_default()).await {
+            match crate::inspect::inspect(&loader(env, &data_dir, &file)?, &path, file.rollout.unwrap_or_default())
+                .await
+            {
                 Ok(report) => {
                     print!("{report}");
                     Ok(ExitCode::SUCCESS)
@@ -261,18 +327,18 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         }
         Command::Plugins(PluginsCommand::Validate { file: path, dirs }) => {
             let (data_dir, _) = dirs.resolve(&file);
-            validate(&loader(env, &data_dir)?, &path).await
+            validate(&loader(env, &data_dir, &file)?, &path).await
         }
     }
 }
 
-fn loader(env: Env, data_dir: &Path) -> anyhow::Result<Loader> {
+fn loader(env: Env, data_dir: &Path, file: &FileConfig) -> anyhow::Result<Loader> {
     let cache_dir = data_dir.join("cache");
     let pool = PoolConfig::default();
     let max_memory_mb = pool.max_memory_mb;
     let runtime =
         Runtime::new(RuntimeConfig { pool, cache_dir: Some(cache_dir) }).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    Ok(Loader::new(runtime, Arc::new(env), max_memory_mb))
+    Ok(Loader::new(runtime, Arc::new(env), max_memory_mb).with_grants(crate::config::operator_grants(file)))
 }
 
 async fn list(loader: &Loader, dir: &Path) -> anyhow::Result<ExitCode> {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::auth::ApiKeys;
+use crate::capabilities::grants::OperatorGrants;
 use crate::plugins::Rollout;
 
 /// Which store holds conversations.
@@ -111,6 +112,10 @@ pub struct FileConfig {
     pub watch: Option<bool>,
     /// How new plugin versions are rolled out (a manifest's own `[rollout]` wins).
     pub rollout: Option<Rollout>,
+    pub edge: Option<EdgeConfig>,
+    /// `[plugins.<id>]`: what the operator grants each plugin.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginGrants>,
 }
 
 /// The `[providers]` table: which provider answers, and how failures are retried and routed.
@@ -178,6 +183,9 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Client API keys (from `CODEXCONTINUE_API_KEYS`); empty means no authentication.
     pub api_keys: ApiKeys,
+    pub edge: EdgeConfig,
+    /// Environment variables granted to plugins beyond their own, by plugin id.
+    pub plugin_grants: OperatorGrants,
 }
 
 impl Config {
@@ -202,9 +210,67 @@ impl Default for Config {
             rollout: Rollout::default(),
             admin_token: None,
             api_keys: ApiKeys::default(),
+            edge: EdgeConfig::default(),
+            plugin_grants: OperatorGrants::new(),
         }
     }
 }
+
+// ---- The network edge (`[edge]`) and plugin grants (`[plugins.<id>]`): who may call, how long
+// and how many connections; which environment variables each plugin may read. ----
+
+/// What the listener accepts (`[edge]`); see `edge` for how each part is enforced.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeConfig {
+    /// Host names (optionally `name:port`) requests may be addressed to. Empty: the loopback
+    /// names when bound to loopback, any host (with a startup warning) otherwise.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins (`https://app.example`) that may call cross-origin; CORS is off without.
+    pub cors_origins: Vec<String>,
+    /// Longest wait for a complete request head, from accept or from the end of the previous
+    /// response (so it is also the keep-alive idle timeout on HTTP/1.1).
+    pub header_timeout_ms: u64,
+    /// Longest a request body may take to arrive, in total.
+    pub body_timeout_ms: u64,
+    /// Open connections at most; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// After SIGTERM/SIGINT, how long requests and streams in flight may take to finish.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        // 15 s for a request head is generous for any real client and short for a slow-loris;
+        // 60 s covers a 1 MiB body on a slow link. 1,024 connections fit the usual fd limit;
+        // 30 s of grace lets a typical streamed reply finish.
+        Self {
+            allowed_hosts: Vec::new(),
+            cors_origins: Vec::new(),
+            header_timeout_ms: 15_000,
+            body_timeout_ms: 60_000,
+            max_connections: 1024,
+            shutdown_grace_ms: 30_000,
+        }
+    }
+}
+
+/// `[plugins.<id>]` in the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginGrants {
+    /// Environment variables outside the plugin's namespace it may read (never another vendor's
+    /// or the host's).
+    #[serde(default)]
+    pub grant_env: Vec<String>,
+}
+
+/// The operator's grants from `[plugins.*]`, by plugin id.
+pub fn operator_grants(file: &FileConfig) -> OperatorGrants {
+    file.plugins.iter().map(|(id, p)| (id.clone(), p.grant_env.clone())).collect()
+}
+
+// ---- End of the edge block. ----
 
 /// A snapshot of the environment (after `.env`), from which plugins' secrets and overrides are
 /// read. Its `Debug` lists names only.

@@ -1,10 +1,12 @@
 //! `codexcontinue plugins inspect FILE`: everything the host knows about one plugin before it
-//! serves — its interfaces, what it was granted (allow-list, secrets, config after environment
-//! overrides), its limits and rollout, and what `info()` said — or the step that failed.
+//! serves — its interfaces, what it was granted (every origin and what added it, every secret and
+//! where it may go, every environment variable and who granted it, config after overrides), its
+//! limits and rollout, and what `info()` said — or the step that failed.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::capabilities::grants::GrantedBy;
 use crate::plugins::{Loader, Plugin, Rollout};
 
 /// The report for the plugin whose manifest or wasm is at `path`; `Err` holds the staging
@@ -51,12 +53,26 @@ fn report(plugin: &Plugin, size: usize, imports: &[String], exports: &[String], 
     );
     line(&mut out, "exports", exports.join(", "));
     line(&mut out, "imports", imports.join(", "));
-    let allowed: Vec<String> = caps.http.allowed().iter().map(ToString::to_string).collect();
-    line(&mut out, "egress", if allowed.is_empty() { "none".into() } else { allowed.join(", ") });
-    let missing = caps.http.secrets().missing();
-    for name in caps.http.secrets().names() {
-        let state = if missing.contains(&name) { "not set" } else { "set" };
-        line(&mut out, "secret", format!("{name} ({state})"));
+    let grants = &caps.grants;
+    if grants.egress.is_empty() {
+        line(&mut out, "egress", "none".into());
+    }
+    for e in &grants.egress {
+        let from = if e.from == "manifest" { "manifest".to_string() } else { format!("from {}", e.from) };
+        line(&mut out, "egress", format!("{} ({from})", e.origin));
+    }
+    for s in &grants.secrets {
+        let state = if s.set { "set" } else { "not set" };
+        line(&mut out, "secret", format!("{} ({state}) may go to {}", s.name, s.origins.join(", ")));
+    }
+    for g in &grants.env {
+        let by = match g.granted_by {
+            GrantedBy::Vendor => "its vendor's",
+            GrantedBy::OwnNamespace => "its namespace",
+            GrantedBy::Operator => "granted by the operator",
+        };
+        let state = if g.set { "set" } else { "not set" };
+        line(&mut out, "env", format!("{} -> {} ({by}, {state})", g.variable, g.read_as));
     }
     for (key, value) in &caps.config {
         let overridden = m.config.get(key) != Some(value);

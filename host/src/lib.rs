@@ -2,6 +2,8 @@
 //! backends are WebAssembly components.
 //!
 //! Layout (data flows down this list, never up):
+//! - `edge`: the accept loop and what it refuses before the API sees a request (host and
+//!   origin checks, CORS, timeouts, the connection cap, graceful shutdown).
 //! - `api`: HTTP routes, request/response types, the one error-to-HTTP mapping.
 //! - `memory`: sessions, history and prompt building; the only user of `store`.
 //! - `providers`: picks the provider for a request and normalises replies.
@@ -19,6 +21,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod conversation;
+pub mod edge;
 pub mod ids;
 pub mod inspect;
 pub mod memory;
@@ -54,7 +57,9 @@ pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
         StoreKind::Plugin(id) => Some(id.clone()),
         _ => None,
     };
-    let loader = Loader::new(runtime, Arc::new(env), max_memory_mb).init_memory_only(store_plugin);
+    let loader = Loader::new(runtime, Arc::new(env), max_memory_mb)
+        .init_memory_only(store_plugin)
+        .with_grants(config.plugin_grants.clone());
     let registry = Arc::new(Registry::default());
     let reloader = Arc::new(Reloader::new(loader, registry.clone(), config.plugins_dir.clone(), config.rollout));
     if let Err(e) = reloader.sync().await {
@@ -109,13 +114,17 @@ pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
     })
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then drains requests in flight.
+/// Serves the API on `listener` until `shutdown` completes, then lets requests and streams in
+/// flight finish within the configured grace period.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     env: Env,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    // Checked before plugins compile, so a typo in the edge settings fails at once.
+    let policy = edge::Policy::new(&config.edge, addr).map_err(anyhow::Error::msg)?;
     let state = start(config, env).await?;
     // Owned here so the watch stops when serving does.
     let _watcher = match state.config.watch {
@@ -126,7 +135,6 @@ pub async fn serve(
             .ok(),
         false => None,
     };
-    let addr = listener.local_addr()?;
     match state.config.api_keys.len() {
         0 if !addr.ip().is_loopback() => tracing::warn!(
             "listening beyond this machine without client API keys: anyone who can reach {addr} can chat as any \
@@ -135,9 +143,12 @@ pub async fn serve(
         0 => {}
         n => tracing::info!("client API keys on: {n} keys"),
     }
-    tracing::info!("listening on http://{addr}");
+    let edge_config = state.config.edge.clone();
     let memory = state.memory.clone();
-    axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown).await?;
+    let app = edge::layers(api::app(state), policy, &edge_config);
+    tracing::info!("listening on http://{addr}");
+    edge::run(listener, app, &edge_config, shutdown).await?;
+    // Every acknowledged turn was flushed when it was stored; this stops background work.
     memory.shutdown().await;
     Ok(())
 }

@@ -327,7 +327,8 @@ fn parse_sse(text: &str) -> Vec<(String, Value)> {
 #[tokio::test]
 async fn default_provider_follows_the_keys_found() {
     let (manifest, wasm) = common::plugin("dummy");
-    let openai = std::fs::read_to_string(manifest).unwrap().replace("id = \"dummy\"", "id = \"openai\"")
+    let openai = common::without_env(&std::fs::read_to_string(manifest).unwrap())
+        .replace("id = \"dummy\"", "id = \"openai\"")
         + "\n[secrets]\nOPENAI_API_KEY = [\"https://api.openai.com\"]\n";
     let custom = vec![("openai".to_string(), openai, std::fs::read(wasm).unwrap())];
 

@@ -134,7 +134,7 @@ async fn broken_streams_end_with_an_error_event() {
 #[tokio::test]
 async fn staging_failures_are_reported_and_contained() {
     let (manifest, wasm) = plugin("dummy");
-    let manifest = std::fs::read_to_string(manifest).unwrap();
+    let manifest = common::without_env(&std::fs::read_to_string(manifest).unwrap());
     let wasm = std::fs::read(wasm).unwrap();
     let variant = |id: &str, edit: &dyn Fn(String) -> String| {
         (id.to_string(), edit(manifest.replace("id = \"dummy\"", &format!("id = \"{id}\""))), wasm.clone())

@@ -12,12 +12,12 @@ struct Gateway;
 impl Api for Gateway {
     const VENDOR: Vendor = Vendor {
         name: "Self-hosted (OpenAI-compatible)",
-        // The manifest's `base_url` (or COMPAT_BASE_URL) overrides this.
+        // The manifest's `base_url` (or COMPAT_PROVIDER_BASE_URL) overrides this.
         base_url: "http://localhost:8000/v1",
         default_model: "local-model",
         embedding_model: None,
         // The host writes the key in at egress, and only towards origins bound to it.
-        auth: Auth::Header("X-Api-Key", "COMPAT_API_KEY"),
+        auth: Auth::Header("X-Api-Key", "COMPAT_PROVIDER_API_KEY"),
         stream_usage: true,
     };
 

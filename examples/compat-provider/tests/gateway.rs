@@ -13,9 +13,9 @@ use serde_json::json;
 async fn host(gateway: &MockServer, env: &[(&str, &str)]) -> TestHost {
     let wasm = build_plugin(env!("CARGO_MANIFEST_DIR")).expect("the plugin builds");
     let mut builder = TestHost::builder(&wasm)
-        .env("COMPAT_API_KEY", "sk-compat")
+        .env("COMPAT_PROVIDER_API_KEY", "sk-compat")
         // An endpoint override allows exactly that origin, and binds the key to it.
-        .env("COMPAT_BASE_URL", format!("{}/v1", gateway.url));
+        .env("COMPAT_PROVIDER_BASE_URL", format!("{}/v1", gateway.url));
     for (name, value) in env {
         builder = builder.env(*name, *value);
     }
@@ -86,7 +86,7 @@ async fn streams_the_reply() {
         "data: [DONE]".to_string(),
     ];
     let gateway = MockServer::start(move |_| Reply::sse(&events, Duration::from_millis(5), End::Complete)).await;
-    let host = host(&gateway, &[("COMPAT_TENANT", "team-a")]).await;
+    let host = host(&gateway, &[("COMPAT_PROVIDER_TENANT", "team-a")]).await;
 
     let (events, reply) = host.chat_stream(ChatRequest::user("local-model", "Say hello")).await;
     let deltas: Vec<&str> = events

@@ -21,7 +21,7 @@ async fn greets_with_the_configured_greeting() {
     let reply = host.chat(ChatRequest::user("hello-py", "world")).await.unwrap();
     assert_eq!(reply.content, "Hello, world!");
 
-    let host = TestHost::builder(component()).env("PY_GREETING", "Ahoy").start().await.unwrap();
+    let host = TestHost::builder(component()).env("PYTHON_PROVIDER_GREETING", "Ahoy").start().await.unwrap();
     assert_eq!(host.chat(ChatRequest::user("hello-py", "Ada")).await.unwrap().content, "Ahoy, Ada!");
 }
 

@@ -20,10 +20,7 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
             "the admin API is off; set CODEXCONTINUE_ADMIN_TOKEN to enable it",
         ));
     };
-    let given = super::auth::bearer(headers).unwrap_or("");
-    let same = given.len() == expected.len()
-        && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if !same {
+    if !token_matches(expected, headers) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
@@ -32,6 +29,17 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// Whether the request carries the admin bearer token (never true with the admin API off).
+pub fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
+    state.config.admin_token.as_deref().is_some_and(|expected| token_matches(expected, headers))
+}
+
+/// Compares the bearer token with `expected` in constant time.
+fn token_matches(expected: &str, headers: &HeaderMap) -> bool {
+    let given = super::auth::bearer(headers).unwrap_or("");
+    given.len() == expected.len() && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 /// `POST /admin/plugins/reload`: what was staged, unchanged, failed and unloaded.

@@ -24,23 +24,40 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Rejects requests without a known key; tells the handlers whose key it was.
 pub async fn require_api_key(State(keys): State<Arc<ApiKeys>>, mut request: Request, next: Next) -> Response {
-    let headers = request.headers();
-    let given = bearer(headers).or_else(|| headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()));
-    let user = match given {
-        None | Some("") => {
-            return unauthorized("missing_api_key", "an API key is required: send `Authorization: Bearer <key>`");
-        }
-        Some(key) => match keys.user(key) {
-            Some(user) => user.to_string(),
-            None => return unauthorized("invalid_api_key", "the API key is not valid"),
-        },
+    let user = match authenticate(&keys, request.headers()) {
+        Ok(user) => user.to_string(),
+        Err(refusal) => return refusal.into_response(),
     };
     request.extensions_mut().insert(Authenticated(user));
     next.run(request).await
 }
 
-fn unauthorized(code: &'static str, message: &str) -> Response {
-    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", code, message).into_response();
-    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
+/// A request without a valid key: answered 401 with `WWW-Authenticate: Bearer`.
+#[derive(Debug)]
+pub struct Unauthorized {
+    code: &'static str,
+    message: &'static str,
+}
+
+impl IntoResponse for Unauthorized {
+    fn into_response(self) -> Response {
+        let mut response =
+            ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", self.code, self.message).into_response();
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response
+    }
+}
+
+/// The user whose key the request presents.
+pub fn authenticate<'k>(keys: &'k ApiKeys, headers: &HeaderMap) -> Result<&'k str, Unauthorized> {
+    let given = bearer(headers).or_else(|| headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()));
+    match given {
+        None | Some("") => Err(Unauthorized {
+            code: "missing_api_key",
+            message: "an API key is required: send `Authorization: Bearer <key>`",
+        }),
+        Some(key) => {
+            keys.user(key).ok_or(Unauthorized { code: "invalid_api_key", message: "the API key is not valid" })
+        }
+    }
 }

@@ -64,7 +64,6 @@ pub fn app(state: AppState) -> Router {
         .route("/sessions", get(memory::sessions))
         .route("/workspaces/{workspace_id}/files", post(workspaces::add_file).get(workspaces::files))
         .route("/workspaces/{workspace_id}", axum::routing::delete(workspaces::delete))
-        .route("/status", get(status::status))
         .route("/v1/chat/completions", post(openai::completions))
         .route("/v1/models", get(openai::models))
         .route("/v1/embeddings", post(embeddings::embeddings))
@@ -80,9 +79,10 @@ pub fn app(state: AppState) -> Router {
     }
     // Open to all: the page (which asks for a key itself), probes, metrics, the API's
     // description, and the admin API
-    // (which has its own token).
+    // (which has its own token). `/status` takes a client key or the admin token itself.
     Router::new()
         .merge(api)
+        .route("/status", get(status::status))
         .route("/", get(web::index))
         .route("/healthz", get(status::healthz))
         .route("/openapi.json", get(openapi::openapi))

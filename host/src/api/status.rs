@@ -1,15 +1,20 @@
 //! `GET /status` (version, uptime, store, every plugin and its last error) and `GET /healthz`.
+//! Server file paths show only in the admin view (the admin bearer token); everyone else gets
+//! the rest, with paths cut from error messages.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
+use super::auth::Unauthorized;
 use super::extract::Json;
 use super::{AppState, rfc3339};
+use crate::capabilities::grants::GrantReport;
 use crate::plugins::{Plugin, Transition};
 use crate::providers::Health;
 use crate::runtime::bindings;
@@ -40,7 +45,9 @@ pub struct PluginStatus {
     state: &'static str,
     description: Option<String>,
     demo: bool,
-    file: String,
+    /// The manifest's path on the server (admin view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
     loaded_at: Option<String>,
     load_ms: Option<u64>,
     cached: Option<bool>,
@@ -54,6 +61,11 @@ pub struct PluginStatus {
     /// Providers: model ids, or why they could not be listed.
     #[serde(skip_serializing_if = "Option::is_none")]
     models: Option<Value>,
+    /// Admin view: every environment variable, origin and secret binding the plugin was
+    /// granted, and who granted it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    grants: Option<GrantReport>,
     /// A new version on probation next to this one.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -70,9 +82,16 @@ pub struct LastError {
 /// How long `/status` waits for providers to list their models (cached lists are instant).
 const MODELS_WAIT: Duration = Duration::from_secs(2);
 
-/// Version, uptime, store and every plugin with its state.
-#[utoipa::path(get, path = "/status", operation_id = "get_status", tag = "operations", responses((status = 200, body = Status)))]
-pub async fn status(State(state): State<AppState>) -> Json<Status> {
+/// Version, uptime, store and every plugin with its state. With client keys on, a key or the
+/// admin token is needed; only the admin token shows server file paths.
+#[utoipa::path(get, path = "/status", operation_id = "get_status", tag = "operations", security(("api_key" = []), ("admin_token" = [])),
+    responses((status = 200, body = Status), (status = 401, body = super::openapi::ErrorResponse)))]
+pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Status>, Unauthorized> {
+    let admin = super::admin::is_admin(&state, &headers);
+    if !admin && !state.config.api_keys.is_empty() {
+        super::auth::authenticate(&state.config.api_keys, &headers)?;
+    }
+    let paths = Paths::new(&state, admin);
     let mut models: BTreeMap<String, Value> = match tokio::time::timeout(MODELS_WAIT, state.providers.models()).await {
         Ok(lists) => lists
             .into_iter()
@@ -94,7 +113,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Status> {
         .map(|slot| {
             let p = &slot.stable;
             let failure = failures.remove(&p.manifest_path);
-            let mut status = active(p, failure.map(last_error));
+            let mut status = active(p, failure.map(|f| last_error(f, &paths)), &paths);
             status.candidate = slot.candidate.as_ref().map(|c| {
                 let (calls, failures) = c.counts();
                 json!({
@@ -122,30 +141,73 @@ pub async fn status(State(state): State<AppState>) -> Json<Status> {
         state: "failed",
         description: None,
         demo: false,
-        file: file.display().to_string(),
+        file: paths.file(&file),
         loaded_at: None,
         load_ms: None,
         cached: None,
         default_model: None,
         missing: Vec::new(),
-        last_error: Some(last_error(failure)),
+        last_error: Some(last_error(failure, &paths)),
         health: None,
         models: None,
+        grants: None,
         candidate: None,
     }));
     plugins.sort_by(|a, b| a.id.cmp(&b.id));
-    Json(Status {
+    let mut transitions = state.registry.history();
+    for t in &mut transitions {
+        t.reason = t.reason.take().map(|r| paths.scrub(r));
+    }
+    Ok(Json(Status {
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.started.elapsed().as_secs(),
         store: state.memory.store_name().to_string(),
         default_provider: state.providers.default_provider().ok().map(|p| p.manifest.id.clone()),
         wit_versions: bindings::SUPPORTED.iter().map(ToString::to_string).collect(),
         plugins,
-        transitions: state.registry.history(),
-    })
+        transitions,
+    }))
 }
 
-fn active(p: &Plugin, last_error: Option<LastError>) -> PluginStatus {
+/// What the caller may see of the server's file system: everything (admin), or nothing.
+struct Paths {
+    /// Directory prefixes to cut from messages; empty for the admin.
+    dirs: Vec<String>,
+    admin: bool,
+}
+
+impl Paths {
+    fn new(state: &AppState, admin: bool) -> Self {
+        let c = &state.config;
+        let mut dirs = Vec::new();
+        if !admin {
+            for dir in [c.plugins_dir.clone(), c.data_dir.clone(), c.cache_dir()] {
+                if let Ok(full) = dir.canonicalize() {
+                    dirs.push(full.display().to_string());
+                }
+                dirs.push(dir.display().to_string());
+            }
+            // Longest first, so a directory inside another is cut whole.
+            dirs.sort_by_key(|d| std::cmp::Reverse(d.len()));
+        }
+        Self { dirs, admin }
+    }
+
+    /// `path` for the admin, else nothing.
+    fn file(&self, path: &std::path::Path) -> Option<String> {
+        self.admin.then(|| path.display().to_string())
+    }
+
+    /// `text` with the server's directories cut, so `/srv/cc/plugins/x.wasm: ...` reads `x.wasm: ...`.
+    fn scrub(&self, text: String) -> String {
+        self.dirs
+            .iter()
+            .filter(|d| !d.is_empty() && d.as_str() != ".")
+            .fold(text, |text, dir| text.replace(&format!("{dir}/"), "").replace(dir.as_str(), "<dir>"))
+    }
+}
+
+fn active(p: &Plugin, last_error: Option<LastError>, paths: &Paths) -> PluginStatus {
     let provider = p.provider();
     PluginStatus {
         id: p.manifest.id.clone(),
@@ -154,7 +216,7 @@ fn active(p: &Plugin, last_error: Option<LastError>) -> PluginStatus {
         state: "active",
         description: Some(p.manifest.description.clone()),
         demo: p.manifest.demo,
-        file: p.manifest_path.display().to_string(),
+        file: paths.file(&p.manifest_path),
         loaded_at: Some(rfc3339(p.loaded_at)),
         load_ms: Some(p.load_time.as_millis() as u64),
         cached: Some(p.cached),
@@ -163,12 +225,13 @@ fn active(p: &Plugin, last_error: Option<LastError>) -> PluginStatus {
         last_error,
         health: None,
         models: None,
+        grants: paths.admin.then(|| p.capabilities().grants.clone()),
         candidate: None,
     }
 }
 
-fn last_error(f: crate::plugins::Failure) -> LastError {
-    LastError { step: f.step().to_string(), message: f.error.reason, at: rfc3339(f.at) }
+fn last_error(f: crate::plugins::Failure, paths: &Paths) -> LastError {
+    LastError { step: f.step().to_string(), message: paths.scrub(f.error.reason), at: rfc3339(f.at) }
 }
 
 /// `GET /healthz`'s reply.

@@ -1,10 +1,11 @@
 //! What the host offers guests, one file per capability: `http` (with `hosts` allow-lists and
 //! `secrets` placeholders), `redis` and `postgres` (with `dial` checking their addresses), `log`
-//! and `config`. Each capability's state is built from the manifest when a plugin loads ("parse
+//! and `config`; `grants` decides which environment variables a plugin may read. Each capability's state is built from the manifest when a plugin loads ("parse
 //! at load") and checked on every call ("check at call").
 
 pub mod config;
 pub mod dial;
+pub mod grants;
 pub mod hosts;
 pub mod http;
 pub mod log;
@@ -44,6 +45,8 @@ pub struct Capabilities {
     pub http: HttpCapability,
     pub redis: RedisCapability,
     pub postgres: PostgresCapability,
+    /// What was granted and why, for operators (`plugins inspect`, `/status`).
+    pub grants: grants::GrantReport,
 }
 
 impl types::Host for HostState {}

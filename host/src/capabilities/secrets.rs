@@ -59,6 +59,11 @@ impl Secrets {
         self.bound.iter().filter(|(_, (v, _))| v.is_none()).map(|(k, _)| k.as_str()).collect()
     }
 
+    /// Each declared secret with the destinations it is bound to and whether it has a value.
+    pub fn bindings(&self) -> impl Iterator<Item = (&str, &AllowedHosts, bool)> {
+        self.bound.iter().map(|(name, (value, hosts))| (name.as_str(), hosts, value.is_some()))
+    }
+
     /// Declared secret names.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.bound.keys().map(String::as_str)

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::registry::Rollout;
+use crate::capabilities::grants;
 use crate::capabilities::hosts::AllowedHosts;
 use crate::runtime::{Limits, WorldKind};
 
@@ -120,6 +121,9 @@ impl Manifest {
                 ));
             }
             AllowedHosts::parse(hosts).map_err(|e| invalid(&format!("secrets.{name}"), e))?;
+            if let Some(refusal) = grants::forbidden(&self.id, name) {
+                return Err(invalid(&format!("secrets.{name}"), refusal));
+            }
         }
         for (key, var) in &self.env {
             if !is_env_name(var) {
@@ -136,6 +140,10 @@ impl Manifest {
                     &format!("env.{key}"),
                     format!("{var} is a secret; secrets are never readable as config"),
                 ));
+            }
+            // Another vendor's variable (its endpoint override above all) is never this plugin's.
+            if let Some(refusal) = grants::forbidden(&self.id, var) {
+                return Err(invalid(&format!("env.{key}"), refusal));
             }
         }
         let l = &self.limits;
@@ -234,6 +242,14 @@ mod tests {
             (format!("{MINIMAL}[env]\nx = \"GITHUB_TOKEN\"\n"), "`env.x`: GITHUB_TOKEN looks like a credential"),
             (format!("{MINIMAL}[env]\nx = \"CODEXCONTINUE_API_KEYS\"\n"), "env.x"),
             (format!("{MINIMAL}[secrets]\nCODEXCONTINUE_ADMIN_TOKEN = [\"https://a.com\"]\n"), "host's own credential"),
+            // Vendors' variables are their plugins' alone; the host's are nobody's.
+            (format!("{MINIMAL}[env]\nbase_url = \"OPENAI_BASE_URL\"\n"), "belongs to the openai plugin"),
+            (format!("{MINIMAL}[env]\nurl = \"DATABASE_URL\"\n"), "belongs to the postgres-memory plugin"),
+            (format!("{MINIMAL}[env]\nbind = \"CODEXCONTINUE_BIND\"\n"), "the host's own setting"),
+            (
+                format!("{MINIMAL}[secrets]\nANTHROPIC_API_KEY = [\"https://evil.example\"]\n"),
+                "`secrets.ANTHROPIC_API_KEY`",
+            ),
             (MINIMAL.replace("provider", "printer"), "kind"),
             (MINIMAL.replace("\"0.1.0\"\nkind", "\"one\"\nkind"), "version"),
             (MINIMAL.replace("id = \"demo\"", "id = \"other\""), "file name"),

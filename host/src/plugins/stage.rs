@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use super::error::{Error, Step};
 use super::manifest::{Kind, Manifest};
 use crate::capabilities::dial::Dialer;
+use crate::capabilities::grants::{self, EgressGrant, EnvGrant, GrantReport, OperatorGrants, SecretGrant};
 use crate::capabilities::hosts::HostPattern;
 use crate::capabilities::secrets::Secrets;
 use crate::capabilities::{Capabilities, HttpCapability, PluginLabel, PostgresCapability, RedisCapability};
@@ -91,11 +92,19 @@ pub struct Loader {
     /// Which memory plugins run `init()` (connect, migrate) as their self-check: all of them,
     /// or only the one serving as the store.
     init_memory: Option<Option<String>>,
+    /// Variables the operator granted, by plugin id.
+    grants: Arc<OperatorGrants>,
 }
 
 impl Loader {
     pub fn new(runtime: Runtime, env: Arc<Env>, max_memory_mb: u32) -> Self {
-        Self { runtime, env, max_memory_mb, init_memory: None }
+        Self { runtime, env, max_memory_mb, init_memory: None, grants: Arc::default() }
+    }
+
+    /// The variables the operator granted, by plugin id (`[plugins.<id>] grant_env`).
+    pub fn with_grants(mut self, grants: OperatorGrants) -> Self {
+        self.grants = Arc::new(grants);
+        self
     }
 
     /// Runs `init()` only for the memory plugin that is the store (`None`: for none). A server
@@ -220,7 +229,10 @@ impl Loader {
     /// Builds the plugin's grants: config with environment overrides applied, secrets read from
     /// the environment, and the allow-list widened by any URL an override points at.
     fn capabilities(&self, manifest: &Manifest, plugin: PluginLabel) -> Result<Capabilities, String> {
+        let mut report = self.check_grants(manifest)?;
         let mut allowed = manifest.allowed_hosts().map_err(|e| e.to_string())?;
+        report.egress =
+            allowed.iter().map(|p| EgressGrant { origin: p.to_string(), from: "manifest".into() }).collect();
         let bindings = manifest
             .secrets
             .iter()
@@ -239,11 +251,20 @@ impl Loader {
             if is_endpoint_key(key)
                 && let Some(pattern) = origin_pattern(value)
             {
+                report.egress.push(EgressGrant { origin: pattern.to_string(), from: var.clone() });
                 allowed.push_operator(pattern.clone());
                 secrets.bind_all_to(&pattern);
             }
             config.insert(key.clone(), value.to_string());
         }
+        report.secrets = secrets
+            .bindings()
+            .map(|(name, hosts, set)| SecretGrant {
+                name: name.to_string(),
+                origins: hosts.iter().map(ToString::to_string).collect(),
+                set,
+            })
+            .collect();
         let dialer = Dialer::new(plugin.clone(), allowed.clone());
         let http = HttpCapability::new(&plugin, allowed, secrets)?;
         Ok(Capabilities {
@@ -252,7 +273,44 @@ impl Loader {
             http,
             redis: RedisCapability::new(dialer.clone()),
             postgres: PostgresCapability::new(dialer),
+            grants: report,
         })
+    }
+
+    /// Every variable the manifest reads must be its vendor's, in its namespace, or granted by
+    /// the operator; otherwise the plugin is refused with the grant that would let it load.
+    fn check_grants(&self, manifest: &Manifest) -> Result<GrantReport, String> {
+        let id = manifest.id.as_str();
+        let granted = self.grants.get(id).map(Vec::as_slice).unwrap_or_default();
+        let reads = manifest
+            .env
+            .iter()
+            .map(|(key, var)| (var, format!("config.{key}")))
+            .chain(manifest.secrets.keys().map(|name| (name, "secret".to_string())));
+        let mut report = GrantReport::default();
+        let mut missing = Vec::new();
+        for (var, read_as) in reads {
+            match grants::check(id, var, granted) {
+                Ok(granted_by) => report.env.push(EnvGrant {
+                    variable: var.clone(),
+                    read_as,
+                    granted_by,
+                    set: self.env.get(var).is_some(),
+                }),
+                Err(grants::Refusal::NotGranted { .. }) => missing.push(format!("{var:?}")),
+                Err(refusal) => return Err(refusal.to_string()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(format!(
+                "the plugin reads {} outside its namespace ({}*) without the operator's grant; to allow it, add \
+                 `[plugins.{id}]` with `grant_env = [{}]` to codexcontinue.toml",
+                missing.join(", "),
+                grants::namespace(id),
+                missing.join(", ")
+            ));
+        }
+        Ok(report)
     }
 }
 

@@ -18,6 +18,25 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::{Embedding, Error, Message, NewMessage, Result, Scope, Session, Store, Summary};
 
+/// What [`SledStore::compact`] did.
+#[derive(Debug, Clone, Copy)]
+pub struct Compacted {
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+/// The total size of the files under `dir`.
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}
+
 /// A [`Store`] on sled.
 pub struct SledStore {
     db: sled::Db,
@@ -57,6 +76,41 @@ impl SledStore {
             durable,
             name,
         })
+    }
+
+    /// Rewrites the database in `dir` into a fresh one, so that deleted conversations no longer
+    /// sit in its files: sled marks deleted data free and overwrites it only as space is reused.
+    /// The server must be stopped (sled locks the directory). The new copy is complete and
+    /// flushed before the old files are removed; a crash in between leaves `<dir>.old` beside it.
+    pub fn compact(dir: &Path) -> Result<Compacted> {
+        let io = |what: &str, e: std::io::Error| Error::Unavailable(format!("{what}: {e}"));
+        if !dir.join("conf").is_file() {
+            return Err(Error::Unavailable(format!("{}: no sled store here", dir.display())));
+        }
+        let fresh = dir.with_extension("compacting");
+        let old = dir.with_extension("old");
+        for leftover in [&fresh, &old] {
+            if leftover.exists() {
+                std::fs::remove_dir_all(leftover).map_err(|e| io(&leftover.display().to_string(), e))?;
+            }
+        }
+        let bytes_before = dir_size(dir);
+        {
+            let open = |path: &Path| {
+                sled::Config::new()
+                    .path(path)
+                    .open()
+                    .map_err(|e| Error::Unavailable(format!("{}: {e}", path.display())))
+            };
+            let current = open(dir)?;
+            let copy = open(&fresh)?;
+            copy.import(current.export());
+            copy.flush().map_err(unavailable)?;
+        }
+        std::fs::rename(dir, &old).map_err(|e| io(&dir.display().to_string(), e))?;
+        std::fs::rename(&fresh, dir).map_err(|e| io(&fresh.display().to_string(), e))?;
+        std::fs::remove_dir_all(&old).map_err(|e| io(&old.display().to_string(), e))?;
+        Ok(Compacted { bytes_before, bytes_after: dir_size(dir) })
     }
 
     async fn flush(&self) -> Result<()> {

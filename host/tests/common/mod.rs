@@ -43,6 +43,14 @@ pub fn plugin_with(id: &str, edit: impl Fn(String) -> String) -> (String, String
     (id.to_string(), edit(std::fs::read_to_string(manifest).unwrap()), std::fs::read(wasm).unwrap())
 }
 
+/// `manifest` without its `[env]` table: the dummy's variables are its own (`DUMMY_*`), so a
+/// copy under another id may not read them.
+pub fn without_env(manifest: &str) -> String {
+    let Some((before, after)) = manifest.split_once("\n[env]\n") else { return manifest.to_string() };
+    let rest = after.split_once("\n[").map(|(_, r)| format!("\n[{r}")).unwrap_or_default();
+    format!("{before}\n{rest}")
+}
+
 /// Compiled plugins are cached across test binaries here, as the server does in its data dir.
 pub fn shared_cache() -> PathBuf {
     root().join("target/test-plugin-cache")
