@@ -185,7 +185,8 @@ fn smoke_run(root: &Path, container: &Container) -> Result<(), String> {
         copy(&root.join("plugins/echo").join(file), &plugins.join(file))?;
     }
     let mount = format!("{}:/plugins", plugins.display());
-    let server = container.run(&["--volume", &mount, "--env", "CODEXCONTINUE_BIND=127.0.0.1:0"], &entrypoint)?;
+    let server = container
+        .run(&["--volume", &mount, "--env", "CODEXCONTINUE_BIND=127.0.0.1:0", "--env", "NO_COLOR=1"], &entrypoint)?;
     let server = Server::listening(server)?;
     let url = &server.url;
 
