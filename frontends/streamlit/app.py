@@ -62,7 +62,7 @@ if needs_key or state.api_key:
         st.warning("This server needs an API key: enter yours in the sidebar.")
         st.stop()
 
-sidebar.button("➕ New chat", on_click=open_chat, args=(None,), use_container_width=True, key="new-chat")
+sidebar.button("➕ New chat", on_click=open_chat, args=(None,), width="stretch", key="new-chat")
 sidebar.subheader("Chats")
 if not sessions:
     sidebar.caption("No chats yet.")
@@ -75,7 +75,7 @@ for s in sessions:
         key=f"open-{s['id']}",
         on_click=open_chat,
         args=(s["id"],),
-        use_container_width=True,
+        width="stretch",
         help=f"{s['message_count']} messages, last active {s['updated_at']}",
     )
     right.button("🗑", key=f"delete-{s['id']}", on_click=delete_chat, args=(s["id"], title), help="Delete this chat")
