@@ -17,9 +17,11 @@ commands:
                     place each <id>.wasm beside its manifest in plugins/<id>/
   run [--] [ARGS...]
                     build-plugins, then `codexcontinue serve ARGS...` (release build)
-  image [--debug]   build-plugins, then the container image localhost/codexcontinue:latest
+  image [--debug] [--smoke]
+                    build-plugins, then the container image localhost/codexcontinue:latest
                     (deploy/Containerfile, FROM scratch) with buildah over a static musl
                     release build; --debug puts the debug build and its libraries in instead
+                    (:debug); --smoke then runs the image's smoke test on it
   streamlit [ARGS...]
                     the Streamlit front end (frontends/streamlit/, pinned into a virtualenv
                     in target/streamlit) against CODEXCONTINUE_URL (default
@@ -59,12 +61,18 @@ fn main() -> ExitCode {
             build_plugins().and_then(|()| build_server(&root())).and_then(|()| streamlit::test(&root()))
         }
         Some("test-deploy") => build_plugins().and_then(|()| build_server(&root())).and_then(|()| deploy(&root())),
-        Some("image") => build_plugins().and_then(|()| match args[1..] {
-            [] => image::build(&root(), image::Binary::Release, &format!("{}:latest", image::IMAGE)),
-            [ref flag] if flag == "--debug" => {
-                image::build(&root(), image::Binary::Debug, &format!("{}:debug", image::IMAGE))
+        Some("image") => build_plugins().and_then(|()| {
+            let debug = args[1..].iter().any(|a| a == "--debug");
+            let smoke = args[1..].iter().any(|a| a == "--smoke");
+            if let Some(other) = args[1..].iter().find(|a| !matches!(a.as_str(), "--debug" | "--smoke")) {
+                return Err(format!("unknown image option {other:?}\n\n{USAGE}"));
             }
-            _ => Err(format!("usage: cargo xtask image [--debug]\n\n{USAGE}")),
+            let (binary, tag) = match debug {
+                true => (image::Binary::Debug, format!("{}:debug", image::IMAGE)),
+                false => (image::Binary::Release, format!("{}:latest", image::IMAGE)),
+            };
+            image::build(&root(), binary, &tag)?;
+            if smoke { image::check(&root(), &tag) } else { Ok(()) }
         }),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
