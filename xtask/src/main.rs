@@ -1,5 +1,7 @@
 //! Project automation that needs nothing but cargo: builds the wasm plugins, runs the server,
-//! runs every test. `cargo xtask <command>`; the justfile recipes call these.
+//! runs every test; builds the container image (`image.rs`), checks the systemd unit
+//! (`service.rs`) and runs the Streamlit front end (`streamlit.rs`). `cargo xtask <command>`;
+//! the justfile recipes call these.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
