@@ -13,6 +13,14 @@ test *ARGS:
 build-plugins:
     cargo xtask build-plugins
 
+# The container image localhost/codexcontinue:latest (static musl build, FROM scratch; buildah).
+image:
+    cargo xtask image
+
+# The Streamlit front end against CODEXCONTINUE_URL (default http://127.0.0.1:8080).
+streamlit *ARGS:
+    cargo xtask streamlit {{ARGS}}
+
 # Format everything.
 fmt:
     cargo fmt --all

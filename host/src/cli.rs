@@ -1,5 +1,5 @@
 //! The command line: `serve`, `plugins list|validate|inspect|new`, `export`, `import`, `compact`,
-//! `keys new`. Flags
+//! `keys new`, `healthcheck`. Flags
 //! fall back to `CODEXCONTINUE_*` environment variables (clap's `env`), then to
 //! `codexcontinue.toml`.
 
@@ -60,6 +60,17 @@ pub enum Command {
     /// Rewrite the sled store into fresh files, so deleted conversations no longer linger on
     /// disk. Stop the server first.
     Compact(Dirs),
+    /// Exit 0 when a running server answers `GET /healthz`, 1 otherwise (for container
+    /// HEALTHCHECKs, which have no shell or curl in a scratch image).
+    Healthcheck {
+        /// The server's base URL; default: the address `serve` binds, with 0.0.0.0 or [::] read
+        /// as loopback.
+        #[arg(long)]
+        url: Option<String>,
+        /// The address `serve` binds, when `--url` is absent.
+        #[arg(long, env = "CODEXCONTINUE_BIND")]
+        bind: Option<SocketAddr>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -305,6 +316,10 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
             eprintln!("compacted {}: {} bytes before, {} after", store.display(), done.bytes_before, done.bytes_after);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Healthcheck { url, bind } => {
+            let url = url.unwrap_or_else(|| local_url(bind.or(file.bind).unwrap_or(Config::default().bind)));
+            Ok(healthcheck(&url).await)
+        }
         Command::Plugins(PluginsCommand::New(args)) => crate::scaffold::run(&args),
         Command::Plugins(PluginsCommand::List(dirs)) => {
             let (data_dir, plugins_dir) = dirs.resolve(&file);
@@ -330,6 +345,56 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
             validate(&loader(env, &data_dir, &file)?, &path).await
         }
     }
+}
+
+/// How long `healthcheck` waits for an answer: well under the 30 s a container runtime gives a
+/// check by default, long enough for a busy server.
+const HEALTHCHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The URL that reaches a server bound to `bind` from the same host.
+fn local_url(bind: SocketAddr) -> String {
+    let ip = match bind.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, bind.port()))
+}
+
+/// `GET {url}/healthz`: success on a 200, failure (said on stderr) on anything else.
+async fn healthcheck(url: &str) -> ExitCode {
+    let healthz = format!("{}/healthz", url.trim_end_matches('/'));
+    let client = match reqwest::Client::builder().timeout(HEALTHCHECK_TIMEOUT).build() {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("unhealthy: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match client.get(&healthz).send().await {
+        Ok(response) if response.status().is_success() => {
+            println!("ok: {healthz}");
+            ExitCode::SUCCESS
+        }
+        Ok(response) => {
+            eprintln!("unhealthy: {healthz} answered {}", response.status());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {healthz}: {}", root_cause(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The innermost cause ("Connection refused (os error 111)"); reqwest's own text says only
+/// "error sending request for url (…)".
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
 }
 
 fn loader(env: Env, data_dir: &Path, file: &FileConfig) -> anyhow::Result<Loader> {
@@ -415,5 +480,18 @@ pub fn init_tracing() {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server bound to every interface is checked through loopback, on its own port.
+    #[test]
+    fn healthcheck_reaches_the_bound_port_through_loopback() {
+        assert_eq!(local_url("0.0.0.0:8080".parse().unwrap()), "http://127.0.0.1:8080");
+        assert_eq!(local_url("[::]:9000".parse().unwrap()), "http://[::1]:9000");
+        assert_eq!(local_url("10.1.2.3:80".parse().unwrap()), "http://10.1.2.3:80");
     }
 }

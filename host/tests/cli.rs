@@ -303,3 +303,34 @@ async fn keys_new_entries_work_and_bad_keys_stop_serve() {
     assert!(stderr.contains("the key of \"dave\" must be at least 16 characters"), "{stderr}");
     assert!(!stderr.contains("sk-too-short"), "{stderr}");
 }
+
+/// `healthcheck` exits 0 against a serving server (by `--url`, or by the bind address as the
+/// container sets it), and 1 with a reason for a wrong path or a stopped server.
+#[tokio::test]
+async fn healthcheck_exits_by_the_servers_health() {
+    let data = tempfile::tempdir().unwrap();
+    let plugins = tempfile::tempdir().unwrap();
+    plugins_dir(plugins.path());
+    let (mut child, url) = serve(data.path(), plugins.path());
+    let check = |command: &mut Command| {
+        let out = command.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+
+    let (code, text) = check(binary().args(["healthcheck", "--url", &url]));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(&format!("ok: {url}/healthz")), "{text}");
+    // As in the image: CODEXCONTINUE_BIND=0.0.0.0:<port>, no flags.
+    let port = url.rsplit(':').next().unwrap();
+    let (code, text) = check(binary().arg("healthcheck").env("CODEXCONTINUE_BIND", format!("0.0.0.0:{port}")));
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = check(binary().args(["healthcheck", "--url", &format!("{url}/nowhere")]));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("answered 404"), "{text}");
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (code, text) = check(binary().args(["healthcheck", "--url", &url]));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("unhealthy") && text.contains("/healthz"), "{text}");
+}

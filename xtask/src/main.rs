@@ -1,5 +1,7 @@
 //! Project automation that needs nothing but cargo: builds the wasm plugins, runs the server,
-//! runs every test. `cargo xtask <command>`; the justfile recipes call these.
+//! runs every test; builds the container image (`image.rs`), checks the systemd unit
+//! (`service.rs`) and runs the Streamlit front end (`streamlit.rs`). `cargo xtask <command>`;
+//! the justfile recipes call these.
 
 mod agents;
 
@@ -7,13 +9,27 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
+mod image;
+mod service;
+mod streamlit;
+
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
   build-plugins     build the wasm plugins (adds the wasm32-wasip2 target if missing) and
                     place each <id>.wasm beside its manifest in plugins/<id>/
-  run [ARGS...]     build-plugins, then `codexcontinue serve ARGS...` (release build)
+  run [--] [ARGS...]
+                    build-plugins, then `codexcontinue serve ARGS...` (release build)
+  image [--debug] [--smoke]
+                    build-plugins, then the container image localhost/codexcontinue:latest
+                    (deploy/Containerfile, FROM scratch) with buildah over a static musl
+                    release build; --debug puts the debug build and its libraries in instead
+                    (:debug); --smoke then runs the image's smoke test on it
+  streamlit [ARGS...]
+                    the Streamlit front end (frontends/streamlit/, pinned into a virtualenv
+                    in target/streamlit) against CODEXCONTINUE_URL (default
+                    http://127.0.0.1:8080); ARGS go to `streamlit run`
   test [ARGS...]    build-plugins, then every test: host and SDK (nextest when installed,
                     else cargo test; ARGS go to the runner), the plugins' own unit tests, the
                     examples (built for wasm, then their harness tests), the plugin
@@ -21,11 +37,17 @@ commands:
                     page in headless Chromium (web-tests/; needs Node.js 20+ with npm and
                     /usr/bin/chromium, which is installed with apt-get when running as root)
                     and the API from outside: Schemathesis against /openapi.json, the
-                    official OpenAI and Anthropic SDKs (from PyPI, into target/pytools), and
-                    Claude Code and Codex CLI (agent-tests/, from npm) finishing a turn
+                    official OpenAI and Anthropic SDKs (from PyPI, into target/pytools),
+                    Claude Code and Codex CLI (agent-tests/, from npm) finishing a turn, the
+                    Streamlit front end with AppTest against the debug server, the
+                    systemd unit (systemd-analyze) and the container image (buildah; built
+                    around the debug binary, run from its root filesystem)
   test-web          build-plugins and the server, then only the web page test
   test-api          build-plugins and the server, then only the Schemathesis and SDK runs
   test-agents       build-plugins and the server, then only the Claude Code and Codex runs
+  test-streamlit    build-plugins and the server, then only the Streamlit AppTest suite
+  test-deploy       build-plugins and the server, then only the systemd unit check and the
+                    container image smoke test
 ";
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -43,6 +65,24 @@ fn main() -> ExitCode {
         Some("test-agents") => {
             build_plugins().and_then(|()| build_server(&root())).and_then(|()| agents::agent_tests(&root()))
         }
+        Some("streamlit") => streamlit::run(&root(), forwarded(&args[1..])),
+        Some("test-streamlit") => {
+            build_plugins().and_then(|()| build_server(&root())).and_then(|()| streamlit::test(&root()))
+        }
+        Some("test-deploy") => build_plugins().and_then(|()| build_server(&root())).and_then(|()| deploy(&root())),
+        Some("image") => build_plugins().and_then(|()| {
+            let debug = args[1..].iter().any(|a| a == "--debug");
+            let smoke = args[1..].iter().any(|a| a == "--smoke");
+            if let Some(other) = args[1..].iter().find(|a| !matches!(a.as_str(), "--debug" | "--smoke")) {
+                return Err(format!("unknown image option {other:?}\n\n{USAGE}"));
+            }
+            let (binary, tag) = match debug {
+                true => (image::Binary::Debug, format!("{}:debug", image::IMAGE)),
+                false => (image::Binary::Release, format!("{}:latest", image::IMAGE)),
+            };
+            image::build(&root(), binary, &tag)?;
+            if smoke { image::check(&root(), &tag) } else { Ok(()) }
+        }),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -124,8 +164,21 @@ fn build_plugins() -> Result<(), String> {
 
 fn run(args: &[String]) -> Result<(), String> {
     let mut serve = cargo();
-    serve.current_dir(root()).args(["run", "--release", "--package", "codexcontinue", "--", "serve"]).args(args);
+    serve
+        .current_dir(root())
+        .args(["run", "--release", "--package", "codexcontinue", "--", "serve"])
+        .args(forwarded(args));
     status(&mut serve)
+}
+
+/// The arguments a command passes on (to `serve`, to `streamlit run`): people type
+/// `cargo xtask run -- --bind …` as they would with `cargo run`, and cargo hands that `--` on to
+/// us; `serve` would take it as the end of its flags, so one leading `--` is dropped.
+fn forwarded(args: &[String]) -> &[String] {
+    match args.first().map(String::as_str) {
+        Some("--") => &args[1..],
+        _ => args,
+    }
 }
 
 fn host_triple() -> Result<String, String> {
@@ -148,6 +201,8 @@ fn test(args: &[String]) -> Result<(), String> {
     web_tests(&root)?;
     api_contract(&root)?;
     agents::agent_tests(&root)?;
+    streamlit::test(&root)?;
+    deploy(&root)?;
 
     // The workspace's own tests run last, so the run closes on their summary line.
     let nextest = output("cargo-nextest", &["--version"]).is_some();
@@ -200,6 +255,15 @@ fn walkthrough(root: &Path) -> Result<(), String> {
     status(&mut script)
 }
 
+/// The deployment files: the systemd unit, then the container image (needs the debug server).
+fn deploy(root: &Path) -> Result<(), String> {
+    service::check(root)?;
+    if let Err(e) = apt_install("/usr/bin/buildah", "buildah", "the container image smoke test") {
+        return skip("the container image smoke test", &e);
+    }
+    image::smoke(root)
+}
+
 /// Builds the debug server, target/debug/codexcontinue, which the script-driven tests run.
 fn build_server(root: &Path) -> Result<(), String> {
     let mut server = cargo();
@@ -233,18 +297,27 @@ fn web_tests(root: &Path) -> Result<(), String> {
 /// Installs Debian's Chromium with apt-get when it is missing and we are root (as on CI
 /// containers); otherwise says how to install it.
 fn ensure_chromium() -> Result<(), String> {
-    if Path::new(CHROMIUM).is_file() {
+    apt_install(CHROMIUM, "chromium", "the web page test")
+}
+
+/// Makes sure `path` exists, installing Debian's `package` with apt-get when it is missing and we
+/// are root (as on CI containers); otherwise an error that says how to install it.
+fn apt_install(path: &str, package: &str, needed_by: &str) -> Result<(), String> {
+    if Path::new(path).exists() {
         return Ok(());
     }
     if output("id", &["-u"]).is_none_or(|uid| uid.trim() != "0") {
         return Err(format!(
-            "{CHROMIUM} is missing: the web page test needs Chromium; install it with \
-             `sudo apt-get install chromium` (Debian)"
+            "{path} is missing: {needed_by} needs it; install it with `sudo apt-get install {package}` (Debian)"
         ));
     }
-    eprintln!("xtask: installing chromium with apt-get");
+    eprintln!("xtask: installing {package} with apt-get");
     status(Command::new("apt-get").arg("update"))?;
-    status(Command::new("apt-get").args(["install", "-y", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive"))
+    status(Command::new("apt-get").args(["install", "-y", package]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    match Path::new(path).exists() {
+        true => Ok(()),
+        false => Err(format!("apt-get installed {package} but {path} is still missing")),
+    }
 }
 
 /// A step whose tools are missing: an error on CI, which must run everything; elsewhere the
@@ -347,4 +420,25 @@ fn api_contract(root: &Path) -> Result<(), String> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| a.to_string()).collect()
+    }
+
+    /// `cargo xtask run -- --bind …` and `cargo xtask run --bind …` give `serve` the same flags.
+    #[test]
+    fn run_passes_flags_with_or_without_a_separator() {
+        let flags = strings(&["--bind", "0.0.0.0:8080", "--store", "memory"]);
+        assert_eq!(forwarded(&strings(&["--", "--bind", "0.0.0.0:8080", "--store", "memory"])), flags);
+        assert_eq!(forwarded(&flags), flags);
+        assert!(forwarded(&strings(&["--"])).is_empty());
+        assert!(forwarded(&[]).is_empty());
+        // Only the separator in front is cargo's; a later one belongs to `serve`.
+        assert_eq!(forwarded(&strings(&["--bind", "x", "--", "y"])), strings(&["--bind", "x", "--", "y"]));
+    }
 }
