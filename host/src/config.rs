@@ -136,6 +136,9 @@ pub struct ProvidersConfig {
     pub deadline_ms: u64,
     /// Provider id -> providers to try, in order, when it is down (`openai = ["azure-openai", "ollama"]`).
     pub fallbacks: BTreeMap<String, Vec<String>>,
+    /// Model names clients send -> the model to use, `provider/model` or a model of the default
+    /// provider. Keys are exact names or patterns with `*` (`"claude-*" = "openai/gpt-4.1"`).
+    pub aliases: BTreeMap<String, String>,
 }
 
 impl Default for ProvidersConfig {
@@ -149,6 +152,7 @@ impl Default for ProvidersConfig {
             max_backoff_ms: 4_000,
             deadline_ms: 300_000,
             fallbacks: BTreeMap::new(),
+            aliases: BTreeMap::new(),
         }
     }
 }

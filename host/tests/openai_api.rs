@@ -166,6 +166,32 @@ async fn routing_by_model_prefix_and_header() {
     server.stop().await;
 }
 
+/// `[providers.aliases]` route the model names agents send to any provider: exact names first,
+/// then the most specific pattern; `/v1/models` and `/status` show them.
+#[tokio::test]
+async fn model_aliases_route_agents_models() {
+    let configure = |c: &mut codexcontinue::config::Config| {
+        c.providers.retries = 0;
+        let aliases = [("claude-*", "dummy/ok"), ("claude-haiku-*", "dummy/prompt"), ("fast", "echo")];
+        c.providers.aliases = aliases.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    };
+    let server = TestServer::start(Setup { plugins: vec!["echo", "dummy"], configure, ..Setup::default() }).await;
+    let ask = |model: &str| json!({ "model": model, "messages": [{ "role": "user", "content": "hi" }] });
+    let (_, reply) = completion(&server, ask("claude-opus-5-5"), &[]).await;
+    assert_eq!(reply["choices"][0]["message"]["content"], "ok", "{reply}");
+    let (_, reply) = completion(&server, ask("claude-haiku-4-5"), &[]).await;
+    assert_eq!(reply["choices"][0]["message"]["content"], "user: hi", "the longer pattern wins: {reply}");
+    let (_, reply) = completion(&server, ask("fast"), &[]).await;
+    assert_eq!(reply["model"], "echo", "{reply}");
+    let (_, models) = server.get("/v1/models").await;
+    let fast = models["data"].as_array().unwrap().iter().find(|m| m["id"] == "fast").expect("exact aliases are listed");
+    assert_eq!(fast["alias_of"], "echo");
+    assert!(!models["data"].as_array().unwrap().iter().any(|m| m["id"] == "claude-*"), "patterns are not models");
+    let (_, status) = server.get("/status").await;
+    assert_eq!(status["aliases"]["claude-*"], "dummy/ok");
+    server.stop().await;
+}
+
 /// `/v1/models` lists the default provider's models bare and the others' prefixed.
 #[tokio::test]
 async fn models_are_listed() {

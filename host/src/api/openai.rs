@@ -328,10 +328,13 @@ pub struct ModelEntry {
     owned_by: String,
     context_window: Option<u32>,
     supports_embeddings: bool,
+    /// For an alias (`[providers.aliases]`): the model it stands for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alias_of: Option<String>,
 }
 
 /// `GET /v1/models`: the default provider's models by their own ids, every other provider's
-/// as `provider/model`.
+/// as `provider/model`, then the exact aliases (patterns are not model names).
 #[utoipa::path(get, path = "/v1/models", operation_id = "list_models", tag = "openai", responses((status = 200, body = ModelList)))]
 pub async fn models(State(state): State<AppState>) -> Json<ModelList> {
     let default = state.providers.default_provider().ok().map(|p| p.manifest.id.clone());
@@ -349,8 +352,21 @@ pub async fn models(State(state): State<AppState>) -> Json<ModelList> {
                 owned_by: id.clone(),
                 context_window: model.context_window,
                 supports_embeddings: model.supports_embeddings,
+                alias_of: None,
             });
         }
+    }
+    for (alias, target) in state.providers.aliases().iter().filter(|(alias, _)| !alias.contains('*')) {
+        let owner = target.split_once('/').map(|(p, _)| p).filter(|p| state.providers.is_provider(p));
+        data.push(ModelEntry {
+            id: alias.clone(),
+            object: "model",
+            created: 0,
+            owned_by: owner.map(str::to_string).or_else(|| default.clone()).unwrap_or_default(),
+            context_window: None,
+            supports_embeddings: false,
+            alias_of: Some(target.clone()),
+        });
     }
     Json(ModelList { object: "list", data })
 }

@@ -27,6 +27,8 @@ pub struct Status {
     store: String,
     default_provider: Option<String>,
     wit_versions: Vec<String>,
+    /// Model aliases (`[providers.aliases]`): a name or `*` pattern -> the model used.
+    aliases: std::collections::BTreeMap<String, String>,
     plugins: Vec<PluginStatus>,
     /// Recent plugin transitions (loaded, candidate, promoted, rolled-back, failed, unloaded).
     #[schema(value_type = Vec<Object>)]
@@ -164,6 +166,7 @@ pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Result
         store: state.memory.store_name().to_string(),
         default_provider: state.providers.default_provider().ok().map(|p| p.manifest.id.clone()),
         wit_versions: bindings::SUPPORTED.iter().map(ToString::to_string).collect(),
+        aliases: state.providers.aliases().clone(),
         plugins,
         transitions,
     }))

@@ -223,8 +223,9 @@ impl Conversation {
         Ok(())
     }
 
-    /// The provider and the model name it should see: an explicit provider, else a model
-    /// written `provider/model` naming a loaded provider, else the default provider.
+    /// The provider and the model name it should see: an explicit provider, else the model's
+    /// alias (`[providers.aliases]`) or the model itself, written `provider/model` when it
+    /// names a loaded provider, else the default provider.
     pub fn route(
         &self,
         provider: Option<&str>,
@@ -233,6 +234,7 @@ impl Conversation {
         if provider.is_some() {
             return Ok((self.providers.select(provider)?, model));
         }
+        let model = model.map(|m| self.providers.alias(&m).map_or(m, str::to_string));
         if let Some((id, rest)) = model.as_deref().and_then(|m| m.split_once('/'))
             && self.providers.is_provider(id)
         {

@@ -3,6 +3,7 @@
 //! calls it through the runtime with retries and an ordered fallback list, and normalises the
 //! reply (usage counted when the vendor omits it, output size checked).
 
+mod aliases;
 mod context;
 mod embed;
 mod health;
@@ -163,6 +164,16 @@ impl Providers {
     fn route_of(&self, id: &str) -> Result<Route, Error> {
         self.get(id)?;
         self.registry.route(id).ok_or_else(|| Error::Unknown(id.to_string()))
+    }
+
+    /// What a model name a client sent stands for (`[providers.aliases]`), if anything.
+    pub fn alias(&self, model: &str) -> Option<&str> {
+        aliases::resolve(&self.config.aliases, model)
+    }
+
+    /// The configured aliases, for `/status` and `/v1/models`.
+    pub fn aliases(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.config.aliases
     }
 
     /// Whether `id` names a loaded provider (configured or not).
