@@ -76,7 +76,7 @@ async fn chat_maps_request_and_reply() {
     assert_eq!(
         request.json(),
         json!({
-            "model": "claude-3-5-haiku-latest",
+            "model": "claude-haiku-4-5",
             "max_tokens": 1024,
             "system": "be terse",
             "messages": [{"role": "user", "content": "hello"}],

@@ -18,8 +18,8 @@ const AZURE: Dialect = Dialect {
         env: |url| vec![("AZURE_OPENAI_API_KEY", KEY.into()), ("AZURE_OPENAI_ENDPOINT", url.into())],
     },
     key: KEY,
-    default_model: "gpt-35-turbo",
-    answering_model: "gpt-35-turbo",
+    default_model: "gpt-4.1-mini",
+    answering_model: "gpt-4.1-mini",
     chat_path: |deployment| format!("/openai/deployments/{deployment}/chat/completions?api-version=2024-10-21"),
     model_in_body: false,
     stream_usage: true,
@@ -90,7 +90,7 @@ async fn deployment_and_version_from_the_environment() {
 /// (400 `content_filter`) is 400 `upstream_bad_request`.
 #[tokio::test]
 async fn content_filter() {
-    let filtered = completion(Style::Azure, "gpt-35-turbo", "", "content_filter", (20, 0));
+    let filtered = completion(Style::Azure, "gpt-4.1-mini", "", "content_filter", (20, 0));
     let refused = json!({"error": {"message": "The response was filtered due to the prompt triggering Azure OpenAI's \
         content management policy.", "type": null, "param": "prompt", "code": "content_filter", "status": 400,
         "innererror": {"code": "ResponsibleAIPolicyViolation", "content_filter_result": {
@@ -108,7 +108,7 @@ async fn content_filter() {
 #[tokio::test]
 async fn retry_after_ms_wins() {
     let throttled =
-        failure(Failure::RateLimited, "gpt-35-turbo").header("retry-after-ms", "2500").header("retry-after", "9");
+        failure(Failure::RateLimited, "gpt-4.1-mini").header("retry-after-ms", "2500").header("retry-after", "9");
     vendor::check_errors(&AZURE.vendor, vec![(throttled, 429, "rate_limited")], "3").await;
 }
 
@@ -121,7 +121,7 @@ async fn models_are_the_configured_deployments() {
     let (status, models) = server.get("/v1/models").await;
     assert_eq!(status, 200, "{models}");
     let ids: Vec<&str> = models["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["gpt-35-turbo", "text-embedding-3-small"]);
+    assert_eq!(ids, ["gpt-4.1-mini", "text-embedding-3-small"]);
     assert!(mock.requests().is_empty());
     server.stop().await;
 }

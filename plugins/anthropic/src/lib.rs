@@ -39,7 +39,7 @@ impl Provider for Anthropic {
     fn info() -> ProviderInfo {
         ProviderInfo {
             name: "Anthropic".into(),
-            default_model: config::get_or("default_model", "claude-3-5-haiku-latest"),
+            default_model: config::get_or("default_model", "claude-haiku-4-5"),
             embedding_model: None,
         }
     }

@@ -22,7 +22,7 @@ impl Api for Azure {
         name: "Azure OpenAI",
         // Unused: every URL is built from the `endpoint` config below.
         base_url: "",
-        default_model: "gpt-35-turbo",
+        default_model: "gpt-4.1-mini",
         embedding_model: Some("text-embedding-3-small"),
         auth: Auth::Header("api-key", "AZURE_OPENAI_API_KEY"),
         stream_usage: true,

@@ -13,7 +13,7 @@ impl Api for OpenAi {
     const VENDOR: Vendor = Vendor {
         name: "OpenAI",
         base_url: "https://api.openai.com/v1",
-        default_model: "gpt-3.5-turbo",
+        default_model: "gpt-4.1-mini",
         embedding_model: Some("text-embedding-3-small"),
         auth: Auth::Bearer("OPENAI_API_KEY"),
         stream_usage: true,
