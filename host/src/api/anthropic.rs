@@ -191,11 +191,7 @@ fn parse<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> R
 
 /// `POST /v1/messages`.
 #[utoipa::path(post, path = "/v1/messages", operation_id = "create_message", tag = "anthropic", request_body = MessagesBody,
-    params(
-        ("x-session-id" = Option<String>, Header, description = "Store the turns in this session and fill in its history"),
-        ("x-workspace-id" = Option<String>, Header, description = "Recall this workspace's files"),
-        ("x-provider" = Option<String>, Header, description = "The provider, when `model` does not say `provider/model`"),
-    ),
+    params(super::openapi::DialectHeaders),
     responses(
         (status = 200, description = "A `message` object, or Anthropic's server-sent events from `message_start` to `message_stop`",
             content((Object = "application/json"), (serde_json::Value = "text/event-stream"))),
@@ -488,30 +484,13 @@ fn events(turn: crate::conversation::Turn) -> impl Stream<Item = Result<SseEvent
     futures::stream::iter(head).chain(body).map(Ok)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct CountBody {
-    #[allow(dead_code)]
-    model: String,
-    #[schema(value_type = Vec<Object>)]
-    messages: Vec<InMessage>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    system: Option<Text>,
-    #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
-    tools: Vec<InTool>,
-    #[serde(flatten)]
-    #[schema(ignore)]
-    _other: serde_json::Map<String, Value>,
-}
-
 /// `POST /v1/messages/count_tokens`: the request's input tokens, counted with the server's
 /// tokenizer (an estimate for vendors that count differently).
-#[utoipa::path(post, path = "/v1/messages/count_tokens", operation_id = "count_message_tokens", tag = "anthropic", request_body = CountBody,
+#[utoipa::path(post, path = "/v1/messages/count_tokens", operation_id = "count_message_tokens", tag = "anthropic", request_body = MessagesBody,
     responses((status = 200, description = "`{\"input_tokens\": n}`", body = Object), (status = 400, body = Object),
         (status = 413, body = Object), (status = 415, body = Object)))]
 pub async fn count_tokens(headers: HeaderMap, body: Bytes) -> Result<Response, AnthropicError> {
-    let body: CountBody = parse(&headers, &body)?;
+    let body: MessagesBody = parse(&headers, &body)?;
     let mut messages = Vec::new();
     if let Some(system) = body.system {
         messages.push(Message::text(Role::System, &text(system)?));

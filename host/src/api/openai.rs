@@ -168,11 +168,7 @@ fn message(m: InMessage) -> Result<types::Message, ApiError> {
 /// `POST /v1/chat/completions`.
 /// OpenAI's Chat Completions. `X-Session-Id` turns memory on.
 #[utoipa::path(post, path = "/v1/chat/completions", operation_id = "create_chat_completion", tag = "openai", request_body = CompletionBody,
-    params(
-        ("x-session-id" = Option<String>, Header, description = "Store the turns in this session and fill in its history"),
-        ("x-workspace-id" = Option<String>, Header, description = "Recall this workspace's files"),
-        ("x-provider" = Option<String>, Header, description = "The provider, when `model` does not say `provider/model`"),
-    ),
+    params(super::openapi::DialectHeaders),
     responses(
         (status = 200, description = "A `chat.completion` object, or `chat.completion.chunk` server-sent events ending with `[DONE]`",
             content((Object = "application/json"), (serde_json::Value = "text/event-stream"))),

@@ -26,6 +26,22 @@ pub struct ErrorObject {
     code: String,
 }
 
+/// The headers every dialect understands beside its own body (`api/headers.rs`).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct DialectHeaders {
+    /// Store the turns in this session and fill in its history.
+    #[param(rename = "x-session-id", value_type = Option<Id>)]
+    session: Option<String>,
+    /// Recall this workspace's files.
+    #[param(rename = "x-workspace-id", value_type = Option<Id>)]
+    workspace: Option<String>,
+    /// The provider, when `model` does not say `provider/model`.
+    #[param(rename = "x-provider")]
+    provider: Option<String>,
+}
+
 /// The `X-User-Id` header: whose memory, when neither keys nor `user_id` say.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]

@@ -93,11 +93,7 @@ fn invalid(message: impl Into<String>) -> ApiError {
 
 /// `POST /v1/responses`.
 #[utoipa::path(post, path = "/v1/responses", operation_id = "create_response", tag = "openai", request_body = ResponsesBody,
-    params(
-        ("x-session-id" = Option<String>, Header, description = "Store the turns in this session and fill in its history"),
-        ("x-workspace-id" = Option<String>, Header, description = "Recall this workspace's files"),
-        ("x-provider" = Option<String>, Header, description = "The provider, when `model` does not say `provider/model`"),
-    ),
+    params(super::openapi::DialectHeaders),
     responses(
         (status = 200, description = "A `response` object, or `response.*` server-sent events through `response.completed`",
             content((Object = "application/json"), (serde_json::Value = "text/event-stream"))),
