@@ -181,10 +181,10 @@ def test_server_down_is_reported(server, monkeypatch, closed_port_url):
 
 
 def test_a_refused_turn_shows_the_servers_error(server, monkeypatch):
-    """A turn the server refuses (a message over its limit: 413) shows the server's own
-    message, and no chat is created."""
+    """A turn the server refuses (a message over its default limit of 262144 characters: 413)
+    shows the server's own message, and no chat is created."""
     at = app(server.url, monkeypatch)
-    send(at, "x" * 40_000)
-    assert any("message" in e.value and "32768" in e.value for e in at.error), [e.value for e in at.error]
+    send(at, "x" * 262_145)
+    assert any("message" in e.value and "262144" in e.value for e in at.error), [e.value for e in at.error]
     assert at.session_state.session_id is None
     assert chat_buttons(at) == []
