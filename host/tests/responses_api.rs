@@ -107,6 +107,24 @@ async fn previous_response_id_continues_the_chain() {
     server.stop().await;
 }
 
+/// A stored response survives a restart: it can be read back and continued.
+#[tokio::test]
+async fn previous_response_id_survives_a_restart() {
+    let server = server().await;
+    let (_, first) = create(&server, json!({ "model": "echo", "input": "remember the llama" }), &[]).await;
+    let id = first["id"].as_str().unwrap().to_string();
+    let server = server.restart().await;
+    let (status, again) = server.get(&format!("/v1/responses/{id}")).await;
+    assert_eq!((status, output_text(&again)), (200, output_text(&first)), "{again}");
+    let next = json!({ "model": "dummy/prompt", "input": "which animal?", "previous_response_id": id });
+    let (status, second) = create(&server, next, &[]).await;
+    assert_eq!(status, 200, "{second}");
+    let prompt = output_text(&second);
+    assert!(prompt.starts_with("user: remember the llama\nassistant: echo"), "{prompt}");
+    assert!(prompt.ends_with("user: which animal?"), "{prompt}");
+    server.stop().await;
+}
+
 /// Streaming sends the typed events in order, numbered, ending with `response.completed`.
 #[tokio::test]
 async fn streaming_sends_the_typed_events() {

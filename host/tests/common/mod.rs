@@ -89,6 +89,8 @@ pub struct TestServer {
     pub plugins_dir: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    config: Config,
+    env: Env,
     _dirs: (TempDir, TempDir),
 }
 
@@ -117,24 +119,38 @@ impl TestServer {
         config.memory.embeddings = setup.background_memory;
         (setup.configure)(&mut config);
         let env: Env = setup.env.into_iter().collect();
+        Self::launch(config, env, (data, plugins)).await
+    }
 
+    async fn launch(config: Config, env: Env, dirs: (TempDir, TempDir)) -> Self {
         let listener = tokio::net::TcpListener::bind(config.bind).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(codexcontinue::serve(listener, config, env, async {
+        let task = tokio::spawn(codexcontinue::serve(listener, config.clone(), env.clone(), async {
             let _ = rx.await;
         }));
         let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
         let server = Self {
             url,
             client,
-            plugins_dir: plugins.path().to_path_buf(),
+            plugins_dir: dirs.1.path().to_path_buf(),
             shutdown: Some(tx),
             task: Some(task),
-            _dirs: (data, plugins),
+            config,
+            env,
+            _dirs: dirs,
         };
         server.wait_ready().await;
         server
+    }
+
+    /// Stops the server, then starts it again on the same data and plugins (a new port).
+    pub async fn restart(mut self) -> Self {
+        self.shutdown.take().unwrap().send(()).ok();
+        self.task.take().unwrap().await.unwrap().unwrap();
+        let (config, env) = (self.config.clone(), self.env.clone());
+        let dirs = std::mem::replace(&mut self._dirs, (TempDir::new().unwrap(), TempDir::new().unwrap()));
+        Self::launch(config, env, dirs).await
     }
 
     async fn wait_ready(&self) {
