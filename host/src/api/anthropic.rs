@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::Caller;
-use super::headers::{PROVIDER_HEADER, SESSION_HEADER, WORKSPACE_HEADER, header};
+use super::headers::{PROVIDER_HEADER, WORKSPACE_HEADER, header, session};
 use crate::conversation::{Event, Session, TurnRequest};
 use crate::providers::{ChatOptions, Reply};
 use crate::runtime::types::{Message, Role, StreamEvent, ToolCall, ToolSpec};
@@ -48,7 +48,8 @@ pub struct MessagesBody {
     temperature: Option<f32>,
     #[schema(minimum = 0.0, maximum = 1.0)]
     top_p: Option<f32>,
-    /// Accepted; only providers that sample by top-k use it.
+    /// Accepted and ignored: the provider contract (WIT 0.1) has no top-k yet.
+    #[allow(dead_code)]
     top_k: Option<u32>,
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
@@ -231,8 +232,7 @@ fn turn_request(
     for message in body.messages {
         decode(message, &mut messages)?;
     }
-    let session = header(headers, SESSION_HEADER)
-        .or_else(|| state.config.memory.agent_sessions.then(|| header(headers, AGENT_SESSION_HEADER)).flatten());
+    let session = session(headers, AGENT_SESSION_HEADER, state.config.memory.agent_sessions);
     let options = ChatOptions {
         model: Some(body.model),
         temperature: body.temperature,
@@ -255,7 +255,6 @@ fn turn_request(
         }),
         extra_json: None,
     };
-    let _ = body.top_k;
     Ok(TurnRequest {
         user: caller.user(None)?,
         session: session.map_or(Session::None, |id| Session::Named(id.to_string())),

@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Caller, Json};
-use super::headers::{PROVIDER_HEADER, SESSION_HEADER, WORKSPACE_HEADER, header};
+use super::headers::{PROVIDER_HEADER, WORKSPACE_HEADER, header, session};
 use crate::conversation::{self, Event, Outcome, Session, TurnRequest};
 use crate::providers::{ChatOptions, Usage};
 use crate::runtime::types::{Message, Role, StreamEvent, ToolCall, ToolSpec};
@@ -109,8 +109,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let user = caller.user(if caller.is_authenticated() { None } else { body.user.as_deref() })?;
     let id = format!("resp_{}", uuid::Uuid::new_v4().simple());
-    let named = header(&headers, SESSION_HEADER)
-        .or_else(|| state.config.memory.agent_sessions.then(|| header(&headers, AGENT_SESSION_HEADER)).flatten());
+    let named = session(&headers, AGENT_SESSION_HEADER, state.config.memory.agent_sessions);
     let stored = named.is_none() && body.store.unwrap_or(true);
     let session = match (named, stored) {
         (Some(name), _) => Session::Named(name.to_string()),
