@@ -15,6 +15,7 @@ use crate::config::{Config, EdgeConfig, Env, FileConfig, ProvidersConfig, Reques
 use crate::memory::export;
 use crate::plugins::{Loader, Registry, Reloader, Rollout};
 use crate::runtime::{PoolConfig, Runtime, RuntimeConfig};
+use crate::telemetry::Telemetry;
 
 /// A self-hosted, memory-augmented LLM backend with WebAssembly provider plugins.
 #[derive(Debug, Parser)]
@@ -469,18 +470,29 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Logs to stderr; `RUST_LOG` filters, `CODEXCONTINUE_LOG_FORMAT=json` switches to JSON lines.
-pub fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
+/// Logs to stderr (`RUST_LOG` filters, `CODEXCONTINUE_LOG_FORMAT=json` switches to JSON lines)
+/// and, when an OTLP endpoint is set, exports traces; keep the returned guard until exit.
+pub fn init_tracing(env: &Env) -> Telemetry {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new("info,tower_http=info,sled=warn,wasmtime=warn,cranelift=warn,tokio_postgres=warn")
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::env::var("CODEXCONTINUE_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match std::env::var("CODEXCONTINUE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        true => fmt.json().with_filter(filter).boxed(),
+        false => fmt.with_filter(filter).boxed(),
+    };
+    let (telemetry, refused) = match Telemetry::start(env) {
+        Ok(telemetry) => (telemetry, None),
+        Err(e) => (Telemetry::default(), Some(e)),
+    };
+    tracing_subscriber::registry().with(fmt).with(telemetry.layer()).init();
+    if let Some(e) = refused {
+        tracing::error!("traces are not exported: {e}");
     }
+    telemetry
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@
 //! - `capabilities`: what guests may call (http with allow-lists and secrets, log, config).
 //! - `store`: the `Store` trait, the sled backend and the adapter over memory plugins.
 //! - `scaffold`: `plugins new`, which writes a new plugin crate from `host/templates/`.
-//! - `config`, `tokens`, `random`, `metrics`: configuration layers, token counting, jitter,
-//!   Prometheus metrics.
+//! - `config`, `tokens`, `random`, `metrics`, `telemetry`: configuration layers, token counting,
+//!   jitter, Prometheus metrics, OpenTelemetry traces.
 
 pub mod api;
 pub mod auth;
@@ -32,6 +32,7 @@ pub mod random;
 pub mod runtime;
 pub mod scaffold;
 pub mod store;
+pub mod telemetry;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -48,6 +49,7 @@ use crate::store::{PluginStore, SledStore, Store};
 
 /// Builds everything the API needs: runtime, plugins, store, memory and providers.
 pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
+    let capture_content = telemetry::capture_content(&env);
     metrics::handle();
     let pool = PoolConfig::default();
     let max_memory_mb = pool.max_memory_mb;
@@ -102,7 +104,8 @@ pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
         Err(e) => tracing::error!("no default provider: {e}"),
     }
     tracing::info!(store = memory.store_name(), "store ready");
-    let conversation = conversation::Conversation::new(memory.clone(), providers.clone(), config.limits);
+    let conversation = conversation::Conversation::new(memory.clone(), providers.clone(), config.limits)
+        .capturing_content(capture_content);
     Ok(api::AppState {
         config: Arc::new(config),
         conversation,

@@ -10,7 +10,7 @@ use codexcontinue::config::Env;
 async fn main() -> ExitCode {
     let env = Env::capture();
     let cli = Cli::parse();
-    cli::init_tracing();
+    let _telemetry = cli::init_tracing(&env);
     match cli::run(cli, env).await {
         Ok(code) => code,
         Err(e) => {

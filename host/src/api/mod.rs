@@ -14,6 +14,7 @@ mod openai;
 mod openapi;
 mod responses;
 mod status;
+mod trace;
 mod web;
 mod workspaces;
 
@@ -98,11 +99,8 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(|request: &Request| {
-                    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
-                })
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                .make_span_with(trace::make_span)
+                .on_response(trace::RecordStatus(DefaultOnResponse::new().level(tracing::Level::INFO))),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }

@@ -5,7 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use opentelemetry_http::HeaderInjector;
 use reqwest::Url;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use wasmtime::component::Resource;
 
 use super::PluginLabel;
@@ -85,17 +88,36 @@ impl HttpCapability {
             return Err(HttpError::InvalidRequest("secret placeholders may not appear in the host".into()));
         }
 
-        let mut builder = self.client.request(method(request.method), real_url);
+        let method = method(request.method);
+        let span = client_span(&method, &url);
+        let mut builder = self.client.request(method, real_url);
+        let mut traced = false;
         for (name, value) in &request.headers {
             let value = self.secrets.substitute(value, &url).map_err(denied)?;
+            traced |= name.eq_ignore_ascii_case("traceparent");
             builder = builder.header(name.as_str(), value);
+        }
+        if !traced {
+            // The vendor sees the trace this call belongs to (nothing is added when telemetry is off).
+            let mut headers = reqwest::header::HeaderMap::new();
+            let context = span.context();
+            opentelemetry::global::get_text_map_propagator(|p| {
+                p.inject_context(&context, &mut HeaderInjector(&mut headers))
+            });
+            builder = builder.headers(headers);
         }
         let head_timeout =
             request.timeout_ms.map(|ms| Duration::from_millis(ms.into())).unwrap_or(DEFAULT_HEAD_TIMEOUT);
-        let response = match tokio::time::timeout(head_timeout, builder.body(request.body).send()).await {
-            Err(_) => return Err(HttpError::Timeout),
-            Ok(result) => result.map_err(error)?,
+        let sent = tokio::time::timeout(head_timeout, builder.body(request.body).send()).instrument(span.clone()).await;
+        let response = match sent {
+            Err(_) => return Err(failed(&span, HttpError::Timeout)),
+            Ok(result) => result.map_err(|e| failed(&span, error(e)))?,
         };
+        span.record("http.response.status_code", i64::from(response.status().as_u16()));
+        if response.status().is_server_error() {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", response.status().as_str());
+        }
         let headers = response
             .headers()
             .iter()
@@ -109,6 +131,38 @@ impl HttpCapability {
             limit: self.max_response_bytes,
         })
     }
+}
+
+/// The client span of one upstream request (HTTP semantic conventions). The URL is recorded as
+/// the plugin wrote it, before secrets are substituted, and without its query.
+fn client_span(method: &reqwest::Method, url: &Url) -> tracing::Span {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    let _ = shown.set_password(None);
+    tracing::info_span!(
+        "upstream",
+        otel.name = method.as_str(),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = method.as_str(),
+        server.address = url.host_str().unwrap_or_default(),
+        server.port = url.port_or_known_default().map(i64::from),
+        url.full = shown.as_str(),
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    )
+}
+
+fn failed(span: &tracing::Span, error: HttpError) -> HttpError {
+    span.record("otel.status_code", "ERROR");
+    span.record(
+        "error.type",
+        match &error {
+            HttpError::Timeout => "timeout",
+            _ => "connection",
+        },
+    );
+    error
 }
 
 fn method(m: Method) -> reqwest::Method {

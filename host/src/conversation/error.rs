@@ -21,3 +21,17 @@ pub enum Error {
     #[error("the store did not return the stored reply")]
     NotRecorded,
 }
+
+impl Error {
+    /// A short, stable name for the failure (the `error.type` of the turn's span).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidParameter(_) => "invalid_parameter",
+            Self::InvalidId(_) => "invalid_id",
+            Self::MessageTooLong { .. } => "message_too_long",
+            Self::Memory(_) => "memory",
+            Self::Providers(e) => e.kind(),
+            Self::NotRecorded => "not_recorded",
+        }
+    }
+}

@@ -5,6 +5,7 @@
 
 mod error;
 mod prompt;
+mod span;
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use futures::{Stream, StreamExt};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tracing::{Instrument, Span};
 
 pub use error::Error;
 pub use prompt::replay;
@@ -91,6 +93,8 @@ pub struct Conversation {
     memory: Arc<Memory>,
     providers: Arc<Providers>,
     limits: RequestLimits,
+    /// Whether message contents go into traces (the operator's opt-in).
+    capture_content: bool,
 }
 
 /// A checked turn with its prompt built, ready to call.
@@ -105,23 +109,49 @@ pub struct Turn {
     input: Vec<Input>,
     metadata: serde_json::Map<String, Value>,
     used: MemoryUse,
+    /// The turn's trace span, from checks to the stored reply.
+    span: Span,
+    capture_content: bool,
 }
 
 impl Conversation {
     pub fn new(memory: Arc<Memory>, providers: Arc<Providers>, limits: RequestLimits) -> Self {
-        Self { memory, providers, limits }
+        Self { memory, providers, limits, capture_content: false }
+    }
+
+    /// Records message contents in traces (`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`).
+    pub fn capturing_content(self, capture_content: bool) -> Self {
+        Self { capture_content, ..self }
     }
 
     /// Checks the request, resolves provider, model and session, and builds the prompt.
     pub async fn prepare(&self, request: TurnRequest) -> Result<Turn, Error> {
+        let span = span::turn(&request);
+        let turn = self.build(request, span.clone()).instrument(span.clone()).await;
+        if let Err(error) = &turn {
+            span::failed(&span, error);
+        }
+        turn
+    }
+
+    async fn build(&self, request: TurnRequest, span: Span) -> Result<Turn, Error> {
         self.check(&request)?;
         let TurnRequest { user, session, workspace, provider, mut messages, mut options, metadata } = request;
         let (route, model) = self.route(provider.as_deref(), options.model.take())?;
         options.model = model;
+        let model_name = self.providers.resolve_model(&route.primary, options.model.as_deref());
+        let session_id = match &session {
+            Session::Existing(id) | Session::Named(id) => Some(id.clone()),
+            Session::New => Some(uuid::Uuid::now_v7().to_string()),
+            Session::None => None,
+        };
+        span::routed(&span, &route.primary, &model_name, session_id.as_deref());
         let input = prompt::new_input(&messages);
+        let capture_content = self.capture_content;
         if session == Session::None && workspace.is_none() {
             let model = self.providers.model(&route.primary.manifest.id);
             let (memory, providers) = (self.memory.clone(), self.providers.clone());
+            span::prompt(&span, &messages, capture_content);
             return Ok(Turn {
                 memory,
                 providers,
@@ -133,19 +163,21 @@ impl Conversation {
                 input,
                 metadata,
                 used: MemoryUse::default(),
+                span,
+                capture_content,
             });
         }
         let Some(query) = prompt::query(&messages) else {
             return Err(Error::InvalidParameter("memory needs a user message".into()));
         };
-        let (scope, existing, stored) = match &session {
-            Session::None => (Scope::new(&user, "-"), false, false),
-            Session::New => (Scope::new(&user, uuid::Uuid::now_v7().to_string()), false, true),
-            Session::Existing(id) => {
+        let (scope, existing, stored) = match (&session, session_id) {
+            (Session::Existing(id), _) => {
                 self.memory.session(&user, id).await?;
                 (Scope::new(&user, id), true, true)
             }
-            Session::Named(id) => (Scope::new(&user, id), self.memory.claim(&user, id).await?, true),
+            (Session::Named(id), _) => (Scope::new(&user, id), self.memory.claim(&user, id).await?, true),
+            (_, Some(new)) => (Scope::new(&user, new), false, true),
+            (_, None) => (Scope::new(&user, "-"), false, false),
         };
         let conversation = messages.iter().filter(|m| m.role != types::Role::System).count();
         let history = match conversation > input.len() {
@@ -154,7 +186,6 @@ impl Conversation {
         };
         let system = prompt::system(&messages);
         let plugin = &route.primary;
-        let model_name = self.providers.resolve_model(plugin, options.model.as_deref());
         let budget = self.memory.budget(self.providers.context_window(plugin, &model_name), options.max_tokens);
         let model = self.providers.model(&plugin.manifest.id);
         let request = PromptRequest {
@@ -186,7 +217,21 @@ impl Conversation {
         }
         let scope = stored.then_some(scope);
         let (memory, providers) = (self.memory.clone(), self.providers.clone());
-        Ok(Turn { memory, providers, route, scope, model, messages, options, input, metadata, used })
+        span::prompt(&span, &messages, capture_content);
+        Ok(Turn {
+            memory,
+            providers,
+            route,
+            scope,
+            model,
+            messages,
+            options,
+            input,
+            metadata,
+            used,
+            span,
+            capture_content,
+        })
     }
 
     /// What every dialect promises its clients, checked once.
@@ -292,6 +337,16 @@ impl Turn {
     }
 
     async fn call(self, events: Option<mpsc::Sender<StreamEvent>>) -> Result<Outcome, Error> {
+        let (span, capture) = (self.span.clone(), self.capture_content);
+        let outcome = self.call_and_record(events).instrument(span.clone()).await;
+        match &outcome {
+            Ok(outcome) => span::finished(&span, outcome, capture),
+            Err(error) => span::failed(&span, error),
+        }
+        outcome
+    }
+
+    async fn call_and_record(self, events: Option<mpsc::Sender<StreamEvent>>) -> Result<Outcome, Error> {
         let route = self.route.clone();
         let reply = match events {
             Some(events) => self.providers.chat_stream(route, &self.messages, self.options.clone(), events).await?,

@@ -226,6 +226,7 @@ impl Memory {
     /// What goes before a new message: the system prompt, a long-term section (summary and
     /// recalled messages older than the window) and the short-term window. The caller adds
     /// the message itself, as the client sent it.
+    #[tracing::instrument(name = "memory prompt", skip_all, fields(codexcontinue.budget_tokens = request.budget as i64))]
     pub async fn prompt(&self, request: PromptRequest<'_>, model: &dyn Model) -> Result<Prompt, Error> {
         let fixed = match request.history {
             History::Stored => tokens::count_prompt(request.system.into_iter().chain([request.message])),
@@ -276,6 +277,7 @@ impl Memory {
 
     /// The long-term section, if there is anything older than the window (or in the workspace)
     /// to bring back, within `budget` tokens.
+    #[tracing::instrument(name = "memory recall", skip_all, fields(codexcontinue.budget_tokens = budget as i64))]
     async fn long_term(
         &self,
         request: &PromptRequest<'_>,
@@ -330,6 +332,7 @@ impl Memory {
     /// Stores the user's message and the reply as one atomic, durable append (creating the
     /// session, titled after the message, if it is new), then, in the background, embeds new
     /// messages and refreshes the summary once the history has outgrown the window.
+    #[tracing::instrument(name = "memory record", skip_all)]
     pub async fn record(
         &self,
         scope: &Scope,

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use super::{Error, Providers, label, redacted};
 use crate::plugins::{Plugin, Route};
 use crate::runtime::types::EmbedRequest;
@@ -27,7 +29,20 @@ impl Providers {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(self.config.deadline_ms);
         let plugin = route.primary;
         let request = EmbedRequest { model, inputs };
-        let once = || self.embed_once(&plugin, &request);
+        let once = |retry: u32| {
+            let model = request.model.as_deref().unwrap_or_default();
+            let span = tracing::info_span!(
+                "provider call",
+                otel.name = format!("embeddings {model}").trim_end(),
+                otel.kind = "client",
+                gen_ai.operation.name = "embeddings",
+                gen_ai.provider.name = crate::telemetry::gen_ai_provider(&plugin.manifest.id),
+                gen_ai.request.model = model,
+                codexcontinue.plugin = %plugin.label(),
+                codexcontinue.retry = i64::from(retry),
+            );
+            self.embed_once(&plugin, &request).instrument(span)
+        };
         let never_streams = AtomicBool::new(false);
         tokio::time::timeout_at(deadline, self.attempts(&plugin, &never_streams, deadline, once))
             .await

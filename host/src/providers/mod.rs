@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 pub use context::DEFAULT_CONTEXT;
 pub use embed::Embedded;
@@ -57,6 +58,73 @@ pub enum Error {
     Runtime(#[from] crate::runtime::Error),
     #[error("no provider answered within the {ms} ms deadline")]
     Deadline { ms: u64 },
+}
+
+impl Error {
+    /// A short, stable name for the failure (telemetry's `error.type`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unknown(_) => "unknown_provider",
+            Self::NoneLoaded => "no_provider",
+            Self::NotConfigured { .. } => "provider_not_configured",
+            Self::Upstream { error, .. } => error_kind(error),
+            Self::Runtime(_) => "plugin_failed",
+            Self::Deadline { .. } => "deadline_exceeded",
+        }
+    }
+}
+
+/// The client span of one call to a provider: one per attempt, so each retry and fallback shows.
+fn attempt_span(plugin: &Plugin, request: &ChatRequest, retry: u32, fallback_from: Option<&str>) -> tracing::Span {
+    tracing::info_span!(
+        "provider call",
+        otel.name = format!("chat {}", request.model),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        gen_ai.operation.name = "chat",
+        gen_ai.provider.name = crate::telemetry::gen_ai_provider(&plugin.manifest.id),
+        gen_ai.request.model = request.model.as_str(),
+        gen_ai.response.model = tracing::field::Empty,
+        gen_ai.response.finish_reasons = tracing::field::Empty,
+        gen_ai.usage.input_tokens = tracing::field::Empty,
+        gen_ai.usage.output_tokens = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+        codexcontinue.plugin = %plugin.label(),
+        codexcontinue.retry = i64::from(retry),
+        codexcontinue.fallback_from = fallback_from,
+    )
+}
+
+/// Records a call's result on the current attempt span.
+fn attempted(result: Result<Reply, Error>) -> Result<Reply, Error> {
+    let span = tracing::Span::current();
+    match &result {
+        Ok(reply) => {
+            span.record("gen_ai.response.model", reply.model.as_str());
+            span.record("gen_ai.response.finish_reasons", reply.finish_reason);
+            span.record("gen_ai.usage.input_tokens", i64::from(reply.usage.prompt_tokens));
+            span.record("gen_ai.usage.output_tokens", i64::from(reply.usage.completion_tokens));
+        }
+        Err(error) => {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", error.kind());
+        }
+    }
+    result
+}
+
+/// A vendor error's short name.
+pub fn error_kind(error: &ProviderError) -> &'static str {
+    match error {
+        ProviderError::Unauthorized(_) => "unauthorized",
+        ProviderError::RateLimited(_) => "rate_limited",
+        ProviderError::BadRequest(_) => "bad_request",
+        ProviderError::NotFound(_) => "not_found",
+        ProviderError::Unavailable(_) => "unavailable",
+        ProviderError::Timeout(_) => "timeout",
+        ProviderError::Unsupported(_) => "unsupported",
+        ProviderError::Other(_) => "other",
+    }
 }
 
 /// A human-readable provider error (plugins promise their messages carry no secrets).
@@ -259,7 +327,10 @@ impl Providers {
                 messages,
                 if own { options.clone() } else { ChatOptions { model: None, ..options.clone() } },
             );
-            let once = || self.once(plugin, &request, events.as_ref(), &streamed);
+            let once = |attempt| {
+                let span = attempt_span(plugin, &request, attempt, (i > 0).then_some(first.as_str()));
+                self.once(plugin, &request, events.as_ref(), &streamed).instrument(span)
+            };
             let outcome = tokio::time::timeout_at(deadline, self.attempts(plugin, &streamed, deadline, once)).await;
             let error = match outcome {
                 Ok(Ok(reply)) => return Ok(reply),
@@ -289,12 +360,12 @@ impl Providers {
         mut call: F,
     ) -> Result<T, Error>
     where
-        F: FnMut() -> Fut,
+        F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
         let mut attempt = 0;
         loop {
-            let result = call().await;
+            let result = call(attempt).await;
             self.registry.outcome(plugin, !result.as_ref().is_err_and(retry::plugin_at_fault));
             match &result {
                 Ok(_) => self.health.success(&plugin.manifest.id),
@@ -330,7 +401,7 @@ impl Providers {
     ) -> Result<Reply, Error> {
         let provider = plugin.provider().expect("callers pass providers");
         let Some(events) = events else {
-            return self.reply(plugin, request, provider.plugin.chat(request).await);
+            return attempted(self.reply(plugin, request, provider.plugin.chat(request).await));
         };
         let (tx, mut rx) = mpsc::channel(crate::runtime::STREAM_BUFFER);
         let forward = async {
@@ -342,7 +413,7 @@ impl Providers {
             }
         };
         let (response, ()) = tokio::join!(provider.plugin.chat_stream(request, tx), forward);
-        self.reply(plugin, request, response)
+        attempted(self.reply(plugin, request, response))
     }
 
     /// Builds the WIT request.
