@@ -266,4 +266,28 @@ async fn a_chat_with_memory_and_a_retry_is_traced_end_to_end() {
     assert_eq!(output[0]["content"], "Noted.");
     assert!(!format!("{spans:?}").contains(KEY));
     server.stop().await;
+
+    // A provider that keeps failing: three attempts, then the fallback, each its own span.
+    let setup = Setup {
+        plugins: vec!["echo", "dummy"],
+        configure: |c| {
+            c.providers.backoff_ms = 10;
+            c.providers.fallbacks.insert("dummy".into(), vec!["echo".into()]);
+        },
+        ..Setup::default()
+    };
+    let server = TestServer::start(setup).await;
+    let (status, _) = server.chat("hi", json!({ "provider": "dummy", "model": "error-500" })).await;
+    assert_eq!(status, 200);
+    let captured = spans[0].trace_id.clone();
+    let spans = receiver.trace(&telemetry, |s| s.trace_id != TRACE_ID && s.trace_id != captured).await;
+    let turn = children(&spans, one(&spans, "POST /chat"), "chat error-500")[0];
+    let failed = children(&spans, turn, "chat error-500");
+    assert_eq!(failed.len(), 3, "{spans:#?}");
+    assert!(failed.iter().all(|a| a.error && a.attr("error.type") == &json!("unavailable")));
+    let fallback = children(&spans, turn, "chat echo");
+    assert_eq!(fallback.len(), 1, "{spans:#?}");
+    assert_eq!(fallback[0].attr("codexcontinue.fallback_from"), &json!("dummy"));
+    assert_eq!(turn.attr("gen_ai.response.model"), &json!("echo"));
+    server.stop().await;
 }
