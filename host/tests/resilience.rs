@@ -86,14 +86,13 @@ async fn server_with_deadline() -> TestServer {
     server(|c| c.providers.deadline_ms = 1000).await
 }
 
-/// A chat that outlives the overall deadline gets 504 `deadline_exceeded`.
+/// A chat that outlives the overall deadline gets 504 `deadline_exceeded` (the plugin's reply,
+/// after 2 s, would be a 200: the status itself shows the deadline cut the call).
 #[tokio::test]
 async fn the_deadline_bounds_the_whole_chat() {
     let server = server(|c| c.providers.deadline_ms = 300).await;
-    let started = Instant::now();
     let (status, body) = server.chat("hi", json!({ "provider": "dummy", "model": "slow" })).await;
     assert_eq!((status, error_code(&body)), (504, "deadline_exceeded"), "{body}");
-    assert!(started.elapsed() < Duration::from_millis(1500));
     server.stop().await;
 }
 
