@@ -196,3 +196,54 @@ async fn embeddings_map_to_the_vendor() {
     assert!(!out.to_string().contains(KEY));
     server.stop().await;
 }
+
+/// A tool loop kept by the server (the client sends only its new input, under `X-Session-Id`)
+/// is replayed to the vendor as it happened: the call with its id and arguments, the result
+/// answering that id, then the reply — so the next turn's request is one OpenAI accepts.
+#[tokio::test]
+async fn stored_tool_loops_are_replayed_with_their_ids() {
+    let call = json!({"id": "call_Xy12", "type": "function", "function": {"name": "db", "arguments": "{\"table\":\"audit\"}"}});
+    let mut asks = openai_wire::completion(Style::OpenAi, "gpt-4.1-mini", "", "tool_calls", (20, 5));
+    asks["choices"][0]["message"]["content"] = Value::Null;
+    asks["choices"][0]["message"]["tool_calls"] = json!([call]);
+    let answer =
+        |text: &str| Reply::json(200, openai_wire::completion(Style::OpenAi, "gpt-4.1-mini", text, "stop", (30, 4)));
+    let mock =
+        MockServer::start(vendor::script(vec![Reply::json(200, asks), answer("It is Postgres."), answer("Redis.")]))
+            .await;
+    let server = OPENAI.vendor.server(&mock).await;
+    let tools = json!([{"type": "function", "function": {"name": "db", "parameters": {"type": "object"}}}]);
+    let turn = |messages: Value| {
+        let body = json!({ "model": "gpt-4.1-mini", "messages": messages, "tools": tools });
+        server.client.post(server.url("/v1/chat/completions")).header("x-session-id", "tools-loop").json(&body).send()
+    };
+    let ok = |r: reqwest::Response| async move { assert_eq!(r.status(), 200, "{}", r.text().await.unwrap()) };
+    ok(turn(json!([{ "role": "user", "content": "Which database?" }])).await.unwrap()).await;
+    ok(turn(json!([{ "role": "tool", "tool_call_id": "call_Xy12", "content": "postgres 16" }])).await.unwrap()).await;
+    ok(turn(json!([{ "role": "user", "content": "And the cache?" }])).await.unwrap()).await;
+
+    let sent = mock.requests().pop().unwrap().json();
+    let messages: Vec<Value> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] != "system")
+        .map(|m| {
+            let mut m = m.clone();
+            m.as_object_mut().unwrap().retain(|k, v| !v.is_null() && k != "name");
+            m
+        })
+        .collect();
+    assert_eq!(
+        messages,
+        vec![
+            json!({ "role": "user", "content": "Which database?" }),
+            json!({ "role": "assistant", "tool_calls": [call] }),
+            json!({ "role": "tool", "tool_call_id": "call_Xy12", "content": "postgres 16" }),
+            json!({ "role": "assistant", "content": "It is Postgres." }),
+            json!({ "role": "user", "content": "And the cache?" }),
+        ],
+        "{sent:#}"
+    );
+    server.stop().await;
+}

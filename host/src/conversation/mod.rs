@@ -203,7 +203,7 @@ impl Conversation {
             History::Stored => {
                 // Memory's prompt holds system, long-term section and window; the client's
                 // input (its message, or tool results with their calls) follows as sent.
-                let mut prompt = providers::messages(&built.messages);
+                let mut prompt: Vec<_> = built.messages.iter().map(prompt::from_memory).collect();
                 let start = prompt::input_start(&messages);
                 prompt.extend(messages.drain(start..).filter(|m| m.role != types::Role::System));
                 messages = prompt;

@@ -1,9 +1,9 @@
 //! Reading a dialect's message list: what the client added this turn, what to recall by, the
 //! system prompt, and how big it all is.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::memory::Input;
+use crate::memory::{Input, PromptMessage};
 use crate::runtime::types::{Message, Role, ToolCall};
 use crate::store;
 use crate::tokens;
@@ -30,14 +30,22 @@ pub fn new_input(messages: &[Message]) -> Vec<Input> {
 /// A stored message as the provider should see it again: tool results keep their call ids,
 /// replies their tool calls.
 pub fn replay(message: &store::Message) -> Message {
-    let role = match message.role {
+    restore(message.role, &message.content, message.metadata.as_ref())
+}
+
+/// A message of memory's prompt as the provider should see it (the same replay).
+pub fn from_memory(message: &PromptMessage) -> Message {
+    restore(message.role, &message.content, message.metadata.as_ref())
+}
+
+fn restore(role: store::Role, content: &str, metadata: Option<&Value>) -> Message {
+    let role = match role {
         store::Role::System => Role::System,
         store::Role::User => Role::User,
         store::Role::Assistant => Role::Assistant,
         store::Role::Tool => Role::Tool,
     };
-    let mut out = Message::text(role, &message.content);
-    let metadata = message.metadata.as_ref();
+    let mut out = Message::text(role, content);
     out.tool_call_id = metadata.and_then(|m| m["tool_call_id"].as_str()).map(str::to_string);
     out.tool_calls = metadata
         .and_then(|m| m["tool_calls"].as_array())
@@ -55,9 +63,11 @@ pub fn replay(message: &store::Message) -> Message {
     out
 }
 
-/// What memory recalls by: the newest user message.
+/// What memory recalls by: the newest user message, else (a turn of tool results only) the
+/// newest message.
 pub fn query(messages: &[Message]) -> Option<String> {
-    messages.iter().rev().find(|m| m.role == Role::User).map(|m| m.content.clone())
+    let user = messages.iter().rev().find(|m| m.role == Role::User);
+    user.or(messages.iter().rev().find(|m| m.role != Role::System)).map(|m| m.content.clone())
 }
 
 /// The client's system messages as one prompt.

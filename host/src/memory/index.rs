@@ -38,7 +38,10 @@ pub struct SessionIndex {
     /// say) must never recall the old one's messages.
     created_at_ms: u64,
     indexed_through: u64,
+    /// What recall searches: text of users, replies and workspace chunks.
     messages: BTreeMap<u64, Message>,
+    /// Tool results and replies that only call tools: part of the window, never recalled.
+    tool_turns: BTreeMap<u64, Message>,
     /// Prompt tokens of messages, computed when a window first needs them.
     costs: HashMap<u64, usize>,
     engine: SearchEngine<u64>,
@@ -52,6 +55,7 @@ impl SessionIndex {
             created_at_ms: 0,
             indexed_through: 0,
             messages: BTreeMap::new(),
+            tool_turns: BTreeMap::new(),
             costs: HashMap::new(),
             engine: SearchEngineBuilder::<u64>::with_avgdl(AVERAGE_TOKENS).build(),
             vectors: BTreeMap::new(),
@@ -59,23 +63,34 @@ impl SessionIndex {
         }
     }
 
-    /// The newest user and assistant turns (oldest first) that fit `budget` tokens, at most
-    /// `limit` of them, stopping at the first that does not fit so the window is always a
-    /// contiguous, most recent slice.
+    /// The newest messages (oldest first) that fit `budget` tokens, at most `limit` of them,
+    /// stopping at the first that does not fit so the window is always a contiguous, most recent
+    /// slice. Tool calls and their results come with it (a tool call counts its arguments), and
+    /// the window opens on a user message: results whose call slid out, or a reply whose
+    /// question did, would be refused by vendors.
     pub fn window(&mut self, limit: usize, mut budget: usize) -> Vec<Message> {
         let mut window = Vec::new();
-        let newest =
-            self.messages.values().rev().filter(|m| matches!(m.role, Role::User | Role::Assistant)).take(limit);
-        for m in newest {
-            let cost = *self
-                .costs
-                .entry(m.seq)
-                .or_insert_with(|| tokens::count_prompt([m.content.as_str()]) - tokens::count_prompt([]));
+        let (mut text, mut tools) =
+            (self.messages.values().rev().peekable(), self.tool_turns.values().rev().peekable());
+        let newest = std::iter::from_fn(|| match (text.peek(), tools.peek()) {
+            (Some(a), Some(b)) if b.seq > a.seq => tools.next(),
+            (Some(_), _) => text.next(),
+            (None, _) => tools.next(),
+        });
+        for m in newest.filter(|m| m.role != Role::System).take(limit) {
+            let cost = *self.costs.entry(m.seq).or_insert_with(|| {
+                let calls = m.metadata.as_ref().and_then(|meta| meta.get("tool_calls")).map(|c| c.to_string());
+                tokens::count_prompt([m.content.as_str(), calls.as_deref().unwrap_or_default()])
+                    - tokens::count_prompt([])
+            });
             if cost > budget {
                 break;
             }
             budget -= cost;
             window.push(m.clone());
+        }
+        while window.last().is_some_and(|m| m.role != Role::User) {
+            window.pop();
         }
         window.reverse();
         window
@@ -109,6 +124,9 @@ impl SessionIndex {
         if matches!(message.role, Role::User | Role::Assistant | Role::System) && !message.content.trim().is_empty() {
             self.engine.upsert(Document::new(message.seq, message.content.clone()));
             self.messages.insert(message.seq, message);
+        } else if message.role == Role::Tool || message.metadata.as_ref().is_some_and(|m| m.get("tool_calls").is_some())
+        {
+            self.tool_turns.insert(message.seq, message);
         }
     }
 

@@ -52,6 +52,14 @@ pub enum Error {
 pub struct PromptMessage {
     pub role: Role,
     pub content: String,
+    /// A stored message's metadata (its tool calls or the call it answers), for the replay.
+    pub metadata: Option<serde_json::Value>,
+}
+
+impl PromptMessage {
+    fn system(content: &str) -> Self {
+        Self { role: Role::System, content: content.to_string(), metadata: None }
+    }
 }
 
 /// What to build a prompt for.
@@ -263,14 +271,18 @@ impl Memory {
 
         let mut messages = Vec::with_capacity(window.len() + 3);
         if let Some(system) = request.system {
-            messages.push(PromptMessage { role: Role::System, content: system.to_string() });
+            messages.push(PromptMessage::system(system));
         }
         let (recalled, summarized) = section.as_ref().map_or((0, false), |s| (s.recalled, s.summarized));
         let section = section.map(|s| s.text);
         if let Some(text) = &section {
-            messages.push(PromptMessage { role: Role::System, content: text.clone() });
+            messages.push(PromptMessage::system(text));
         }
-        messages.extend(window.iter().map(|m| PromptMessage { role: m.role, content: m.content.clone() }));
+        messages.extend(window.into_iter().map(|m| PromptMessage {
+            role: m.role,
+            content: m.content,
+            metadata: m.metadata,
+        }));
 
         Ok(Prompt { messages, recalled, summarized, section })
     }

@@ -26,10 +26,8 @@ pub use model::ProviderModel;
 
 use crate::capabilities::PluginLabel;
 use crate::config::ProvidersConfig;
-use crate::memory::PromptMessage;
 use crate::plugins::{Plugin, Registry, Route};
 use crate::runtime::types::{self, ChatRequest, FinishReason, ModelInfo, ProviderError, StreamEvent, ToolSpec};
-use crate::store::Role;
 use crate::tokens;
 
 /// Providers tried, in order, when no default is configured: the first one loaded with every
@@ -533,25 +531,6 @@ fn redacted(plugin: &Plugin, error: ProviderError) -> ProviderError {
         ProviderError::Unsupported(m) => ProviderError::Unsupported(clean(m)),
         ProviderError::Other(m) => ProviderError::Other(clean(m)),
     }
-}
-
-/// The WIT messages for a prompt built by the memory manager.
-pub fn messages(prompt: &[PromptMessage]) -> Vec<types::Message> {
-    prompt
-        .iter()
-        .map(|m| types::Message {
-            role: match m.role {
-                Role::System => types::Role::System,
-                Role::User => types::Role::User,
-                Role::Assistant => types::Role::Assistant,
-                Role::Tool => types::Role::Tool,
-            },
-            content: m.content.clone(),
-            name: None,
-            tool_calls: Vec::new(),
-            tool_call_id: None,
-        })
-        .collect()
 }
 
 /// OpenAI's spelling of a finish reason.
