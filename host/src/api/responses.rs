@@ -312,6 +312,11 @@ fn output(reply: &crate::providers::Reply) -> Vec<Value> {
     items
 }
 
+/// A stored message's item id: its response and its place in the session.
+fn stored_item_id(response_id: &str, seq: u64) -> String {
+    format!("msg_{}_{seq}", response_id.trim_start_matches("resp_"))
+}
+
 fn message_item(id: &str, text: &str, status: &str) -> Value {
     json!({ "type": "message", "id": id, "status": status, "role": "assistant",
         "content": [{ "type": "output_text", "text": text, "annotations": [] }] })
@@ -493,7 +498,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
     let mut items = Vec::new();
     if !replay.content.is_empty() || replay.tool_calls.is_empty() {
         items.push(message_item(
-            &format!("msg_{}_{}", id.trim_start_matches("resp_"), reply.seq),
+            &stored_item_id(&id, reply.seq),
             &replay.content,
             "completed",
         ));
@@ -544,7 +549,7 @@ pub async fn input_items(
     let mut data: Vec<Value> = messages[..messages.len() - 1]
         .iter()
         .map(|m| {
-            let item_id = format!("msg_{}_{}", id.trim_start_matches("resp_"), m.seq);
+            let item_id = stored_item_id(&id, m.seq);
             match m.role {
                 store::Role::Tool => json!({ "type": "function_call_output", "id": item_id,
                     "call_id": m.metadata.as_ref().and_then(|x| x["tool_call_id"].as_str()), "output": m.content }),
