@@ -324,7 +324,8 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         Command::Plugins(PluginsCommand::New(args)) => crate::scaffold::run(&args),
         Command::Plugins(PluginsCommand::List(dirs)) => {
             let (data_dir, plugins_dir) = dirs.resolve(&file);
-            list(&loader(env, &data_dir, &file)?, &plugins_dir).await
+            // Listing loads each plugin but connects to no database: `validate` is the check that does.
+            list(&loader(env, &data_dir, &file)?.init_memory_only(None), &plugins_dir).await
         }
         Command::Plugins(PluginsCommand::Inspect { file: path, dirs }) => {
             let (data_dir, _) = dirs.resolve(&file);

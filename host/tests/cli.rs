@@ -143,6 +143,32 @@ fn plugins_list_shows_every_plugin() {
     assert!(text.lines().any(|l| l.starts_with("half") && l.contains("failed") && l.contains("half.wasm")), "{text}");
 }
 
+/// Listing loads a memory plugin without running its `init()`: no connection to its database,
+/// let alone a migration (a listing must not create schemas on a shared Postgres).
+#[tokio::test]
+async fn plugins_list_does_not_touch_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let (manifest, wasm) = plugin("postgres-memory");
+    std::fs::copy(manifest, dir.path().join("postgres-memory.toml")).unwrap();
+    std::fs::copy(wasm, dir.path().join("postgres-memory.wasm")).unwrap();
+    let schema = common::databases::unique("list");
+    let out = binary()
+        .args(["plugins", "list", "--plugins-dir"])
+        .arg(dir.path())
+        .arg("--data-dir")
+        .arg(shared_cache())
+        .envs(common::databases::postgres_env(&schema))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("postgres-memory") && l.contains("ok")), "{text}");
+    let client = common::databases::postgres().await;
+    let sql = "SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1";
+    let count: i64 = client.query_one(sql, &[&schema]).await.unwrap().get(0);
+    assert_eq!(count, 0, "plugins list migrated the database");
+}
+
 /// `--version` prints the crate version.
 #[test]
 fn version_flag() {

@@ -497,11 +497,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
     let replay = conversation::replay(reply);
     let mut items = Vec::new();
     if !replay.content.is_empty() || replay.tool_calls.is_empty() {
-        items.push(message_item(
-            &stored_item_id(&id, reply.seq),
-            &replay.content,
-            "completed",
-        ));
+        items.push(message_item(&stored_item_id(&id, reply.seq), &replay.content, "completed"));
     }
     for (i, call) in replay.tool_calls.iter().enumerate() {
         items.push(call_item(
