@@ -105,6 +105,8 @@ pub struct Turn {
     input: Vec<Input>,
     metadata: serde_json::Map<String, Value>,
     used: MemoryUse,
+    /// The token estimate this turn was admitted with, settled with the real usage.
+    ticket: Option<crate::limits::Ticket>,
 }
 
 impl Conversation {
@@ -115,6 +117,7 @@ impl Conversation {
     /// Checks the request, resolves provider, model and session, and builds the prompt.
     pub async fn prepare(&self, request: TurnRequest) -> Result<Turn, Error> {
         self.check(&request)?;
+        let ticket = crate::limits::take_ticket();
         let TurnRequest { user, session, workspace, provider, mut messages, mut options, metadata } = request;
         let (route, model) = self.route(provider.as_deref(), options.model.take())?;
         options.model = model;
@@ -133,6 +136,7 @@ impl Conversation {
                 input,
                 metadata,
                 used: MemoryUse::default(),
+                ticket,
             });
         }
         let Some(query) = prompt::query(&messages) else {
@@ -186,7 +190,7 @@ impl Conversation {
         }
         let scope = stored.then_some(scope);
         let (memory, providers) = (self.memory.clone(), self.providers.clone());
-        Ok(Turn { memory, providers, route, scope, model, messages, options, input, metadata, used })
+        Ok(Turn { memory, providers, route, scope, model, messages, options, input, metadata, used, ticket })
     }
 
     /// What every dialect promises its clients, checked once.
@@ -291,12 +295,15 @@ impl Turn {
         futures::stream::select(events, futures::stream::once(producer).filter_map(|()| async { None }))
     }
 
-    async fn call(self, events: Option<mpsc::Sender<StreamEvent>>) -> Result<Outcome, Error> {
+    async fn call(mut self, events: Option<mpsc::Sender<StreamEvent>>) -> Result<Outcome, Error> {
         let route = self.route.clone();
         let reply = match events {
             Some(events) => self.providers.chat_stream(route, &self.messages, self.options.clone(), events).await?,
             None => self.providers.chat(route, &self.messages, self.options.clone()).await?,
         };
+        if let Some(ticket) = self.ticket.take() {
+            ticket.settle(reply.usage.total_tokens as u64).await;
+        }
         self.record(reply).await
     }
 
