@@ -7,7 +7,7 @@
 //! - `api`: HTTP routes, request/response types, the one error-to-HTTP mapping.
 //! - `memory`: sessions, history and prompt building; the only user of `store`.
 //! - `limits`: requests, tokens and streams per API key, counted in-process or in Redis.
-//! - `providers`: picks the provider for a request and normalises replies.
+//! - `providers`: picks the provider for a request and normalises replies (secrets masked).
 //! - `plugins`: manifests, discovery, staging and the registry of what is serving.
 //! - `runtime`: wasmtime engine, compile cache, guarded plugin calls.
 //! - `capabilities`: what guests may call (http with allow-lists and secrets, log, config).
