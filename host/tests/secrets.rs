@@ -147,6 +147,19 @@ async fn echoed_keys_are_masked_everywhere() {
         let stored = stored.to_string();
         assert!(!stored.contains(KEY) && stored.contains(MASK), "{session}: {stored}");
     }
+    // Anthropic's and the Responses dialects, streamed and not: no key in any byte.
+    let messages = json!({"model": "openai/gpt-4.1-mini", "max_tokens": 100,
+                          "messages": [{"role": "user", "content": "what did I send you?"}]});
+    let responses = json!({"model": "openai/gpt-4.1-mini", "input": "what did I send you?"});
+    for (path, body) in [("/v1/messages", messages), ("/v1/responses", responses)] {
+        for stream in [false, true] {
+            let mut body = body.clone();
+            body["stream"] = json!(stream);
+            let r = server.client.post(server.url(path)).header("anthropic-version", "2023-06-01").json(&body);
+            let text = r.send().await.unwrap().text().await.unwrap();
+            assert!(!text.contains(KEY) && text.contains("redacted:OPENAI_API_KEY"), "{path} {stream}: {text}");
+        }
+    }
     server.stop().await;
 
     let log = String::from_utf8_lossy(&log().lock().unwrap()).to_string();

@@ -444,7 +444,11 @@ impl Providers {
             return Ok(cached.models.clone());
         }
         let models = match provider.plugin.list_models().await {
-            Ok(Ok(models)) => models,
+            Ok(Ok(mut models)) => {
+                let masker = provider.plugin.capabilities().http.secrets().masker();
+                models.iter_mut().for_each(|m| masker.mask_in_place(&mut m.id));
+                models
+            }
             Ok(Err(error)) => return Err(describe(&redacted(plugin, error))),
             Err(error) => return Err(error.to_string()),
         };
