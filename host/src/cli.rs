@@ -105,6 +105,18 @@ pub struct ServeArgs {
     /// Longest chat message in characters.
     #[arg(long, env = "CODEXCONTINUE_MAX_MESSAGE_CHARS")]
     pub max_message_chars: Option<usize>,
+    /// Chat turns per API key (per user without keys) in any 60 s; 0 = unlimited.
+    #[arg(long, env = "CODEXCONTINUE_REQUESTS_PER_MINUTE")]
+    pub requests_per_minute: Option<u32>,
+    /// Tokens per API key in any 60 s; 0 = unlimited.
+    #[arg(long, env = "CODEXCONTINUE_TOKENS_PER_MINUTE")]
+    pub tokens_per_minute: Option<u32>,
+    /// Streamed replies in flight per API key; 0 = unlimited.
+    #[arg(long, env = "CODEXCONTINUE_CONCURRENT_STREAMS")]
+    pub concurrent_streams: Option<u32>,
+    /// `redis://host:port/db` where hosts count their shared limits.
+    #[arg(long, env = "CODEXCONTINUE_LIMITS_SHARED")]
+    pub limits_shared: Option<String>,
     /// Reload plugins when their files change (default true).
     #[arg(long, env = "CODEXCONTINUE_WATCH")]
     pub watch: Option<bool>,
@@ -210,6 +222,10 @@ impl ServeArgs {
         let mut limits = file.limits.unwrap_or_default();
         limits.max_body_bytes = self.max_body_bytes.unwrap_or(limits.max_body_bytes);
         limits.max_message_chars = self.max_message_chars.unwrap_or(limits.max_message_chars);
+        limits.requests_per_minute = self.requests_per_minute.unwrap_or(limits.requests_per_minute);
+        limits.tokens_per_minute = self.tokens_per_minute.unwrap_or(limits.tokens_per_minute);
+        limits.concurrent_streams = self.concurrent_streams.unwrap_or(limits.concurrent_streams);
+        limits.shared = self.limits_shared.or(limits.shared);
         check_limits(&limits)?;
         Ok(Config {
             bind: self.bind.or(file.bind).unwrap_or(d.bind),
@@ -247,6 +263,13 @@ impl ServeArgs {
 fn check_limits(limits: &RequestLimits) -> anyhow::Result<()> {
     anyhow::ensure!(limits.max_body_bytes >= 1024, "max_body_bytes must be at least 1024");
     anyhow::ensure!(limits.max_message_chars >= 1, "max_message_chars must be at least 1");
+    if let Some(url) = &limits.shared {
+        // Never quote the address: it may carry a password.
+        anyhow::ensure!(
+            url.starts_with("redis://") || url.starts_with("rediss://"),
+            "[limits] shared must be a redis:// or rediss:// address"
+        );
+    }
     Ok(())
 }
 
@@ -506,5 +529,25 @@ mod tests {
         assert_eq!(local_url("0.0.0.0:8080".parse().unwrap()), "http://127.0.0.1:8080");
         assert_eq!(local_url("[::]:9000".parse().unwrap()), "http://[::1]:9000");
         assert_eq!(local_url("10.1.2.3:80".parse().unwrap()), "http://10.1.2.3:80");
+    }
+
+    /// Rate limits: a flag beats the file, the file beats the default (off); a shared store
+    /// that is not Redis is refused without quoting the address.
+    #[test]
+    fn rate_limits_from_flags_and_file() {
+        use clap::Parser;
+        let file: FileConfig = toml::from_str("[limits]\nrequests_per_minute = 10\ntokens_per_minute = 500\n").unwrap();
+        let serve = |args: &[&str]| match Cli::try_parse_from([&["codexcontinue", "serve"], args].concat()).unwrap() {
+            Cli { command: Command::Serve(args), .. } => args,
+            _ => unreachable!(),
+        };
+        let config = serve(&["--requests-per-minute", "3"]).resolve(file.clone(), &Env::default()).unwrap();
+        assert_eq!((config.limits.requests_per_minute, config.limits.tokens_per_minute), (3, 500));
+        assert_eq!((config.limits.concurrent_streams, config.limits.shared.as_deref()), (0, None));
+        let error = serve(&["--limits-shared", "http://user:pw@example.com"])
+            .resolve(file, &Env::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("redis://") && !error.contains("pw"), "{error}");
     }
 }

@@ -37,21 +37,42 @@ impl std::str::FromStr for StoreKind {
     }
 }
 
-/// Limits on what clients may send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// Limits on what clients may send (`[limits]`), and how much per API key (per user when keys
+/// are off); see `limits` for how the rates are counted.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RequestLimits {
     /// Largest request body, in bytes (413 beyond).
     pub max_body_bytes: usize,
     /// Longest chat message, in characters (413 beyond).
     pub max_message_chars: usize,
+    /// Chat turns per key in any 60 s; 0 = unlimited.
+    pub requests_per_minute: u32,
+    /// Tokens (prompt and completion) per key in any 60 s; 0 = unlimited.
+    pub tokens_per_minute: u32,
+    /// Streamed replies in flight per key; 0 = unlimited.
+    pub concurrent_streams: u32,
+    /// `redis://host:port/db`: count the limits there, so every host shares one budget;
+    /// in-process when unset.
+    pub shared: Option<String>,
+    /// Prefix of the keys written to `shared`.
+    pub shared_prefix: String,
 }
 
 impl Default for RequestLimits {
     fn default() -> Self {
         // Coding agents send ~35k-character system prompts, whole files and long tool results;
         // 256k characters is ~64k tokens. Bodies hold whole conversations (and images).
-        Self { max_body_bytes: 32 << 20, max_message_chars: 262_144 }
+        // Rates are off by default: a single-user server has nobody to ration.
+        Self {
+            max_body_bytes: 32 << 20,
+            max_message_chars: 262_144,
+            requests_per_minute: 0,
+            tokens_per_minute: 0,
+            concurrent_streams: 0,
+            shared: None,
+            shared_prefix: "codexcontinue:limits:".into(),
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 //!   origin checks, CORS, timeouts, the connection cap, graceful shutdown).
 //! - `api`: HTTP routes, request/response types, the one error-to-HTTP mapping.
 //! - `memory`: sessions, history and prompt building; the only user of `store`.
-//! - `providers`: picks the provider for a request and normalises replies.
+//! - `limits`: requests, tokens and streams per API key, counted in-process or in Redis.
+//! - `providers`: picks the provider for a request and normalises replies (secrets masked).
 //! - `plugins`: manifests, discovery, staging and the registry of what is serving.
 //! - `runtime`: wasmtime engine, compile cache, guarded plugin calls.
 //! - `capabilities`: what guests may call (http with allow-lists and secrets, log, config).
@@ -24,6 +25,7 @@ pub mod conversation;
 pub mod edge;
 pub mod ids;
 pub mod inspect;
+pub mod limits;
 pub mod memory;
 pub mod metrics;
 pub mod plugins;
@@ -104,8 +106,11 @@ pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
         Err(e) => tracing::error!("no default provider: {e}"),
     }
     tracing::info!(store = memory.store_name(), "store ready");
-    let conversation = conversation::Conversation::new(memory.clone(), providers.clone(), config.limits)
+    let conversation = conversation::Conversation::new(memory.clone(), providers.clone(), config.limits.clone())
         .capturing_content(capture_content);
+    // A stream cannot outlive its provider deadline; a minute more covers writing it out.
+    let stream_ttl = std::time::Duration::from_millis(config.providers.deadline_ms) + limits::MINUTE;
+    let limiter = limits::Limiter::new(&config.limits, stream_ttl).await.context("[limits] shared")?.map(Arc::new);
     Ok(api::AppState {
         config: Arc::new(config),
         conversation,
@@ -113,6 +118,7 @@ pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
         providers,
         registry,
         reloader,
+        limiter,
         started: Instant::now(),
     })
 }

@@ -48,11 +48,15 @@ impl IntoResponse for Unauthorized {
     }
 }
 
+/// The key a request presents, as `Authorization: Bearer` or `X-Api-Key`.
+pub fn presented(headers: &HeaderMap) -> Option<&str> {
+    bearer(headers).or_else(|| headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok())).filter(|k| !k.is_empty())
+}
+
 /// The user whose key the request presents.
 pub fn authenticate<'k>(keys: &'k ApiKeys, headers: &HeaderMap) -> Result<&'k str, Unauthorized> {
-    let given = bearer(headers).or_else(|| headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()));
-    match given {
-        None | Some("") => Err(Unauthorized {
+    match presented(headers) {
+        None => Err(Unauthorized {
             code: "missing_api_key",
             message: "an API key is required: send `Authorization: Bearer <key>`",
         }),

@@ -9,6 +9,7 @@ mod embeddings;
 mod error;
 mod extract;
 mod headers;
+mod limits;
 mod memory;
 mod openai;
 mod openapi;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub providers: Arc<Providers>,
     pub registry: Arc<Registry>,
     pub reloader: Arc<Reloader>,
+    /// Per-key rates; `None` when every `[limits]` rate is off.
+    pub limiter: Option<Arc<crate::limits::Limiter>>,
     pub started: Instant,
 }
 
@@ -73,6 +76,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/responses", post(responses::create))
         .route("/v1/responses/{response_id}", get(responses::get).delete(responses::delete))
         .route("/v1/responses/{response_id}/input_items", get(responses::input_items));
+    if state.limiter.is_some() {
+        // Inside the key check (added after it, so it runs first), so it knows whose key it is.
+        api = api.route_layer(middleware::from_fn_with_state(state.clone(), limits::enforce));
+    }
     if !state.config.api_keys.is_empty() {
         // A route layer, so unknown routes stay 404 rather than 401.
         let keys = Arc::new(state.config.api_keys.clone());

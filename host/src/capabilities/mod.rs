@@ -1,5 +1,5 @@
 //! What the host offers guests, one file per capability: `http` (with `hosts` allow-lists and
-//! `secrets` placeholders), `redis` and `postgres` (with `dial` checking their addresses), `log`
+//! `secrets` placeholders, whose values `mask` hides in everything a plugin hands back), `redis` and `postgres` (with `dial` checking their addresses), `log`
 //! and `config`; `grants` decides which environment variables a plugin may read. Each capability's state is built from the manifest when a plugin loads ("parse
 //! at load") and checked on every call ("check at call").
 
@@ -9,6 +9,7 @@ pub mod grants;
 pub mod hosts;
 pub mod http;
 pub mod log;
+pub mod mask;
 pub mod postgres;
 pub mod redis;
 pub mod resolve;

@@ -4,10 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use reqwest::Url;
 
 use super::hosts::{AllowedHosts, origin};
+use super::mask::Masker;
 
 const OPEN: &str = "{{secret:";
 const CLOSE: &str = "}}";
@@ -39,6 +41,8 @@ pub enum SecretError {
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
     bound: BTreeMap<String, (Option<Secret>, AllowedHosts)>,
+    /// Masks every value above in what the plugin hands back.
+    masker: Arc<Masker>,
 }
 
 impl Secrets {
@@ -50,8 +54,15 @@ impl Secrets {
                 let value = lookup(&name).filter(|v| !v.is_empty()).map(Secret);
                 (name, (value, hosts))
             })
-            .collect();
-        Self { bound }
+            .collect::<BTreeMap<_, _>>();
+        let values = bound.iter().filter_map(|(name, (value, _))| Some((name.as_str(), value.as_ref()?.0.as_str())));
+        let masker = Arc::new(Masker::new(values));
+        Self { bound, masker }
+    }
+
+    /// The masker for this plugin's secret values, applied to everything it hands back.
+    pub fn masker(&self) -> &Arc<Masker> {
+        &self.masker
     }
 
     /// Declared secrets that have no value.
@@ -76,18 +87,10 @@ impl Secrets {
         }
     }
 
-    /// `text` with every secret value replaced by `[redacted]`: what a plugin reports may quote
-    /// a vendor that echoed our headers back, and must still never show a key.
+    /// `text` with every secret value replaced by `[redacted:NAME]`: what a plugin reports may
+    /// quote a vendor that echoed our headers back, and must still never show a key.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for (value, _) in self.bound.values() {
-            if let Some(Secret(value)) = value
-                && !value.is_empty()
-            {
-                out = out.replace(value.as_str(), "[redacted]");
-            }
-        }
-        out
+        self.masker.mask(text).into_owned()
     }
 
     /// Replaces every placeholder in `text` with its value, if each may go to `destination`.
@@ -156,7 +159,7 @@ mod tests {
     fn redacts_values() {
         assert_eq!(
             secrets().redact("echo: Bearer sk-test-123, again sk-test-123"),
-            "echo: Bearer [redacted], again [redacted]"
+            "echo: Bearer [redacted:OPENAI_API_KEY], again [redacted:OPENAI_API_KEY]"
         );
         assert_eq!(secrets().redact("nothing here"), "nothing here");
     }

@@ -112,6 +112,8 @@ pub struct Turn {
     /// The turn's trace span, from checks to the stored reply.
     span: Span,
     capture_content: bool,
+    /// The token estimate this turn was admitted with, settled with the real usage.
+    ticket: Option<crate::limits::Ticket>,
 }
 
 impl Conversation {
@@ -136,6 +138,7 @@ impl Conversation {
 
     async fn build(&self, request: TurnRequest, span: Span) -> Result<Turn, Error> {
         self.check(&request)?;
+        let ticket = crate::limits::take_ticket();
         let TurnRequest { user, session, workspace, provider, mut messages, mut options, metadata } = request;
         let (route, model) = self.route(provider.as_deref(), options.model.take())?;
         options.model = model;
@@ -165,6 +168,7 @@ impl Conversation {
                 used: MemoryUse::default(),
                 span,
                 capture_content,
+                ticket,
             });
         }
         let Some(query) = prompt::query(&messages) else {
@@ -231,6 +235,7 @@ impl Conversation {
             used,
             span,
             capture_content,
+            ticket,
         })
     }
 
@@ -346,12 +351,15 @@ impl Turn {
         outcome
     }
 
-    async fn call_and_record(self, events: Option<mpsc::Sender<StreamEvent>>) -> Result<Outcome, Error> {
+    async fn call_and_record(mut self, events: Option<mpsc::Sender<StreamEvent>>) -> Result<Outcome, Error> {
         let route = self.route.clone();
         let reply = match events {
             Some(events) => self.providers.chat_stream(route, &self.messages, self.options.clone(), events).await?,
             None => self.providers.chat(route, &self.messages, self.options.clone()).await?,
         };
+        if let Some(ticket) = self.ticket.take() {
+            ticket.settle(reply.usage.total_tokens as u64).await;
+        }
         self.record(reply).await
     }
 

@@ -1,12 +1,14 @@
 //! Provider routing: picks the provider plugin for a request (the request's choice, the
 //! configured default, or the first one with its keys set, falling back to the offline demo),
 //! calls it through the runtime with retries and an ordered fallback list, and normalises the
-//! reply (usage counted when the vendor omits it, output size checked).
+//! reply (usage counted when the vendor omits it, output size checked, the plugin's secret values
+//! masked in replies and stream events alike).
 
 mod aliases;
 mod context;
 mod embed;
 mod health;
+mod masking;
 mod model;
 mod retry;
 
@@ -402,12 +404,19 @@ impl Providers {
             return attempted(self.reply(plugin, request, provider.plugin.chat(request).await));
         };
         let (tx, mut rx) = mpsc::channel(crate::runtime::STREAM_BUFFER);
+        let mut mask = masking::StreamMask::new(provider.plugin.capabilities().http.secrets().masker().clone());
         let forward = async {
-            while let Some(event) = rx.recv().await {
+            'events: while let Some(event) = rx.recv().await {
                 streamed.store(true, Ordering::SeqCst);
-                if events.send(event).await.is_err() {
-                    break;
+                for event in mask.event(event) {
+                    if events.send(event).await.is_err() {
+                        break 'events;
+                    }
                 }
+            }
+            // The stream has ended (or the client left): what was held back goes out now.
+            if let Some(rest) = mask.flush() {
+                let _ = events.send(rest).await;
             }
         };
         let (response, ()) = tokio::join!(provider.plugin.chat_stream(request, tx), forward);
@@ -450,6 +459,8 @@ impl Providers {
     ) -> Result<Reply, Error> {
         let response =
             response?.map_err(|error| Error::Upstream { plugin: plugin.label(), error: redacted(plugin, error) })?;
+        let masker = plugin.provider().expect("callers pass providers").plugin.capabilities().http.secrets().masker();
+        let response = masking::response(masker, response);
         if response.content.len() > MAX_REPLY_BYTES {
             return Err(crate::runtime::Error::InvalidOutput {
                 plugin: plugin.label(),
@@ -502,7 +513,11 @@ impl Providers {
             return Ok(cached.models.clone());
         }
         let models = match provider.plugin.list_models().await {
-            Ok(Ok(models)) => models,
+            Ok(Ok(mut models)) => {
+                let masker = provider.plugin.capabilities().http.secrets().masker();
+                models.iter_mut().for_each(|m| masker.mask_in_place(&mut m.id));
+                models
+            }
             Ok(Err(error)) => return Err(describe(&redacted(plugin, error))),
             Err(error) => return Err(error.to_string()),
         };

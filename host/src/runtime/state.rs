@@ -28,7 +28,7 @@ impl HostState {
     /// The WASI context grants no files, no environment, no network and no arguments: a plugin
     /// reaches the outside only through our own capability interfaces.
     pub(crate) fn new(caps: Arc<Capabilities>, limits: &Limits) -> Self {
-        let output = CapturedOutput::new(CAPTURED_OUTPUT_BYTES);
+        let output = CapturedOutput::new(CAPTURED_OUTPUT_BYTES).masking(caps.http.secrets().masker().clone());
         let wasi = WasiCtx::builder().stdout(output.clone()).stderr(output.clone()).build();
         Self { table: ResourceTable::new(), wasi, caps, meter: Meter::new(limits), output }
     }
