@@ -394,6 +394,8 @@ impl Drop for TestServer {
 /// document (no input may cause a 5xx, every status must be documented, every reply must match
 /// its schema; a fixed seed keeps runs repeatable), then the official OpenAI and Anthropic SDKs run
 /// examples/clients/{openai,anthropic}_sdk.py against /v1 with client API keys on.
+/// Last, examples/clients/tool_loops.py runs a tool loop through every dialect (both SDKs) with
+/// the openai, anthropic and ollama plugins over examples/clients/vendor_mock.py.
 fn api_contract(root: &Path) -> Result<(), String> {
     if output("python3", &["--version"]).is_none() {
         return skip("the API tests (Schemathesis, OpenAI SDK)", "python3 is not installed");
@@ -419,7 +421,54 @@ fn api_contract(root: &Path) -> Result<(), String> {
             Command::new(bin.join("python")).arg(root.join("examples/clients").join(client)).arg(&server.url).arg(KEY),
         )?;
     }
-    Ok(())
+    drop(server);
+
+    // A tool loop through every dialect, answered by the openai, anthropic and ollama plugins
+    // over a mock of each vendor.
+    let mock = VendorMock::start(&bin.join("python"), &root.join("examples/clients/vendor_mock.py"))?;
+    let base = format!("http://127.0.0.1:{}", mock.port);
+    let openai = format!("{base}/v1");
+    let env = [
+        ("OPENAI_API_KEY", "sk-mock-0123456789"),
+        ("OPENAI_BASE_URL", openai.as_str()),
+        ("ANTHROPIC_API_KEY", "sk-ant-mock-0123456789"),
+        ("ANTHROPIC_BASE_URL", base.as_str()),
+        ("OLLAMA_HOST", base.as_str()),
+    ];
+    let server = TestServer::start(root, &env)?;
+    status(Command::new(bin.join("python")).arg(root.join("examples/clients/tool_loops.py")).arg(&server.url))
+}
+
+/// examples/clients/vendor_mock.py, killed on drop.
+struct VendorMock {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl VendorMock {
+    fn start(python: &Path, script: &Path) -> Result<Self, String> {
+        let mut child = Command::new(python)
+            .arg(script)
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("starting the vendor mock: {e}"))?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line).ok();
+        match line.trim().parse() {
+            Ok(port) => Ok(Self { child, port }),
+            Err(_) => {
+                let _ = child.kill();
+                Err(format!("the vendor mock did not say its port: {line:?}"))
+            }
+        }
+    }
+}
+
+impl Drop for VendorMock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[cfg(test)]
