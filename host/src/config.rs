@@ -160,6 +160,9 @@ pub struct ProvidersConfig {
     /// Model names clients send -> the model to use, `provider/model` or a model of the default
     /// provider. Keys are exact names or patterns with `*` (`"claude-*" = "openai/gpt-4.1"`).
     pub aliases: BTreeMap<String, String>,
+    /// Ask every configured provider for its models at startup and every few minutes, so a
+    /// request for a model only another provider lists goes to that provider.
+    pub discover_models: bool,
 }
 
 impl Default for ProvidersConfig {
@@ -174,6 +177,7 @@ impl Default for ProvidersConfig {
             deadline_ms: 300_000,
             fallbacks: BTreeMap::new(),
             aliases: BTreeMap::new(),
+            discover_models: true,
         }
     }
 }

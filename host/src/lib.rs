@@ -97,6 +97,9 @@ pub async fn start(config: Config, env: Env) -> anyhow::Result<api::AppState> {
     };
     let memory = Arc::new(memory::Memory::new(store, config.memory));
     let providers = Arc::new(Providers::new(registry.clone(), config.providers.clone()));
+    if config.providers.discover_models {
+        providers.discover_models();
+    }
     match providers.default_provider() {
         Ok(p) if p.manifest.demo => tracing::warn!(
             "default provider: {} (offline demo) - no provider key found; set OPENAI_API_KEY (or another provider's key) to talk to a real model",

@@ -247,3 +247,42 @@ async fn stored_tool_loops_are_replayed_with_their_ids() {
     );
     server.stop().await;
 }
+
+/// A model only another provider lists goes to that provider, without a `provider/` prefix:
+/// agents name their own vendor's models. The default keeps what it lists, and what nobody
+/// lists. (Lists are fetched at startup and every few minutes; here `/v1/models` fetches them,
+/// as editors do when they start.)
+#[tokio::test]
+async fn a_model_goes_to_the_provider_that_lists_it() {
+    let mock = MockServer::start(|r| match r.uri.ends_with("/models") {
+        true => Reply::json(
+            200,
+            json!({"object": "list", "data": [{"id": "gpt-special", "object": "model", "created": 1_764_086_400, "owned_by": "system"}]}),
+        ),
+        false => Reply::json(200, openai_wire::completion(Style::OpenAi, "gpt-special", "from openai", "stop", (5, 2))),
+    })
+    .await;
+    let setup = common::Setup {
+        plugins: vec!["echo"],
+        custom: vec![common::plugin_with("openai", |m| m)],
+        env: (OPENAI.vendor.env)(&mock.url),
+        configure: |c| c.providers.default = Some("echo".into()),
+        background_memory: false,
+        ..common::Setup::default()
+    };
+    let server = common::TestServer::start(setup).await;
+    let (status, models) = server.get("/v1/models").await;
+    assert_eq!(status, 200, "{models}");
+    let ask = |model: &str| {
+        server
+            .post("/v1/chat/completions", json!({ "model": model, "messages": [{ "role": "user", "content": "hi" }] }))
+    };
+    let (status, reply) = ask("gpt-special").await;
+    assert_eq!((status, reply["choices"][0]["message"]["content"].as_str()), (200, Some("from openai")), "{reply}");
+    let (_, reply) = ask("echo").await;
+    assert!(reply["choices"][0]["message"]["content"].as_str().unwrap().contains("hi"), "{reply}");
+    let (status, reply) = ask("unlisted-model").await;
+    assert_eq!(status, 200, "the default answers what nobody lists: {reply}");
+    assert_eq!(mock.requests().iter().filter(|r| r.uri.ends_with("/chat/completions")).count(), 1);
+    server.stop().await;
+}

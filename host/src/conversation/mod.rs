@@ -275,7 +275,8 @@ impl Conversation {
 
     /// The provider and the model name it should see: an explicit provider, else the model's
     /// alias (`[providers.aliases]`) or the model itself, written `provider/model` when it
-    /// names a loaded provider, else the default provider.
+    /// names a loaded provider, else the provider that lists the model when the default does
+    /// not, else the default provider.
     pub fn route(
         &self,
         provider: Option<&str>,
@@ -289,6 +290,9 @@ impl Conversation {
             && self.providers.is_provider(id)
         {
             return Ok((self.providers.select(Some(id))?, Some(rest.to_string())));
+        }
+        if let Some(id) = model.as_deref().and_then(|m| self.providers.lister(m)) {
+            return Ok((self.providers.select(Some(&id))?, model));
         }
         Ok((self.providers.select(None)?, model))
     }

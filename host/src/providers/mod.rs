@@ -491,6 +491,41 @@ impl Providers {
         })
     }
 
+    /// The configured provider, other than the default, that lists `model` (by the model lists
+    /// already fetched: routing never waits for a vendor). `None` when the default lists it too,
+    /// or nobody does.
+    pub fn lister(&self, model: &str) -> Option<String> {
+        let default = self.default_provider().ok()?;
+        let cache = self.models.lock().unwrap_or_else(|e| e.into_inner());
+        let lists = |plugin: &Plugin| {
+            cache
+                .get(&plugin.manifest.id)
+                .is_some_and(|c| c.digest == plugin.digest && c.models.iter().any(|m| m.id == model))
+        };
+        if lists(&default) {
+            return None;
+        }
+        let plugins = self.registry.snapshot();
+        let configured = plugins.values().filter(|p| p.provider().is_some_and(|pr| pr.missing.is_empty()));
+        let mut listing: Vec<_> = configured.filter(|p| lists(p)).map(|p| p.manifest.id.clone()).collect();
+        // The preferred vendors first, then by id, so the choice does not depend on load order.
+        listing.sort_by_key(|id| (PREFERENCE.iter().position(|p| p == id).unwrap_or(PREFERENCE.len()), id.clone()));
+        listing.into_iter().next()
+    }
+
+    /// Keeps the model lists fresh for [`lister`](Self::lister): now, then every few minutes,
+    /// for as long as the server holds the providers.
+    pub fn discover_models(self: &Arc<Self>) {
+        let providers = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(providers) = providers.upgrade() {
+                providers.models().await;
+                drop(providers);
+                tokio::time::sleep(MODELS_TTL).await;
+            }
+        });
+    }
+
     /// Every configured provider's models, from a cache refreshed every few minutes; providers
     /// are asked concurrently and a failing one is reported, not fatal.
     pub async fn models(&self) -> Vec<ProviderModels> {

@@ -117,6 +117,9 @@ impl TestServer {
         };
         config.memory.summaries = setup.background_memory;
         config.memory.embeddings = setup.background_memory;
+        // Model lists are fetched in the background at startup; tests that script every vendor
+        // request turn it on themselves.
+        config.providers.discover_models = false;
         (setup.configure)(&mut config);
         let env: Env = setup.env.into_iter().collect();
         Self::launch(config, env, (data, plugins)).await
