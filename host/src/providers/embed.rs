@@ -26,7 +26,7 @@ impl Providers {
     pub async fn embed(&self, route: Route, model: Option<String>, inputs: Vec<String>) -> Result<Embedded, Error> {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(self.config.deadline_ms);
         let plugin = route.primary;
-        let request = EmbedRequest { model, inputs };
+        let request = EmbedRequest { model, inputs, input_type: None, dimensions: None };
         let once = || self.embed_once(&plugin, &request);
         let never_streams = AtomicBool::new(false);
         tokio::time::timeout_at(deadline, self.attempts(&plugin, &never_streams, deadline, once))
