@@ -19,7 +19,7 @@ pub trait MessageExt {
 
 impl MessageExt for Message {
     fn new(role: Role, content: impl Into<String>) -> Self {
-        Self { role, content: content.into(), name: None, tool_calls: Vec::new(), tool_call_id: None }
+        Message::text(role, &content.into())
     }
 
     fn user(content: impl Into<String>) -> Self {
@@ -72,7 +72,7 @@ pub trait EmbedRequestExt {
 
 impl EmbedRequestExt for EmbedRequest {
     fn new<S: Into<String>>(inputs: impl IntoIterator<Item = S>) -> Self {
-        Self { model: None, inputs: inputs.into_iter().map(Into::into).collect() }
+        Self { model: None, inputs: inputs.into_iter().map(Into::into).collect(), input_type: None, dimensions: None }
     }
 }
 
@@ -116,11 +116,8 @@ mod tests {
     #[test]
     fn stream_text_joins_deltas() {
         use crate::types::Usage;
-        let events = [
-            StreamEvent::Delta("Hel".into()),
-            StreamEvent::Usage(Usage { prompt_tokens: 1, completion_tokens: 2 }),
-            StreamEvent::Delta("lo".into()),
-        ];
+        let events =
+            [StreamEvent::Delta("Hel".into()), StreamEvent::Usage(Usage::new(1, 2)), StreamEvent::Delta("lo".into())];
         assert_eq!(stream_deltas(&events), ["Hel", "lo"]);
         assert_eq!(stream_text(&events), "Hello");
     }
