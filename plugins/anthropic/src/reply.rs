@@ -307,7 +307,14 @@ mod tests {
             let event = parse(json!({"type": "error", "error": {"type": kind, "message": "Overloaded"}}));
             Stream::default().event(&mut out, event).unwrap_err()
         };
-        assert_eq!(error("overloaded_error"), ProviderError::unavailable("overloaded_error: Overloaded"));
+        assert_eq!(
+            error("overloaded_error"),
+            ProviderError::Overloaded(RateLimit {
+                retry_after_ms: None,
+                message: "overloaded_error: Overloaded".into()
+            })
+        );
+        assert_eq!(error("api_error"), ProviderError::unavailable("api_error: Overloaded"));
         assert!(matches!(
             error("rate_limit_error"),
             ProviderError::RateLimited(RateLimit { retry_after_ms: None, .. })

@@ -261,7 +261,7 @@ mod tests {
         let billed: ApiUsage = parse(json!({"billed_units": {"input_tokens": 5.0, "output_tokens": 2}}));
         assert_eq!(billed.usage(), Some(Usage::new(5, 2)));
         assert!(
-            matches!(finish_reason(Some("ERROR"), Some("boom".into())), Err(ProviderError::Unavailable(m)) if m.contains("boom"))
+            matches!(finish_reason(Some("ERROR"), Some("boom".into())), Err(ProviderError::Unavailable(m)) if m.message.contains("boom"))
         );
         assert!(matches!(finish_reason(Some("TIMEOUT"), None), Err(ProviderError::Timeout(_))));
         assert_eq!(finish_reason(Some("TOOL_CALL"), None), Ok(FinishReason::ToolCalls));

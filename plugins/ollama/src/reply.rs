@@ -229,7 +229,7 @@ mod tests {
         let mut emit = |_: &StreamEvent| {};
         let mut out = Collector::new(&mut emit, "m");
         let result = line(&mut out, parse(json!({"error": "an error was encountered while running the model"})));
-        assert!(matches!(result, Err(ProviderError::Unavailable(m)) if m.contains("running the model")));
+        assert!(matches!(result, Err(ProviderError::Unavailable(m)) if m.message.contains("running the model")));
     }
 
     /// Embeddings one per input; the embedding model is recognised with or without a tag.

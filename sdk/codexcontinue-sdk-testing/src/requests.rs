@@ -100,14 +100,18 @@ mod tests {
     #[test]
     fn constructors_set_only_what_they_name() {
         let messages = [Message::system("s"), Message::user("u"), Message::assistant("a")];
-        let shapes = messages.map(|m| (m.role, m.content, m.name.is_none() && m.tool_calls.is_empty()));
+        let shapes = messages.map(|m| (m.role, m.plain_text(), m.name.is_none() && m.tool_calls.is_empty()));
         assert_eq!(
             shapes,
-            [(Role::System, "s".into(), true), (Role::User, "u".into(), true), (Role::Assistant, "a".into(), true)]
+            [
+                (Role::System, "s".to_string(), true),
+                (Role::User, "u".into(), true),
+                (Role::Assistant, "a".into(), true)
+            ]
         );
         let request = ChatRequest::user("m", "hi");
         let unset = request.temperature.is_none() && request.tools.is_empty() && request.tool_choice.is_none();
-        assert!(unset && request.model == "m" && request.messages[0].content == "hi");
+        assert!(unset && request.model == "m" && request.messages[0].plain_text() == "hi");
         let embed = EmbedRequest::new(["a", "b"]);
         assert!(embed.model.is_none() && embed.inputs == ["a", "b"]);
     }

@@ -844,6 +844,7 @@ mod tests {
             reply,
             ChatResponse {
                 content: "Hi!".into(),
+                reasoning: Vec::new(),
                 tool_calls: Vec::new(),
                 finish_reason: FinishReason::Length,
                 usage: Some(Usage::new(9, 2)),
@@ -1003,11 +1004,11 @@ mod tests {
         let cut = openai_stream().replace("data: [DONE]\n\n", "");
         let (events, result) = stream(&cut, 16, None);
         assert_eq!(events.len(), 3);
-        let Err(ProviderError::Unavailable(message)) = result else { panic!("{result:?}") };
+        let Err(ProviderError::Unavailable(RateLimit { message, .. })) = result else { panic!("{result:?}") };
         assert!(message.starts_with("stream ended early"), "{message}");
 
         let (_, result) = stream(&cut, 16, Some(HttpError::Protocol("connection reset".into())));
-        let Err(ProviderError::Unavailable(message)) = result else { panic!("{result:?}") };
+        let Err(ProviderError::Unavailable(RateLimit { message, .. })) = result else { panic!("{result:?}") };
         assert!(message.starts_with("stream ended early") && message.contains("connection reset"), "{message}");
         let (_, result) = stream(&cut, 16, Some(HttpError::Timeout));
         assert!(matches!(result, Err(ProviderError::Timeout(_))), "{result:?}");
