@@ -24,13 +24,7 @@ fn summary(mut samples: Vec<Duration>) -> String {
 fn request(text: &str) -> ChatRequest {
     ChatRequest {
         model: "echo".into(),
-        messages: vec![Message {
-            role: Role::User,
-            content: text.into(),
-            name: None,
-            tool_calls: vec![],
-            tool_call_id: None,
-        }],
+        messages: vec![Message::text(Role::User, text)],
         temperature: None,
         top_p: None,
         max_tokens: None,

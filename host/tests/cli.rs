@@ -284,8 +284,8 @@ fn plugins_inspect_shows_interfaces_and_grants() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("plugin    dummy@0.1.0 (provider, WIT 0.1.0)"), "{text}");
-    assert!(text.contains("exports   codexcontinue:plugin/provider@0.1.0"), "{text}");
+    assert!(text.contains("plugin    dummy@0.1.0 (provider, WIT 0.2.0)"), "{text}");
+    assert!(text.contains("exports   codexcontinue:plugin/provider@0.2.0"), "{text}");
     assert!(text.contains("egress    http://127.0.0.1:9999"), "{text}");
     assert!(text.contains("config    base_url = http://127.0.0.1:9999 (from DUMMY_BASE_URL)"), "{text}");
     assert!(text.contains("limits    memory 64 MiB, timeout 3000 ms, cpu 500 ms, 4 calls at once"), "{text}");

@@ -143,7 +143,7 @@ async fn staging_failures_are_reported_and_contained() {
         variant("info-panics", &|m| m.replace("greeting = \"hello from dummy.toml\"", "info = \"panic\"")),
         variant("info-loops", &|m| m.replace("greeting = \"hello from dummy.toml\"", "info = \"loop\"")),
         variant("wrong-kind", &|m| m.replace("kind = \"provider\"", "kind = \"memory\"")),
-        variant("wrong-wit", &|m| m.replace("wit = \"0.1.0\"", "wit = \"0.2.0\"")),
+        variant("wrong-wit", &|m| m.replace("wit = \"0.2.0\"", "wit = \"0.1.0\"")),
         variant("typo", &|m| m.replace("memory_mb", "memroy_mb")),
         (
             "garbage".to_string(),

@@ -116,7 +116,7 @@ async fn stream_emits_deltas_then_done() {
 }
 
 /// HTTP failures map to our codes: 401, 404 model, 429 with Retry-After, 500, 503, 529
-/// overloaded, and a 400 invalid request.
+/// overloaded (its own code, 503), and a 400 invalid request.
 #[tokio::test]
 async fn http_errors_map_to_codes() {
     let cases = vec![
@@ -130,7 +130,7 @@ async fn http_errors_map_to_codes() {
         ),
         (error(500, "api_error", "Internal server error"), 502, "upstream_unavailable"),
         (error(503, "api_error", "Service unavailable"), 502, "upstream_unavailable"),
-        (error(529, "overloaded_error", "Overloaded"), 502, "upstream_unavailable"),
+        (error(529, "overloaded_error", "Overloaded"), 503, "upstream_overloaded"),
         (error(400, "invalid_request_error", "messages: roles must alternate"), 400, "upstream_bad_request"),
     ];
     vendor::check_errors(&ANTHROPIC, cases, "7").await;
@@ -148,7 +148,7 @@ async fn in_stream_error_events_map_to_codes() {
     ];
     let mock = MockServer::start(vendor::script(replies)).await;
     let server = ANTHROPIC.server(&mock).await;
-    for (partial, code) in [("Hi", "upstream_unavailable"), ("", "rate_limited")] {
+    for (partial, code) in [("Hi", "upstream_overloaded"), ("", "rate_limited")] {
         let events = ANTHROPIC.chat_stream(&server, "hello", json!({})).await;
         assert_eq!(deltas(&events), partial);
         assert_eq!(common::error_code(last(&events, "error")), code, "{events:?}");

@@ -59,7 +59,7 @@ fn provider_crate_from_a_checkout() {
     }
     let manifest = manifest(&dir, "my-vendor");
     assert_eq!((manifest.id.as_str(), manifest.kind), ("my-vendor", Kind::Provider));
-    assert_eq!(manifest.wit.to_string(), "0.1.0");
+    assert_eq!(manifest.wit, codexcontinue::runtime::Wit::LATEST.version(), "new plugins target the latest WIT");
     assert_eq!(manifest.secrets["MY_VENDOR_API_KEY"], ["https://api.example.com"]);
     assert_eq!(manifest.env["base_url"], "MY_VENDOR_BASE_URL");
 

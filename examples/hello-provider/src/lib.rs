@@ -18,7 +18,7 @@ impl Provider for Hello {
             .iter()
             .rfind(|m| m.role == Role::User)
             .ok_or_else(|| ProviderError::BadRequest("the request has no user message".into()))?;
-        Ok(ChatResponse::text(request.model, format!("Hello, {}!", last.content)))
+        Ok(ChatResponse::text(request.model, format!("Hello, {}!", last.text())))
     }
 }
 

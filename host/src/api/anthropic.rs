@@ -457,7 +457,8 @@ fn events(turn: crate::conversation::Turn) -> impl Stream<Item = Result<SseEvent
                     blocks.delta(json!({ "type": "input_json_delta", "partial_json": call.arguments }), &mut out);
                 }
             }
-            Event::Stream(StreamEvent::Usage(_)) => {}
+            // Reasoning is not passed through the dialects yet.
+            Event::Stream(StreamEvent::Usage(_) | StreamEvent::Reasoning(_)) => {}
             Event::Done(outcome) => {
                 let reply = &outcome.reply;
                 if blocks.next == 0 && blocks.open.is_none() {
@@ -499,7 +500,7 @@ pub async fn count_tokens(headers: HeaderMap, body: Bytes) -> Result<Response, A
     }
     let mut texts: Vec<String> = messages
         .into_iter()
-        .flat_map(|m| std::iter::once(m.content).chain(m.tool_calls.into_iter().map(|c| c.arguments)))
+        .flat_map(|m| std::iter::once(m.plain_text()).chain(m.tool_calls.into_iter().map(|c| c.arguments)))
         .collect();
     texts.extend(
         body.tools.into_iter().map(|t| {

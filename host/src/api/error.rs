@@ -219,16 +219,20 @@ impl From<providers::Error> for ApiError {
                     ProviderError::Unauthorized(_) => (S::BAD_GATEWAY, "provider_error", "upstream_unauthorized"),
                     ProviderError::RateLimited(_) => (S::TOO_MANY_REQUESTS, "rate_limit_error", "rate_limited"),
                     ProviderError::BadRequest(_) => (S::BAD_REQUEST, "invalid_request_error", "upstream_bad_request"),
+                    ProviderError::RequestTooLarge(_) => {
+                        (S::PAYLOAD_TOO_LARGE, "invalid_request_error", "request_too_large")
+                    }
+                    ProviderError::ContextLengthExceeded(_) => {
+                        (S::BAD_REQUEST, "invalid_request_error", "context_length_exceeded")
+                    }
                     ProviderError::NotFound(_) => (S::NOT_FOUND, "not_found_error", "model_not_found"),
                     ProviderError::Unavailable(_) => (S::BAD_GATEWAY, "provider_error", "upstream_unavailable"),
+                    ProviderError::Overloaded(_) => (S::SERVICE_UNAVAILABLE, "provider_error", "upstream_overloaded"),
                     ProviderError::Timeout(_) => (S::GATEWAY_TIMEOUT, "provider_error", "upstream_timeout"),
                     ProviderError::Unsupported(_) => (S::BAD_REQUEST, "invalid_request_error", "unsupported"),
                     ProviderError::Other(_) => (S::BAD_GATEWAY, "provider_error", "upstream_error"),
                 };
-                let retry_after = match &error {
-                    ProviderError::RateLimited(r) => r.retry_after_ms.map(|ms| ms.div_ceil(1000)),
-                    _ => None,
-                };
+                let retry_after = error.retry_after_ms().map(|ms| ms.div_ceil(1000));
                 Self { retry_after, ..Self::new(status, kind, code, message) }
             }
         }

@@ -153,8 +153,6 @@ fn message(m: InMessage) -> Result<types::Message, ApiError> {
         other => return Err(ApiError::invalid_parameter(format!("unknown message role {other:?}"))),
     };
     Ok(types::Message {
-        role,
-        content: m.content.text()?,
         name: m.name,
         tool_calls: m
             .tool_calls
@@ -162,6 +160,7 @@ fn message(m: InMessage) -> Result<types::Message, ApiError> {
             .map(|c| ToolCall { id: c.id, name: c.function.name, arguments: c.function.arguments })
             .collect(),
         tool_call_id: m.tool_call_id,
+        ..types::Message::text(role, &m.content.text()?)
     })
 }
 
@@ -286,7 +285,8 @@ fn chunks(turn: Turn, include_usage: bool) -> impl Stream<Item = Result<SseEvent
                 }
                 vec![chunk(&model, choice(json!({ "tool_calls": [call] }), None), None)]
             }
-            Event::Stream(StreamEvent::Usage(_)) => Vec::new(),
+            // Reasoning is not passed through the dialects yet.
+            Event::Stream(StreamEvent::Usage(_) | StreamEvent::Reasoning(_)) => Vec::new(),
             Event::Done(outcome) => {
                 let reply = &outcome.reply;
                 let mut last = vec![chunk(&reply.model, choice(json!({}), Some(reply.finish_reason)), None)];

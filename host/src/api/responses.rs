@@ -454,7 +454,8 @@ fn events(turn: conversation::Turn, echo: Echo) -> impl Stream<Item = Result<Sse
         match event {
             Event::Stream(StreamEvent::Delta(text)) => writer.text(text, &mut out),
             Event::Stream(StreamEvent::ToolCall(call)) => writer.call(call, &mut out),
-            Event::Stream(StreamEvent::Usage(_)) => {}
+            // Reasoning is not passed through the dialects yet.
+            Event::Stream(StreamEvent::Usage(_) | StreamEvent::Reasoning(_)) => {}
             Event::Done(outcome) => {
                 if writer.items.is_empty() && writer.open.is_none() {
                     writer.text(String::new(), &mut out);
@@ -496,8 +497,9 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
     let metadata = reply.metadata.clone().unwrap_or_default();
     let replay = conversation::replay(reply);
     let mut items = Vec::new();
-    if !replay.content.is_empty() || replay.tool_calls.is_empty() {
-        items.push(message_item(&stored_item_id(&id, reply.seq), &replay.content, "completed"));
+    let text = replay.plain_text();
+    if !text.is_empty() || replay.tool_calls.is_empty() {
+        items.push(message_item(&stored_item_id(&id, reply.seq), &text, "completed"));
     }
     for (i, call) in replay.tool_calls.iter().enumerate() {
         items.push(call_item(
@@ -519,9 +521,8 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
     if let Some(u) = metadata.get("usage") {
         let usage_of = |k: &str| u[k].as_u64().unwrap_or_default() as u32;
         let u = Usage {
-            prompt_tokens: usage_of("prompt_tokens"),
-            completion_tokens: usage_of("completion_tokens"),
             total_tokens: usage_of("total_tokens"),
+            ..Usage::counted(usage_of("prompt_tokens"), usage_of("completion_tokens"))
         };
         body["usage"] = usage(&u);
     }

@@ -246,7 +246,14 @@ impl Conversation {
         }
         let limit = self.limits.max_message_chars;
         for message in &request.messages {
-            let chars = message.content.chars().count();
+            let chars: usize = message
+                .content
+                .iter()
+                .map(|part| match part {
+                    types::ContentPart::Text(text) => text.chars().count(),
+                    types::ContentPart::Image(_) => 0,
+                })
+                .sum();
             if chars > limit {
                 return Err(Error::MessageTooLong { chars, limit });
             }

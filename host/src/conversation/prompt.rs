@@ -21,7 +21,7 @@ pub fn new_input(messages: &[Message]) -> Vec<Input> {
         .filter(|m| m.role != Role::System)
         .map(|m| Input {
             role: store_role(m.role),
-            content: m.content.clone(),
+            content: m.plain_text(),
             metadata: m.tool_call_id.as_ref().map(|id| json!({ "tool_call_id": id })),
         })
         .collect()
@@ -67,18 +67,19 @@ fn restore(role: store::Role, content: &str, metadata: Option<&Value>) -> Messag
 /// newest message.
 pub fn query(messages: &[Message]) -> Option<String> {
     let user = messages.iter().rev().find(|m| m.role == Role::User);
-    user.or(messages.iter().rev().find(|m| m.role != Role::System)).map(|m| m.content.clone())
+    user.or(messages.iter().rev().find(|m| m.role != Role::System)).map(Message::plain_text)
 }
 
 /// The client's system messages as one prompt.
 pub fn system(messages: &[Message]) -> Option<String> {
-    let parts: Vec<&str> = messages.iter().filter(|m| m.role == Role::System).map(|m| m.content.as_str()).collect();
+    let parts: Vec<String> = messages.iter().filter(|m| m.role == Role::System).map(Message::plain_text).collect();
     (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
 
 /// Tokens the client's messages take.
 pub fn tokens(messages: &[Message]) -> usize {
-    tokens::count_prompt(messages.iter().map(|m| m.content.as_str()))
+    let texts: Vec<String> = messages.iter().map(Message::plain_text).collect();
+    tokens::count_prompt(texts.iter().map(String::as_str))
 }
 
 fn store_role(role: Role) -> store::Role {

@@ -48,7 +48,8 @@ pub fn routed(span: &Span, plugin: &Plugin, model: &str, session: Option<&str>) 
 /// The prompt as sent, when contents are captured.
 pub fn prompt(span: &Span, messages: &[types::Message], capture: bool) {
     if capture {
-        let messages: Vec<_> = messages.iter().map(|m| json!({ "role": role(m.role), "content": m.content })).collect();
+        let messages: Vec<_> =
+            messages.iter().map(|m| json!({ "role": role(m.role), "content": m.plain_text() })).collect();
         span.record("gen_ai.input.messages", json!(messages).to_string());
     }
 }

@@ -169,7 +169,7 @@ impl Loader {
                 ),
             ));
         }
-        if !bindings::SUPPORTED.contains(&facts.wit) {
+        if bindings::Wit::find(&facts.wit).is_none() {
             let supported: Vec<_> = bindings::SUPPORTED.iter().map(ToString::to_string).collect();
             return Err(fail(
                 Step::Version,

@@ -28,7 +28,7 @@ impl Providers {
     pub async fn embed(&self, route: Route, model: Option<String>, inputs: Vec<String>) -> Result<Embedded, Error> {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(self.config.deadline_ms);
         let plugin = route.primary;
-        let request = EmbedRequest { model, inputs };
+        let request = EmbedRequest { model, inputs, input_type: None, dimensions: None };
         let once = |retry: u32| {
             let model = request.model.as_deref().unwrap_or_default();
             let span = tracing::info_span!(

@@ -14,6 +14,10 @@ pub(super) fn response(masker: &Masker, mut response: ChatResponse) -> ChatRespo
     }
     masker.mask_in_place(&mut response.content);
     masker.mask_in_place(&mut response.model);
+    // A masked block no longer matches its signature; a secret must not leave all the same.
+    for block in &mut response.reasoning {
+        masker.mask_in_place(&mut block.text);
+    }
     for call in &mut response.tool_calls {
         masker.mask_in_place(&mut call.id);
         masker.mask_in_place(&mut call.name);
@@ -26,6 +30,7 @@ pub(super) fn response(masker: &Masker, mut response: ChatResponse) -> ChatRespo
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
     Text,
+    Reasoning,
     /// A tool call's arguments, by the call's index.
     Tool(u32),
 }
@@ -56,6 +61,12 @@ impl StreamMask {
                     out.push(StreamEvent::Delta(piece));
                 }
             }
+            StreamEvent::Reasoning(text) => {
+                let piece = self.push(Part::Reasoning, &text, &mut out);
+                if !piece.is_empty() {
+                    out.push(StreamEvent::Reasoning(piece));
+                }
+            }
             StreamEvent::ToolCall(delta) => {
                 let arguments = self.push(Part::Tool(delta.index), &delta.arguments, &mut out);
                 let mask = |v: Option<String>| v.map(|v| self.masker.mask(&v).into_owned());
@@ -81,6 +92,7 @@ impl StreamMask {
         }
         Some(match part {
             Part::Text => StreamEvent::Delta(rest),
+            Part::Reasoning => StreamEvent::Reasoning(rest),
             Part::Tool(index) => StreamEvent::ToolCall(ToolCallDelta { index, id: None, name: None, arguments: rest }),
         })
     }
@@ -113,7 +125,7 @@ mod tests {
             match e {
                 StreamEvent::Delta(t) => text.push_str(t),
                 StreamEvent::ToolCall(d) => args.push_str(&d.arguments),
-                StreamEvent::Usage(_) => {}
+                StreamEvent::Usage(_) | StreamEvent::Reasoning(_) => {}
             }
         }
         (text, args)
@@ -167,6 +179,7 @@ mod tests {
             finish_reason: crate::runtime::types::FinishReason::Stop,
             usage: None,
             model: KEY.into(),
+            reasoning: Vec::new(),
         };
         let reply = response(&masker(), reply);
         assert!(!format!("{reply:?}").contains(KEY), "{reply:?}");

@@ -119,8 +119,11 @@ pub fn error_kind(error: &ProviderError) -> &'static str {
         ProviderError::Unauthorized(_) => "unauthorized",
         ProviderError::RateLimited(_) => "rate_limited",
         ProviderError::BadRequest(_) => "bad_request",
+        ProviderError::RequestTooLarge(_) => "request_too_large",
+        ProviderError::ContextLengthExceeded(_) => "context_length_exceeded",
         ProviderError::NotFound(_) => "not_found",
         ProviderError::Unavailable(_) => "unavailable",
+        ProviderError::Overloaded(_) => "overloaded",
         ProviderError::Timeout(_) => "timeout",
         ProviderError::Unsupported(_) => "unsupported",
         ProviderError::Other(_) => "other",
@@ -133,8 +136,11 @@ pub fn describe(error: &ProviderError) -> String {
         ProviderError::Unauthorized(m) => format!("unauthorized: {m}"),
         ProviderError::RateLimited(r) => format!("rate limited: {}", r.message),
         ProviderError::BadRequest(m) => format!("bad request: {m}"),
+        ProviderError::RequestTooLarge(m) => format!("request too large: {m}"),
+        ProviderError::ContextLengthExceeded(m) => format!("context length exceeded: {m}"),
         ProviderError::NotFound(m) => format!("not found: {m}"),
-        ProviderError::Unavailable(m) => format!("unavailable: {m}"),
+        ProviderError::Unavailable(r) => format!("unavailable: {}", r.message),
+        ProviderError::Overloaded(r) => format!("overloaded: {}", r.message),
         ProviderError::Timeout(m) => format!("timeout: {m}"),
         ProviderError::Unsupported(m) => format!("unsupported: {m}"),
         ProviderError::Other(m) => m.clone(),
@@ -155,18 +161,51 @@ pub struct ChatOptions {
     pub extra_json: Option<String>,
 }
 
-/// Token counts, always filled in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+/// Token counts, always filled in; the details are 0 when the vendor did not report them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Usage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
     pub total_tokens: u32,
+    /// Prompt tokens read from the vendor's cache (part of `prompt_tokens`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cached_read_tokens: u32,
+    /// Prompt tokens written to the vendor's cache (part of `prompt_tokens`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cached_write_tokens: u32,
+    /// Completion tokens spent on reasoning (part of `completion_tokens`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reasoning_tokens: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Usage {
+    /// Counts with no cache or reasoning detail.
+    pub fn counted(prompt_tokens: u32, completion_tokens: u32) -> Self {
+        Usage { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens, ..Usage::default() }
+    }
+}
+
+impl From<types::Usage> for Usage {
+    fn from(u: types::Usage) -> Self {
+        Usage {
+            cached_read_tokens: u.cached_read_tokens,
+            cached_write_tokens: u.cached_write_tokens,
+            reasoning_tokens: u.reasoning_tokens,
+            ..Usage::counted(u.prompt_tokens, u.completion_tokens)
+        }
+    }
 }
 
 /// A normalised reply.
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub content: String,
+    /// Reasoning blocks, with the vendor's signatures, to replay to the same vendor.
+    pub reasoning: Vec<types::ReasoningBlock>,
     pub tool_calls: Vec<types::ToolCall>,
     pub finish_reason: &'static str,
     pub usage: Usage,
@@ -469,20 +508,18 @@ impl Providers {
             .into());
         }
         let usage = match response.usage {
-            Some(u) => Usage {
-                prompt_tokens: u.prompt_tokens,
-                completion_tokens: u.completion_tokens,
-                total_tokens: u.prompt_tokens + u.completion_tokens,
-            },
+            Some(u) => u.into(),
             None => {
-                let prompt_tokens = tokens::count_prompt(request.messages.iter().map(|m| m.content.as_str())) as u32;
+                let texts: Vec<String> = request.messages.iter().map(types::Message::plain_text).collect();
+                let prompt_tokens = tokens::count_prompt(texts.iter().map(String::as_str)) as u32;
                 let completion_tokens = tokens::count(&response.content) as u32;
-                Usage { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens }
+                Usage::counted(prompt_tokens, completion_tokens)
             }
         };
         let provider = label(plugin);
         Ok(Reply {
             content: response.content,
+            reasoning: response.reasoning,
             tool_calls: response.tool_calls,
             finish_reason: finish_reason(response.finish_reason),
             usage,
@@ -575,8 +612,13 @@ fn redacted(plugin: &Plugin, error: ProviderError) -> ProviderError {
             ProviderError::RateLimited(types::RateLimit { message: clean(r.message), ..r })
         }
         ProviderError::BadRequest(m) => ProviderError::BadRequest(clean(m)),
+        ProviderError::RequestTooLarge(m) => ProviderError::RequestTooLarge(clean(m)),
+        ProviderError::ContextLengthExceeded(m) => ProviderError::ContextLengthExceeded(clean(m)),
         ProviderError::NotFound(m) => ProviderError::NotFound(clean(m)),
-        ProviderError::Unavailable(m) => ProviderError::Unavailable(clean(m)),
+        ProviderError::Unavailable(r) => {
+            ProviderError::Unavailable(types::RateLimit { message: clean(r.message), ..r })
+        }
+        ProviderError::Overloaded(r) => ProviderError::Overloaded(types::RateLimit { message: clean(r.message), ..r }),
         ProviderError::Timeout(m) => ProviderError::Timeout(clean(m)),
         ProviderError::Unsupported(m) => ProviderError::Unsupported(clean(m)),
         ProviderError::Other(m) => ProviderError::Other(clean(m)),
@@ -590,6 +632,8 @@ pub fn finish_reason(reason: FinishReason) -> &'static str {
         FinishReason::Length => "length",
         FinishReason::ToolCalls => "tool_calls",
         FinishReason::ContentFilter => "content_filter",
+        FinishReason::Refusal => "refusal",
+        FinishReason::ContextWindow => "context_window",
         FinishReason::Other => "other",
     }
 }

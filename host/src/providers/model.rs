@@ -37,18 +37,15 @@ impl Model for ProviderModel {
         if provider.info.embedding_model.is_none() || !provider.missing.is_empty() {
             return Ok(None);
         }
-        match provider.plugin.embed(&EmbedRequest { model: None, inputs: texts }).await {
+        match provider
+            .plugin
+            .embed(&EmbedRequest { model: None, inputs: texts, input_type: None, dimensions: None })
+            .await
+        {
             Ok(Ok(out)) => Ok(Some((out.model, out.vectors))),
             Ok(Err(ProviderError::Unsupported(_))) => Ok(None),
             Ok(Err(e)) => Err(describe(&e)),
             Err(e) => Err(e.to_string()),
         }
-    }
-}
-
-impl types::Message {
-    /// A plain text message.
-    pub fn text(role: types::Role, content: &str) -> Self {
-        Self { role, content: content.to_string(), name: None, tool_calls: Vec::new(), tool_call_id: None }
     }
 }

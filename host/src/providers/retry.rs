@@ -8,12 +8,16 @@ use super::Error;
 use crate::config::ProvidersConfig;
 use crate::runtime::types::ProviderError;
 
-/// Whether the same provider may succeed if asked again shortly: rate limits, outages, timeouts.
+/// Whether the same provider may succeed if asked again shortly: rate limits, outages,
+/// overload, timeouts.
 pub fn retryable(error: &Error) -> bool {
     matches!(
         error,
         Error::Upstream {
-            error: ProviderError::RateLimited(_) | ProviderError::Unavailable(_) | ProviderError::Timeout(_),
+            error: ProviderError::RateLimited(_)
+                | ProviderError::Unavailable(_)
+                | ProviderError::Overloaded(_)
+                | ProviderError::Timeout(_),
             ..
         }
     )
@@ -27,6 +31,7 @@ pub fn worth_falling_back(error: &Error) -> bool {
             error,
             ProviderError::RateLimited(_)
                 | ProviderError::Unavailable(_)
+                | ProviderError::Overloaded(_)
                 | ProviderError::Timeout(_)
                 | ProviderError::Unauthorized(_)
         ),
@@ -43,8 +48,8 @@ pub fn plugin_at_fault(error: &Error) -> bool {
 
 /// How long to wait before retry number `attempt` (0 for the first retry).
 pub fn delay(config: &ProvidersConfig, attempt: u32, error: &Error) -> Duration {
-    if let Error::Upstream { error: ProviderError::RateLimited(limit), .. } = error
-        && let Some(ms) = limit.retry_after_ms
+    if let Error::Upstream { error, .. } = error
+        && let Some(ms) = error.retry_after_ms()
     {
         return Duration::from_millis(ms);
     }
@@ -68,7 +73,7 @@ mod tests {
     #[test]
     fn backoff_doubles_with_jitter_up_to_the_cap() {
         let config = ProvidersConfig { backoff_ms: 100, max_backoff_ms: 1000, ..ProvidersConfig::default() };
-        let error = upstream(ProviderError::Unavailable("down".into()));
+        let error = upstream(ProviderError::Unavailable(RateLimit { retry_after_ms: None, message: "down".into() }));
         for (attempt, ceiling) in [(0, 100), (1, 200), (2, 400), (3, 800), (4, 1000), (30, 1000)] {
             for _ in 0..20 {
                 let ms = delay(&config, attempt, &error).as_millis() as u64;
@@ -88,7 +93,7 @@ mod tests {
     /// Outages are retried and fallen back from; request faults are neither.
     #[test]
     fn classification() {
-        let down = upstream(ProviderError::Unavailable("x".into()));
+        let down = upstream(ProviderError::Unavailable(RateLimit { retry_after_ms: None, message: "x".into() }));
         let bad = upstream(ProviderError::BadRequest("x".into()));
         let key = upstream(ProviderError::Unauthorized("x".into()));
         assert!(retryable(&down) && worth_falling_back(&down));

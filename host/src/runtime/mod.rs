@@ -15,13 +15,15 @@ mod provider;
 mod state;
 mod stderr;
 mod stream;
+pub mod types;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use wasmtime::Engine;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 
+pub use bindings::Wit;
 pub use cache::CompileCache;
 pub use engine::{EPOCH_TICK, PoolConfig};
 pub use error::Error;
@@ -32,11 +34,6 @@ pub use state::HostState;
 pub use stream::{STREAM_BUFFER, Sink};
 
 use crate::capabilities::Capabilities;
-
-/// The latest WIT types, used by the rest of the host.
-pub mod types {
-    pub use super::bindings::latest::provider::codexcontinue::plugin::types::*;
-}
 
 /// The latest `memory-store` types, used by the store adapter.
 pub mod memory_types {
@@ -64,6 +61,7 @@ impl WorldKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentFacts {
     pub kind: WorldKind,
+    /// The `codexcontinue:plugin` version of its exports, supported or not.
     pub wit: semver::Version,
 }
 
@@ -75,12 +73,18 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
 }
 
+/// One linker per world for one WIT version.
+struct Linkers {
+    provider: Linker<HostState>,
+    memory: Linker<HostState>,
+}
+
 /// The engine, its linkers and the compile cache. Cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
     engine: Engine,
-    provider_linker: Arc<Linker<HostState>>,
-    memory_linker: Arc<Linker<HostState>>,
+    /// Indexed like [`bindings::SUPPORTED`].
+    linkers: Arc<[Linkers]>,
     cache: CompileCache,
     _ticker: Arc<engine::EpochTicker>,
 }
@@ -89,19 +93,20 @@ impl Runtime {
     /// Builds the engine, links every capability and starts the epoch ticker.
     pub fn new(config: RuntimeConfig) -> wasmtime::Result<Self> {
         let engine = engine::new_engine(&config.pool)?;
-        let mut provider_linker = Linker::new(&engine);
-        bindings::v0_1_0::provider::ProviderPlugin::add_to_linker::<_, HasSelf<_>>(&mut provider_linker, |s| s)?;
-        let mut memory_linker = Linker::new(&engine);
-        bindings::v0_1_0::memory::MemoryPlugin::add_to_linker::<_, HasSelf<_>>(&mut memory_linker, |s| s)?;
-        // A wasip2 std guest imports wasi:cli/io even if it calls nothing; the context grants
-        // nothing (see `HostState::new`).
-        wasmtime_wasi::p2::add_to_linker_async(&mut provider_linker)?;
-        wasmtime_wasi::p2::add_to_linker_async(&mut memory_linker)?;
+        let linkers = bindings::SUPPORTED
+            .iter()
+            .map(|wit| {
+                let mut provider = Linker::new(&engine);
+                wit.provider_linker(&mut provider)?;
+                let mut memory = Linker::new(&engine);
+                wit.memory_linker(&mut memory)?;
+                Ok(Linkers { provider, memory })
+            })
+            .collect::<wasmtime::Result<Vec<_>>>()?;
         let ticker = engine::EpochTicker::start(engine.clone());
         Ok(Self {
             engine,
-            provider_linker: Arc::new(provider_linker),
-            memory_linker: Arc::new(memory_linker),
+            linkers: linkers.into(),
             cache: CompileCache::new(config.cache_dir),
             _ticker: Arc::new(ticker),
         })
@@ -149,13 +154,14 @@ impl Runtime {
         caps: Capabilities,
         limits: Limits,
     ) -> wasmtime::Result<ProviderPlugin> {
-        if *wit != bindings::v0_1_0::VERSION {
-            wasmtime::bail!("WIT version {wit} is not supported by this host");
-        }
-        let pre = self.provider_linker.instantiate_pre(component)?;
-        let pre = bindings::v0_1_0::provider::ProviderPluginPre::new(pre)?;
+        let wit = supported(wit)?;
+        let pre = self.linkers[wit.index()].provider.instantiate_pre(component)?;
+        let pre = match wit {
+            Wit::V0_1_0 => provider::ProviderPre::V0_1_0(bindings::v0_1_0::provider::ProviderPluginPre::new(pre)?),
+            Wit::V0_2_0 => provider::ProviderPre::V0_2_0(bindings::v0_2_0::provider::ProviderPluginPre::new(pre)?),
+        };
         let guard = call::Guard::new(self.clone(), Arc::new(caps), limits);
-        Ok(ProviderPlugin::new(provider::ProviderPre::V0_1_0(pre), guard))
+        Ok(ProviderPlugin::new(pre, guard))
     }
 
     /// Resolves a memory component's imports against the host, like [`Runtime::provider`].
@@ -166,12 +172,18 @@ impl Runtime {
         caps: Capabilities,
         limits: Limits,
     ) -> wasmtime::Result<MemoryPlugin> {
-        if *wit != bindings::v0_1_0::VERSION {
-            wasmtime::bail!("WIT version {wit} is not supported by this host");
-        }
-        let pre = self.memory_linker.instantiate_pre(component)?;
-        let pre = bindings::v0_1_0::memory::MemoryPluginPre::new(pre)?;
+        let wit = supported(wit)?;
+        let pre = self.linkers[wit.index()].memory.instantiate_pre(component)?;
+        let pre = match wit {
+            Wit::V0_1_0 => memory::MemoryPre::V0_1_0(bindings::v0_1_0::memory::MemoryPluginPre::new(pre)?),
+            Wit::V0_2_0 => memory::MemoryPre::V0_2_0(bindings::v0_2_0::memory::MemoryPluginPre::new(pre)?),
+        };
         let guard = call::Guard::new(self.clone(), Arc::new(caps), limits);
-        Ok(MemoryPlugin::new(memory::MemoryPre::V0_1_0(pre), guard))
+        Ok(MemoryPlugin::new(pre, guard))
     }
+}
+
+/// The supported version `wit` names, or an error naming it.
+fn supported(wit: &semver::Version) -> wasmtime::Result<Wit> {
+    Wit::find(wit).ok_or_else(|| wasmtime::format_err!("WIT version {wit} is not supported by this host"))
 }

@@ -4,8 +4,8 @@ use tokio::sync::mpsc;
 use wasmtime::component::Resource;
 
 use super::bindings::latest::provider::codexcontinue::plugin::streaming::{Host, HostSink};
-use super::bindings::latest::provider::codexcontinue::plugin::types::StreamEvent;
 use super::state::HostState;
+use super::types::StreamEvent;
 
 /// Events waiting for a slow client before the guest is made to wait too.
 pub const STREAM_BUFFER: usize = 32;

@@ -30,6 +30,10 @@ pub fn plugin(id: &str) -> (PathBuf, PathBuf) {
             root().join("plugins/testing/dummy/dummy.toml"),
             root().join("plugins/target/wasm32-wasip2/release/dummy.wasm"),
         ),
+        "v01-provider" => (
+            root().join("plugins/testing/v01-provider/v01-provider.toml"),
+            root().join("plugins/target/wasm32-wasip2/release/v01_provider.wasm"),
+        ),
         id => (root().join(format!("plugins/{id}/{id}.toml")), root().join(format!("plugins/{id}/{id}.wasm"))),
     };
     assert!(wasm.is_file(), "{} is missing: run `cargo xtask build-plugins` first", wasm.display());

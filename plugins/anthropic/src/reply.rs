@@ -79,11 +79,10 @@ pub fn message(message: Message) -> ChatResponse {
     let usage = message.usage.unwrap_or_default();
     ChatResponse {
         content,
+        reasoning: Vec::new(),
         tool_calls,
         finish_reason: finish_reason(message.stop_reason.as_deref()),
-        usage: usage
-            .prompt_tokens()
-            .map(|prompt_tokens| Usage { prompt_tokens, completion_tokens: usage.output_tokens.unwrap_or(0) }),
+        usage: usage.prompt_tokens().map(|prompt_tokens| Usage::new(prompt_tokens, usage.output_tokens.unwrap_or(0))),
         model: message.model,
     }
 }
@@ -161,7 +160,8 @@ impl From<ApiError> for ProviderError {
             "rate_limit_error" => ProviderError::RateLimited(RateLimit { retry_after_ms: None, message }),
             "invalid_request_error" | "request_too_large" => ProviderError::BadRequest(message),
             "not_found_error" => ProviderError::NotFound(message),
-            "overloaded_error" | "api_error" => ProviderError::Unavailable(message),
+            "overloaded_error" => ProviderError::Overloaded(RateLimit { retry_after_ms: None, message }),
+            "api_error" => ProviderError::unavailable(message),
             "timeout_error" => ProviderError::Timeout(message),
             _ => ProviderError::Other(message),
         }
@@ -249,7 +249,7 @@ mod tests {
         })));
         assert_eq!(reply.content, "Hello there");
         assert_eq!(reply.finish_reason, FinishReason::ToolCalls);
-        assert_eq!(reply.usage, Some(Usage { prompt_tokens: 15, completion_tokens: 7 }));
+        assert_eq!(reply.usage, Some(Usage::new(15, 7)));
         assert_eq!(reply.model, "claude-3-5-haiku-20241022");
         assert_eq!(reply.tool_calls[0].arguments, r#"{"city":"Oslo"}"#);
         for (reason, expected) in [
@@ -290,7 +290,7 @@ mod tests {
         assert_eq!(reply.content, "Hi");
         assert_eq!(reply.model, "claude-x");
         assert_eq!(reply.finish_reason, FinishReason::ToolCalls);
-        assert_eq!(reply.usage, Some(Usage { prompt_tokens: 25, completion_tokens: 15 }));
+        assert_eq!(reply.usage, Some(Usage::new(25, 15)));
         assert_eq!(
             reply.tool_calls,
             [ToolCall { id: "toolu_1".into(), name: "weather".into(), arguments: r#"{"city":"Oslo"}"#.into() }]
@@ -307,7 +307,14 @@ mod tests {
             let event = parse(json!({"type": "error", "error": {"type": kind, "message": "Overloaded"}}));
             Stream::default().event(&mut out, event).unwrap_err()
         };
-        assert_eq!(error("overloaded_error"), ProviderError::Unavailable("overloaded_error: Overloaded".into()));
+        assert_eq!(
+            error("overloaded_error"),
+            ProviderError::Overloaded(RateLimit {
+                retry_after_ms: None,
+                message: "overloaded_error: Overloaded".into()
+            })
+        );
+        assert_eq!(error("api_error"), ProviderError::unavailable("api_error: Overloaded"));
         assert!(matches!(
             error("rate_limit_error"),
             ProviderError::RateLimited(RateLimit { retry_after_ms: None, .. })

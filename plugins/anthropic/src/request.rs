@@ -64,8 +64,7 @@ struct Tool<'a> {
 
 /// The Messages body for `request`; `stream` asks for server-sent events.
 pub fn body(request: &ChatRequest, default_max_tokens: u32, stream: bool) -> Result<Value, ProviderError> {
-    let system: Vec<&str> =
-        request.messages.iter().filter(|m| m.role == Role::System).map(|m| m.content.as_str()).collect();
+    let system: Vec<String> = request.messages.iter().filter(|m| m.role == Role::System).map(Message::text).collect();
     let tools = request.tools.iter().map(tool).collect::<Result<Vec<_>, _>>()?;
     let tool_choice = request.tool_choice.as_deref().filter(|_| !tools.is_empty()).map(tool_choice);
     let body = Body {
@@ -89,14 +88,14 @@ fn turns(messages: &[Message]) -> Result<Vec<Turn>, ProviderError> {
     for message in messages {
         let turn = match message.role {
             Role::System => continue,
-            Role::User => Turn { role: "user", content: Content::Text(message.content.clone()) },
+            Role::User => Turn { role: "user", content: Content::Text(message.text()) },
             Role::Assistant => assistant(message)?,
             // Tool results travel in a user turn, as blocks answering the assistant's tool_use.
             Role::Tool => Turn {
                 role: "user",
                 content: Content::Blocks(vec![Block::ToolResult {
                     tool_use_id: message.tool_call_id.clone().unwrap_or_default(),
-                    content: message.content.clone(),
+                    content: message.text(),
                 }]),
             },
         };
@@ -114,9 +113,9 @@ fn turns(messages: &[Message]) -> Result<Vec<Turn>, ProviderError> {
 
 fn assistant(message: &Message) -> Result<Turn, ProviderError> {
     if message.tool_calls.is_empty() {
-        return Ok(Turn { role: "assistant", content: Content::Text(message.content.clone()) });
+        return Ok(Turn { role: "assistant", content: Content::Text(message.text()) });
     }
-    let mut blocks = text_block(&message.content);
+    let mut blocks = text_block(&message.text());
     for call in &message.tool_calls {
         let input = json_arg(&call.arguments, || format!("the arguments of tool call {}", call.id))?;
         blocks.push(Block::ToolUse { id: call.id.clone(), name: call.name.clone(), input });

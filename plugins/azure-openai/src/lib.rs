@@ -47,6 +47,8 @@ impl Api for Azure {
             max_output_tokens: None,
             supports_embeddings: embeddings,
             supports_tools: !embeddings,
+            supports_vision: false,
+            supports_reasoning: false,
         };
         Ok(std::iter::once(deployment(info.default_model, false))
             .chain(info.embedding_model.map(|id| deployment(id, true)))

@@ -64,7 +64,7 @@ impl ApiUsage {
     fn usage(&self) -> Option<Usage> {
         let tokens = self.tokens.as_ref().or(self.billed_units.as_ref())?;
         let count = |n: Option<f64>| n.map_or(0, |n| n.round() as u32);
-        Some(Usage { prompt_tokens: count(tokens.input_tokens), completion_tokens: count(tokens.output_tokens) })
+        Some(Usage::new(count(tokens.input_tokens), count(tokens.output_tokens)))
     }
 }
 
@@ -75,7 +75,7 @@ fn finish_reason(reason: Option<&str>, error: Option<String>) -> Result<FinishRe
         Some("COMPLETE" | "STOP_SEQUENCE") => Ok(FinishReason::Stop),
         Some("MAX_TOKENS") => Ok(FinishReason::Length),
         Some("TOOL_CALL") => Ok(FinishReason::ToolCalls),
-        Some("ERROR") => Err(ProviderError::Unavailable(format!("Cohere reported an error: {}", detail()))),
+        Some("ERROR") => Err(ProviderError::unavailable(format!("Cohere reported an error: {}", detail()))),
         Some("TIMEOUT") => Err(ProviderError::Timeout(format!("Cohere timed out: {}", detail()))),
         _ => Ok(FinishReason::Other),
     }
@@ -96,6 +96,7 @@ pub fn chat(chat: Chat, model: String) -> Result<ChatResponse, ProviderError> {
         .collect();
     Ok(ChatResponse {
         content,
+        reasoning: Vec::new(),
         tool_calls,
         finish_reason: finish_reason(chat.finish_reason.as_deref(), None)?,
         usage: chat.usage.and_then(|u| u.usage()),
@@ -255,12 +256,12 @@ mod tests {
         .unwrap();
         assert_eq!(reply.content, "Hello!");
         assert_eq!(reply.finish_reason, FinishReason::Length);
-        assert_eq!(reply.usage, Some(Usage { prompt_tokens: 71, completion_tokens: 2 }));
+        assert_eq!(reply.usage, Some(Usage::new(71, 2)));
         assert_eq!(reply.model, "command-r");
         let billed: ApiUsage = parse(json!({"billed_units": {"input_tokens": 5.0, "output_tokens": 2}}));
-        assert_eq!(billed.usage(), Some(Usage { prompt_tokens: 5, completion_tokens: 2 }));
+        assert_eq!(billed.usage(), Some(Usage::new(5, 2)));
         assert!(
-            matches!(finish_reason(Some("ERROR"), Some("boom".into())), Err(ProviderError::Unavailable(m)) if m.contains("boom"))
+            matches!(finish_reason(Some("ERROR"), Some("boom".into())), Err(ProviderError::Unavailable(m)) if m.message.contains("boom"))
         );
         assert!(matches!(finish_reason(Some("TIMEOUT"), None), Err(ProviderError::Timeout(_))));
         assert_eq!(finish_reason(Some("TOOL_CALL"), None), Ok(FinishReason::ToolCalls));
@@ -308,7 +309,7 @@ mod tests {
         assert!(flows.last().unwrap().is_break() && flows[..flows.len() - 1].iter().all(|f| f.is_continue()));
         let reply = out.finish();
         assert_eq!((reply.content.as_str(), reply.finish_reason), ("Hello", FinishReason::Stop));
-        assert_eq!(reply.usage, Some(Usage { prompt_tokens: 69, completion_tokens: 2 }));
+        assert_eq!(reply.usage, Some(Usage::new(69, 2)));
         assert_eq!(reply.tool_calls, [ToolCall { id: "w1".into(), name: "weather".into(), arguments: "{}".into() }]);
         assert_eq!(emitted[..2], [StreamEvent::Delta("Hel".into()), StreamEvent::Delta("lo".into())]);
     }
@@ -320,10 +321,7 @@ mod tests {
         let mut out = Collector::new(&mut emit, "m");
         let end =
             parse(json!({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "internal failure"}}));
-        assert_eq!(
-            event(&mut out, end),
-            Err(ProviderError::Unavailable("Cohere reported an error: internal failure".into()))
-        );
+        assert_eq!(event(&mut out, end), Err(ProviderError::unavailable("Cohere reported an error: internal failure")));
     }
 
     /// Embeddings come from `embeddings.float`, one per input, with billed input tokens.
@@ -336,7 +334,7 @@ mod tests {
         };
         let result = embeddings(embed(), "embed-english-v3.0".into(), 1).unwrap();
         assert_eq!(result.vectors, [vec![0.5, -1.0]]);
-        assert_eq!(result.usage, Some(Usage { prompt_tokens: 1, completion_tokens: 0 }));
+        assert_eq!(result.usage, Some(Usage::new(1, 0)));
         assert!(matches!(embeddings(embed(), "m".into(), 2), Err(ProviderError::Other(_))));
     }
 

@@ -31,7 +31,7 @@ struct Turn<'a> {
     role: &'static str,
     /// Absent on an assistant turn that only calls tools.
     #[serde(skip_serializing_if = "Option::is_none")]
-    content: Option<&'a str>,
+    content: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,10 +62,11 @@ pub fn chat(request: &ChatRequest, stream: bool) -> Result<Value, ProviderError>
 }
 
 fn turn(message: &Message) -> Turn<'_> {
-    let calls_only = !message.tool_calls.is_empty() && message.content.is_empty();
+    let text = message.text();
+    let calls_only = !message.tool_calls.is_empty() && text.is_empty();
     Turn {
         role: role_name(message.role),
-        content: (!calls_only).then_some(message.content.as_str()),
+        content: (!calls_only).then_some(text),
         tool_calls: message.tool_calls.iter().map(tool_call).collect(),
         tool_call_id: message.tool_call_id.as_deref(),
     }

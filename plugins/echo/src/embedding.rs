@@ -35,7 +35,7 @@ mod tests {
     use super::*;
 
     fn request(model: Option<&str>, inputs: &[&str]) -> EmbedRequest {
-        EmbedRequest { model: model.map(Into::into), inputs: inputs.iter().map(|s| s.to_string()).collect() }
+        EmbedRequest::new(model.map(Into::into), inputs.iter().map(|s| s.to_string()).collect())
     }
 
     /// One unit vector per input under echo's model name; other model names are not found.

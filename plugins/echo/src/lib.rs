@@ -30,6 +30,8 @@ impl Provider for Echo {
                 max_output_tokens: None,
                 supports_embeddings: false,
                 supports_tools: false,
+                supports_vision: false,
+                supports_reasoning: false,
             },
             ModelInfo {
                 id: embedding::MODEL.into(),
@@ -37,6 +39,8 @@ impl Provider for Echo {
                 max_output_tokens: None,
                 supports_embeddings: true,
                 supports_tools: false,
+                supports_vision: false,
+                supports_reasoning: false,
             },
         ])
     }

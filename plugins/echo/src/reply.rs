@@ -18,6 +18,7 @@ pub(crate) fn respond(request: &ChatRequest) -> Result<ChatResponse, ProviderErr
     let (content, finish_reason) = apply_limits(&text, &request.stop, request.max_tokens);
     Ok(ChatResponse {
         content: content.to_owned(),
+        reasoning: Vec::new(),
         tool_calls: Vec::new(),
         finish_reason,
         usage: None,
@@ -39,7 +40,7 @@ fn reply_text(messages: &[Message]) -> Result<String, ProviderError> {
     Ok(format!(
         "Echo (offline demo): you said \"{}\". I can see {earlier} earlier {noun} in this \
          conversation. Set OPENAI_API_KEY or another provider key to talk to a real model.",
-        messages[last_user].content
+        messages[last_user].text()
     ))
 }
 

@@ -63,6 +63,8 @@ fn parse_catalog(body: &[u8]) -> Result<Vec<ModelInfo>, ProviderError> {
                 max_output_tokens: limit(entry, "max_output_tokens"),
                 supports_embeddings: has(entry, "supported_output_modalities", "embeddings"),
                 supports_tools: has(entry, "capabilities", "tool-calling"),
+                supports_vision: false,
+                supports_reasoning: false,
             })
         })
         .collect())
@@ -108,6 +110,8 @@ mod tests {
                     max_output_tokens: Some(4096),
                     supports_embeddings: false,
                     supports_tools: true,
+                    supports_vision: false,
+                    supports_reasoning: false,
                 },
                 ModelInfo {
                     id: "openai/text-embedding-3-small".into(),
@@ -115,6 +119,8 @@ mod tests {
                     max_output_tokens: None,
                     supports_embeddings: true,
                     supports_tools: false,
+                    supports_vision: false,
+                    supports_reasoning: false,
                 },
             ]
         );

@@ -57,11 +57,11 @@ impl Chat {
     /// Both counts, or none: Ollama leaves out `prompt_eval_count` when the prompt came from its
     /// cache, and the host then counts tokens itself rather than report a prompt of 0.
     fn usage(&self) -> Option<Usage> {
-        Some(Usage { prompt_tokens: self.prompt_eval_count?, completion_tokens: self.eval_count? })
+        Some(Usage::new(self.prompt_eval_count?, self.eval_count?))
     }
 
     fn failed(&mut self) -> Option<ProviderError> {
-        self.error.take().map(|e| ProviderError::Unavailable(format!("Ollama reported an error: {e}")))
+        self.error.take().map(|e| ProviderError::unavailable(format!("Ollama reported an error: {e}")))
     }
 }
 
@@ -85,6 +85,7 @@ pub fn chat(mut chat: Chat) -> Result<ChatResponse, ProviderError> {
         finish_reason: chat.finish_reason(!tool_calls.is_empty()),
         usage: chat.usage(),
         content: message.content,
+        reasoning: Vec::new(),
         tool_calls,
         model: chat.model,
     })
@@ -130,7 +131,7 @@ pub fn embeddings(embed: Embed, inputs: usize) -> Result<Embeddings, ProviderErr
         let got = embed.embeddings.len();
         return Err(ProviderError::Other(format!("Ollama returned {got} embeddings for {inputs} inputs")));
     }
-    let usage = embed.prompt_eval_count.map(|prompt_tokens| Usage { prompt_tokens, completion_tokens: 0 });
+    let usage = embed.prompt_eval_count.map(|prompt_tokens| Usage::new(prompt_tokens, 0));
     Ok(Embeddings { model: embed.model, vectors: embed.embeddings, usage })
 }
 
@@ -181,7 +182,7 @@ mod tests {
         })))
         .unwrap();
         assert_eq!((reply.content.as_str(), reply.finish_reason), ("Hello!", FinishReason::Length));
-        assert_eq!(reply.usage, Some(Usage { prompt_tokens: 26, completion_tokens: 298 }));
+        assert_eq!(reply.usage, Some(Usage::new(26, 298)));
         assert_eq!(reply.model, "llama3.2");
         let cached =
             chat(parse(json!({"model": "m", "message": {"content": "x"}, "done": true, "eval_count": 1}))).unwrap();
@@ -218,10 +219,7 @@ mod tests {
         assert!(flows[0].is_continue() && flows[1].is_continue() && flows[2].is_break());
         let reply = out.finish();
         assert_eq!((reply.content.as_str(), reply.finish_reason), ("The sky", FinishReason::Stop));
-        assert_eq!(
-            (reply.model.as_str(), reply.usage),
-            ("llama3.2", Some(Usage { prompt_tokens: 26, completion_tokens: 2 }))
-        );
+        assert_eq!((reply.model.as_str(), reply.usage), ("llama3.2", Some(Usage::new(26, 2))));
         assert_eq!(emitted, [StreamEvent::Delta("The".into()), StreamEvent::Delta(" sky".into())]);
     }
 
@@ -231,7 +229,7 @@ mod tests {
         let mut emit = |_: &StreamEvent| {};
         let mut out = Collector::new(&mut emit, "m");
         let result = line(&mut out, parse(json!({"error": "an error was encountered while running the model"})));
-        assert!(matches!(result, Err(ProviderError::Unavailable(m)) if m.contains("running the model")));
+        assert!(matches!(result, Err(ProviderError::Unavailable(m)) if m.message.contains("running the model")));
     }
 
     /// Embeddings one per input; the embedding model is recognised with or without a tag.

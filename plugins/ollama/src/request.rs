@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 #[derive(Debug, Serialize)]
 struct Chat<'a> {
     model: &'a str,
-    messages: Vec<Turn<'a>>,
+    messages: Vec<Turn>,
     stream: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<Value>,
@@ -19,9 +19,9 @@ struct Chat<'a> {
 }
 
 #[derive(Debug, Serialize)]
-struct Turn<'a> {
+struct Turn {
     role: &'static str,
-    content: &'a str,
+    content: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<Value>,
 }
@@ -62,7 +62,7 @@ pub fn chat(request: &ChatRequest, stream: bool) -> Result<Value, ProviderError>
     request_body(&body, request.extra_json.as_deref())
 }
 
-fn turn(message: &Message) -> Result<Turn<'_>, ProviderError> {
+fn turn(message: &Message) -> Result<Turn, ProviderError> {
     let tool_calls = message
         .tool_calls
         .iter()
@@ -71,7 +71,7 @@ fn turn(message: &Message) -> Result<Turn<'_>, ProviderError> {
             Ok(json!({"function": {"name": call.name, "arguments": arguments}}))
         })
         .collect::<Result<_, ProviderError>>()?;
-    Ok(Turn { role: role_name(message.role), content: &message.content, tool_calls })
+    Ok(Turn { role: role_name(message.role), content: message.text(), tool_calls })
 }
 
 #[cfg(test)]

@@ -241,7 +241,7 @@ fn default_cache_dir() -> Option<PathBuf> {
 mod tests {
     use super::*;
 
-    const MANIFEST: &str = "id = \"demo\"\nversion = \"0.1.0\"\nkind = \"provider\"\nwit = \"0.1.0\"\n\n[limits]\n\
+    const MANIFEST: &str = "id = \"demo\"\nversion = \"0.1.0\"\nkind = \"provider\"\nwit = \"0.2.0\"\n\n[limits]\n\
                             cpu_ms = 500\n\n[config]\ngreeting = \"hi\"\n";
 
     /// Overridden limits replace the table; the rest of the manifest and the unchanged limits

@@ -19,7 +19,7 @@ pub trait MessageExt {
 
 impl MessageExt for Message {
     fn new(role: Role, content: impl Into<String>) -> Self {
-        Self { role, content: content.into(), name: None, tool_calls: Vec::new(), tool_call_id: None }
+        Message::text(role, &content.into())
     }
 
     fn user(content: impl Into<String>) -> Self {
@@ -72,7 +72,7 @@ pub trait EmbedRequestExt {
 
 impl EmbedRequestExt for EmbedRequest {
     fn new<S: Into<String>>(inputs: impl IntoIterator<Item = S>) -> Self {
-        Self { model: None, inputs: inputs.into_iter().map(Into::into).collect() }
+        Self { model: None, inputs: inputs.into_iter().map(Into::into).collect(), input_type: None, dimensions: None }
     }
 }
 
@@ -100,14 +100,18 @@ mod tests {
     #[test]
     fn constructors_set_only_what_they_name() {
         let messages = [Message::system("s"), Message::user("u"), Message::assistant("a")];
-        let shapes = messages.map(|m| (m.role, m.content, m.name.is_none() && m.tool_calls.is_empty()));
+        let shapes = messages.map(|m| (m.role, m.plain_text(), m.name.is_none() && m.tool_calls.is_empty()));
         assert_eq!(
             shapes,
-            [(Role::System, "s".into(), true), (Role::User, "u".into(), true), (Role::Assistant, "a".into(), true)]
+            [
+                (Role::System, "s".to_string(), true),
+                (Role::User, "u".into(), true),
+                (Role::Assistant, "a".into(), true)
+            ]
         );
         let request = ChatRequest::user("m", "hi");
         let unset = request.temperature.is_none() && request.tools.is_empty() && request.tool_choice.is_none();
-        assert!(unset && request.model == "m" && request.messages[0].content == "hi");
+        assert!(unset && request.model == "m" && request.messages[0].plain_text() == "hi");
         let embed = EmbedRequest::new(["a", "b"]);
         assert!(embed.model.is_none() && embed.inputs == ["a", "b"]);
     }
@@ -116,11 +120,8 @@ mod tests {
     #[test]
     fn stream_text_joins_deltas() {
         use crate::types::Usage;
-        let events = [
-            StreamEvent::Delta("Hel".into()),
-            StreamEvent::Usage(Usage { prompt_tokens: 1, completion_tokens: 2 }),
-            StreamEvent::Delta("lo".into()),
-        ];
+        let events =
+            [StreamEvent::Delta("Hel".into()), StreamEvent::Usage(Usage::new(1, 2)), StreamEvent::Delta("lo".into())];
         assert_eq!(stream_deltas(&events), ["Hel", "lo"]);
         assert_eq!(stream_text(&events), "Hello");
     }

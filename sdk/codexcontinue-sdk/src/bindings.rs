@@ -1,4 +1,4 @@
-//! The `wit_bindgen::generate!` output for both worlds of `codexcontinue:plugin@0.1.0`; plugin
+//! The `wit_bindgen::generate!` output for both worlds of `codexcontinue:plugin@0.2.0`; plugin
 //! authors use the re-exports in the crate root instead. Interfaces both worlds import (`types`,
 //! `log`, `config`) are generated once, in `provider`, and reused by `memory` through `with:`.
 
@@ -7,7 +7,7 @@
 pub mod provider {
     wit_bindgen::generate!({
         world: "provider-plugin",
-        path: "../../wit/v0.1.0",
+        path: "../../wit/v0.2.0",
         additional_derives: [PartialEq],
         // The export macro is expanded in the plugin crate (through `export_provider!`), which
         // is also where the custom section describing the export is emitted.
@@ -21,12 +21,12 @@ pub mod provider {
 pub mod memory {
     wit_bindgen::generate!({
         world: "memory-plugin",
-        path: "../../wit/v0.1.0",
+        path: "../../wit/v0.2.0",
         additional_derives: [PartialEq],
         with: {
-            "codexcontinue:plugin/types@0.1.0": crate::bindings::provider::codexcontinue::plugin::types,
-            "codexcontinue:plugin/log@0.1.0": crate::bindings::provider::codexcontinue::plugin::log,
-            "codexcontinue:plugin/config@0.1.0": crate::bindings::provider::codexcontinue::plugin::config,
+            "codexcontinue:plugin/types@0.2.0": crate::bindings::provider::codexcontinue::plugin::types,
+            "codexcontinue:plugin/log@0.2.0": crate::bindings::provider::codexcontinue::plugin::log,
+            "codexcontinue:plugin/config@0.2.0": crate::bindings::provider::codexcontinue::plugin::config,
         },
         pub_export_macro: true,
         default_bindings_module: "codexcontinue_sdk::bindings::memory",

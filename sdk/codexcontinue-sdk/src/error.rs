@@ -12,9 +12,10 @@ const MAX_DETAIL_BYTES: usize = 512;
 
 /// Maps a non-success HTTP reply to a [`ProviderError`].
 ///
-/// 401/403 → `unauthorized`, 404 → `not-found`, 400/422 → `bad-request`, 429 → `rate-limited`
-/// (with `retry_after`, the `Retry-After` header in seconds or as an HTTP date, converted to
-/// milliseconds), 408/504 → `timeout`, other 5xx → `unavailable`, anything else → `other`. The
+/// 401/403 → `unauthorized`, 404 → `not-found`, 400/422 → `bad-request`, 413 →
+/// `request-too-large`, 429 → `rate-limited`, 408/504 → `timeout`, 529 → `overloaded`, other
+/// 5xx → `unavailable`, anything else → `other`. The transient ones (429, 529, 5xx) carry
+/// `retry_after`, the `Retry-After` header in seconds or as an HTTP date, in milliseconds. The
 /// message is `HTTP <status>: <detail>`, where the detail is the vendor's error message when the
 /// body is JSON in a common shape (`{"error": {"message": ..}}`, `{"error": ".."}`,
 /// `{"message": ..}`, `{"detail": ..}`), else the start of the body.
@@ -35,7 +36,16 @@ fn error_from_status_at(status: u16, retry_after: Option<&str>, body: &str, now:
             message,
         }),
         408 | 504 => ProviderError::Timeout(message),
-        500..=599 => ProviderError::Unavailable(message),
+        413 => ProviderError::RequestTooLarge(message),
+        // Anthropic's `overloaded_error`: up, but without capacity right now.
+        529 => ProviderError::Overloaded(RateLimit {
+            retry_after_ms: retry_after.and_then(|value| retry_after_ms(value, now)),
+            message,
+        }),
+        500..=599 => ProviderError::Unavailable(RateLimit {
+            retry_after_ms: retry_after.and_then(|value| retry_after_ms(value, now)),
+            message,
+        }),
         _ => ProviderError::Other(message),
     }
 }
@@ -83,8 +93,8 @@ impl From<HttpError> for ProviderError {
     fn from(error: HttpError) -> Self {
         match error {
             HttpError::Timeout => ProviderError::Timeout("the vendor did not answer in time".into()),
-            HttpError::Connect(m) => ProviderError::Unavailable(format!("cannot connect: {m}")),
-            HttpError::Protocol(m) => ProviderError::Unavailable(format!("broken reply: {m}")),
+            HttpError::Connect(m) => ProviderError::unavailable(format!("cannot connect: {m}")),
+            HttpError::Protocol(m) => ProviderError::unavailable(format!("broken reply: {m}")),
             HttpError::Denied(m) => ProviderError::Other(format!("request denied by the host: {m}")),
             HttpError::InvalidRequest(m) => ProviderError::Other(format!("invalid request: {m}")),
             HttpError::TooLarge(cap) => {
@@ -132,8 +142,8 @@ mod tests {
             ProviderError::NotFound("HTTP 404: model 'x' not found".into())
         );
         assert_eq!(at(400, r#"{"message":"bad"}"#), ProviderError::BadRequest("HTTP 400: bad".into()));
-        assert_eq!(at(503, " upstream down \n"), ProviderError::Unavailable("HTTP 503: upstream down".into()));
-        assert_eq!(at(500, ""), ProviderError::Unavailable("HTTP 500".into()));
+        assert_eq!(at(503, " upstream down \n"), ProviderError::unavailable("HTTP 503: upstream down"));
+        assert_eq!(at(500, ""), ProviderError::unavailable("HTTP 500"));
     }
 
     /// Long bodies are cut on a character boundary.

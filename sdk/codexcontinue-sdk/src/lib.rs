@@ -83,8 +83,9 @@ pub use bindings::memory::exports::codexcontinue::plugin::memory_store::{
 pub use bindings::provider::codexcontinue::plugin::http_client::HttpError;
 pub use bindings::provider::codexcontinue::plugin::streaming::Sink;
 pub use bindings::provider::codexcontinue::plugin::types::{
-    ChatRequest, ChatResponse, EmbedRequest, Embeddings, FinishReason, Message, ModelInfo, ProviderError, ProviderInfo,
-    RateLimit, Role, StreamEvent, ToolCall, ToolCallDelta, ToolSpec, Usage,
+    ChatRequest, ChatResponse, ContentPart, EmbedRequest, Embeddings, FinishReason, Image, ImageData, InputType,
+    Message, ModelInfo, ProviderError, ProviderInfo, RateLimit, ReasoningBlock, Role, StreamEvent, ToolCall,
+    ToolCallDelta, ToolSpec, Usage,
 };
 
 /// Implementation details the export macros expand to; not part of the public API.

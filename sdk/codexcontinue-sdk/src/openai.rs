@@ -65,7 +65,7 @@ struct ChatBody<'a> {
 struct WireMessage<'a> {
     role: &'static str,
     /// `null` only for an assistant turn that consists of tool calls, as OpenAI writes it.
-    content: Option<&'a str>,
+    content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -113,7 +113,8 @@ pub fn chat_body(request: &ChatRequest, options: BodyOptions) -> Result<Value, P
 }
 
 fn message(message: &Message) -> WireMessage<'_> {
-    let calls_only = message.content.is_empty() && !message.tool_calls.is_empty();
+    let text = message.text();
+    let calls_only = text.is_empty() && !message.tool_calls.is_empty();
     WireMessage {
         role: match message.role {
             Role::System => "system",
@@ -121,7 +122,7 @@ fn message(message: &Message) -> WireMessage<'_> {
             Role::Assistant => "assistant",
             Role::Tool => "tool",
         },
-        content: (!calls_only).then_some(message.content.as_str()),
+        content: (!calls_only).then_some(text),
         name: message.name.as_deref(),
         tool_calls: message
             .tool_calls
@@ -202,10 +203,7 @@ struct WireUsage {
 
 impl From<WireUsage> for Usage {
     fn from(usage: WireUsage) -> Self {
-        Usage {
-            prompt_tokens: usage.prompt_tokens.unwrap_or(0),
-            completion_tokens: usage.completion_tokens.unwrap_or(0),
-        }
+        Usage::new(usage.prompt_tokens.unwrap_or(0), usage.completion_tokens.unwrap_or(0))
     }
 }
 
@@ -242,6 +240,7 @@ pub fn parse_chat_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
         .collect();
     Ok(ChatResponse {
         content: message.content.or(message.refusal).unwrap_or_default(),
+        reasoning: Vec::new(),
         tool_calls,
         finish_reason: choice.finish_reason.as_deref().map_or(FinishReason::Other, finish_reason),
         usage: completion.usage.map(Usage::from),
@@ -296,7 +295,7 @@ pub fn read_chat_stream(
     match read {
         Ok(()) => Ok(stream.collector.finish()),
         Err(ProviderError::Unavailable(why)) if !from_vendor => {
-            Err(ProviderError::Unavailable(format!("stream ended early, before `data: [DONE]`: {why}")))
+            Err(ProviderError::unavailable(format!("stream ended early, before `data: [DONE]`: {}", why.message)))
         }
         Err(error) => Err(error),
     }
@@ -500,11 +499,10 @@ pub fn parse_models(body: &[u8]) -> Result<Vec<ModelInfo>, ProviderError> {
                 .find_map(|key| entry.get(*key)?.as_u64())
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
             Some(ModelInfo {
-                id: id.to_owned(),
                 context_window,
-                max_output_tokens: None,
                 supports_embeddings: id.contains("embed"),
                 supports_tools: entry.pointer("/capabilities/function_calling").and_then(Value::as_bool) == Some(true),
+                ..ModelInfo::new(id)
             })
         })
         .collect())
@@ -846,9 +844,10 @@ mod tests {
             reply,
             ChatResponse {
                 content: "Hi!".into(),
+                reasoning: Vec::new(),
                 tool_calls: Vec::new(),
                 finish_reason: FinishReason::Length,
-                usage: Some(Usage { prompt_tokens: 9, completion_tokens: 2 }),
+                usage: Some(Usage::new(9, 2)),
                 model: "gpt-4o-2024-08-06".into(),
             }
         );
@@ -883,7 +882,7 @@ mod tests {
         let in_band = json!({"error": {"message": "overloaded", "type": "server_error", "code": null}});
         assert_eq!(
             parse_chat_response(in_band.to_string().as_bytes()),
-            Err(ProviderError::Unavailable("HTTP 500: overloaded".into()))
+            Err(ProviderError::unavailable("HTTP 500: overloaded"))
         );
     }
 
@@ -950,7 +949,7 @@ mod tests {
     fn streams_deltas_and_usage() {
         for pieces in [1, 7, 10_000] {
             let (events, result) = stream(&openai_stream(), pieces, None);
-            let usage = Usage { prompt_tokens: 8, completion_tokens: 2 };
+            let usage = Usage::new(8, 2);
             assert_eq!(
                 events,
                 [StreamEvent::Delta("Hel".into()), StreamEvent::Delta("lo".into()), StreamEvent::Usage(usage)],
@@ -973,7 +972,7 @@ mod tests {
         );
         let (events, result) = stream(&body, 5, None);
         assert_eq!(events.len(), 3);
-        assert_eq!(result.unwrap().usage, Some(Usage { prompt_tokens: 5, completion_tokens: 2 }));
+        assert_eq!(result.unwrap().usage, Some(Usage::new(5, 2)));
     }
 
     /// Streamed tool-call fragments are emitted and assembled by index.
@@ -1005,11 +1004,11 @@ mod tests {
         let cut = openai_stream().replace("data: [DONE]\n\n", "");
         let (events, result) = stream(&cut, 16, None);
         assert_eq!(events.len(), 3);
-        let Err(ProviderError::Unavailable(message)) = result else { panic!("{result:?}") };
+        let Err(ProviderError::Unavailable(RateLimit { message, .. })) = result else { panic!("{result:?}") };
         assert!(message.starts_with("stream ended early"), "{message}");
 
         let (_, result) = stream(&cut, 16, Some(HttpError::Protocol("connection reset".into())));
-        let Err(ProviderError::Unavailable(message)) = result else { panic!("{result:?}") };
+        let Err(ProviderError::Unavailable(RateLimit { message, .. })) = result else { panic!("{result:?}") };
         assert!(message.starts_with("stream ended early") && message.contains("connection reset"), "{message}");
         let (_, result) = stream(&cut, 16, Some(HttpError::Timeout));
         assert!(matches!(result, Err(ProviderError::Timeout(_))), "{result:?}");
@@ -1129,7 +1128,7 @@ mod tests {
         let embeddings = parse_embeddings(body.to_string().as_bytes(), "fallback", 2).unwrap();
         assert_eq!(embeddings.vectors, [vec![1.0, 0.0], vec![0.5, 0.5]]);
         assert_eq!(embeddings.model, "text-embedding-3-small");
-        assert_eq!(embeddings.usage, Some(Usage { prompt_tokens: 2, completion_tokens: 0 }));
+        assert_eq!(embeddings.usage, Some(Usage::new(2, 0)));
         assert!(matches!(parse_embeddings(body.to_string().as_bytes(), "m", 3), Err(ProviderError::Other(_))));
     }
 

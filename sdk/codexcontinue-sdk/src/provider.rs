@@ -20,13 +20,7 @@ pub trait Provider: 'static {
 
     /// The models the provider can serve. The default lists only `info().default_model`.
     fn list_models() -> Result<Vec<ModelInfo>, ProviderError> {
-        Ok(vec![ModelInfo {
-            id: Self::info().default_model,
-            context_window: None,
-            max_output_tokens: None,
-            supports_embeddings: false,
-            supports_tools: false,
-        }])
+        Ok(vec![ModelInfo::new(Self::info().default_model)])
     }
 
     /// One complete reply.
@@ -46,6 +40,13 @@ pub trait Provider: 'static {
     fn embed(request: EmbedRequest) -> Result<Embeddings, ProviderError> {
         let _ = request;
         Err(ProviderError::Unsupported(format!("{} does not offer embeddings", Self::info().name)))
+    }
+
+    /// The prompt tokens `request` would use, as the vendor counts them. The default answers
+    /// `unsupported`, and the host estimates with its own tokenizer.
+    fn count_tokens(request: ChatRequest) -> Result<u32, ProviderError> {
+        let _ = request;
+        Err(ProviderError::Unsupported(format!("{} does not count tokens", Self::info().name)))
     }
 }
 
@@ -95,6 +96,10 @@ impl<T: Provider> Guest for ProviderExport<T> {
 
     fn embed(request: EmbedRequest) -> Result<Embeddings, ProviderError> {
         T::embed(request)
+    }
+
+    fn count_tokens(request: ChatRequest) -> Result<u32, ProviderError> {
+        T::count_tokens(request)
     }
 }
 

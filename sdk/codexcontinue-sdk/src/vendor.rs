@@ -62,7 +62,7 @@ pub fn role_name(role: Role) -> &'static str {
 
 /// A listed model with only what model lists usually say: whether it embeds or takes tools.
 pub fn model_info(id: impl Into<String>, supports_embeddings: bool, supports_tools: bool) -> ModelInfo {
-    ModelInfo { id: id.into(), context_window: None, max_output_tokens: None, supports_embeddings, supports_tools }
+    ModelInfo { supports_embeddings, supports_tools, ..ModelInfo::new(id) }
 }
 
 /// One event or line of a streamed body parsed as `T`; a malformed one is `other`.
@@ -128,7 +128,7 @@ pub fn read_stream<D: Decoder>(
     {
         return Ok(());
     }
-    Err(ProviderError::Unavailable("the stream ended before the vendor's final event".into()))
+    Err(ProviderError::unavailable("the stream ended before the vendor's final event"))
 }
 
 /// Builds a streamed reply: text and tool-call fragments are emitted as they arrive and
@@ -197,7 +197,7 @@ impl<'a> Collector<'a> {
 
     /// Sets or updates the token counts; fields left `None` keep their earlier value.
     pub fn usage(&mut self, prompt_tokens: Option<u32>, completion_tokens: Option<u32>) {
-        let usage = self.response.usage.get_or_insert(Usage { prompt_tokens: 0, completion_tokens: 0 });
+        let usage = self.response.usage.get_or_insert(Usage::new(0, 0));
         usage.prompt_tokens = prompt_tokens.unwrap_or(usage.prompt_tokens);
         usage.completion_tokens = completion_tokens.unwrap_or(usage.completion_tokens);
     }
@@ -325,7 +325,7 @@ mod tests {
         assert_eq!(response.content, "Hello");
         assert_eq!(response.model, "m-2024");
         assert_eq!(response.finish_reason, FinishReason::ToolCalls);
-        assert_eq!(response.usage, Some(Usage { prompt_tokens: 10, completion_tokens: 4 }));
+        assert_eq!(response.usage, Some(Usage::new(10, 4)));
         assert_eq!(
             response.tool_calls,
             [

@@ -65,7 +65,7 @@ impl<'a> Behaviour<'a> {
                 retry_after_ms: Some(1500),
                 message: "dummy: slow down".into(),
             })),
-            "error-500" => Self::Fail(ProviderError::Unavailable("dummy: server error".into())),
+            "error-500" => Self::Fail(ProviderError::unavailable("dummy: server error")),
             "error-timeout" => Self::Fail(ProviderError::Timeout("dummy: timed out".into())),
             "slow" => Self::Slow,
             "stream-drop" => Self::StreamDrop,
@@ -94,7 +94,7 @@ fn respond(request: &ChatRequest, emit: &mut dyn FnMut(&str)) -> Result<ChatResp
         }
         Behaviour::StreamDrop => {
             ["a", "b", "c"].into_iter().for_each(&mut *emit);
-            return Err(ProviderError::Unavailable("stream dropped".into()));
+            return Err(ProviderError::unavailable("stream dropped"));
         }
         Behaviour::Stream => {
             let mut content = String::new();
@@ -125,7 +125,7 @@ fn respond(request: &ChatRequest, emit: &mut dyn FnMut(&str)) -> Result<ChatResp
         Behaviour::Prompt => request
             .messages
             .iter()
-            .map(|m| format!("{}: {}", codexcontinue_sdk::vendor::role_name(m.role), m.content).to_lowercase())
+            .map(|m| format!("{}: {}", codexcontinue_sdk::vendor::role_name(m.role), m.text()).to_lowercase())
             .collect::<Vec<_>>()
             .join("\n"),
     };
@@ -135,10 +135,7 @@ fn respond(request: &ChatRequest, emit: &mut dyn FnMut(&str)) -> Result<ChatResp
 
 /// A `stop` reply with a fixed usage, echoing the requested model.
 fn reply(request: &ChatRequest, content: String) -> ChatResponse {
-    ChatResponse {
-        usage: Some(Usage { prompt_tokens: 1, completion_tokens: 1 }),
-        ..ChatResponse::text(&request.model, content)
-    }
+    ChatResponse { usage: Some(Usage::new(1, 1)), ..ChatResponse::text(&request.model, content) }
 }
 
 /// GETs `url` with a secret placeholder the host must substitute or deny; transport errors are
@@ -267,7 +264,7 @@ mod tests {
         assert_eq!(deltas, ["ok"]);
         assert_eq!(response.content, "ok");
         assert_eq!(response.model, "anything");
-        assert_eq!(response.usage, Some(Usage { prompt_tokens: 1, completion_tokens: 1 }));
+        assert_eq!(response.usage, Some(Usage::new(1, 1)));
     }
 
     /// `stream` emits five deltas that make up the reply; `stream-drop` emits three then fails.
@@ -279,7 +276,7 @@ mod tests {
 
         let (deltas, result) = run("stream-drop");
         assert_eq!(deltas, ["a", "b", "c"]);
-        assert_eq!(result, Err(ProviderError::Unavailable("stream dropped".into())));
+        assert_eq!(result, Err(ProviderError::unavailable("stream dropped")));
     }
 
     /// `error-*` models fail with their case and emit nothing.
