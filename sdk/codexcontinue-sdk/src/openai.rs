@@ -48,6 +48,8 @@ struct ChatBody<'a> {
     top_p: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     stop: &'a [String],
     // Mistral refuses an empty `tools` list, so it is left out rather than sent empty.
@@ -81,24 +83,27 @@ struct WireMessage<'a> {
 /// `tool_choice` are sent only when set. The request's `extra_json` object is merged over the
 /// body's top level, and a `null` there removes the field.
 ///
-/// `max_tokens` is always spelled so, which every OpenAI-compatible vendor accepts; OpenAI's and
-/// Azure's reasoning models (o1, o3, o4-mini, gpt-5) refuse it and want
-/// `max_completion_tokens` instead: pass `{"max_tokens": null, "max_completion_tokens": N}` in
-/// `extra_json` for those. Fails with `bad-request` when a tool's parameters are not JSON or
-/// `extra_json` is not a JSON object.
+/// `max_tokens` is spelled so, which every OpenAI-compatible vendor accepts, except for OpenAI's
+/// reasoning models (see [`is_reasoning_model`]): they refuse it, and `temperature`, `top_p`
+/// and `stop` too, so those get `max_completion_tokens` and no sampling options. (An Azure
+/// deployment's name may hide its model: there, pass `{"max_tokens": null,
+/// "max_completion_tokens": N}` in `extra_json`.) Fails with `bad-request` when a tool's
+/// parameters are not JSON or `extra_json` is not a JSON object.
 pub fn chat_body(request: &ChatRequest, options: BodyOptions) -> Result<Value, ProviderError> {
     let tools = request.tools.iter().map(tool).collect::<Result<Vec<_>, _>>()?;
     let tool_choice = request.tool_choice.as_deref().map(|choice| match choice {
         "auto" | "none" | "required" => Value::from(choice),
         name => serde_json::json!({"type": "function", "function": {"name": name}}),
     });
+    let reasoning = is_reasoning_model(&request.model);
     let body = ChatBody {
         model: options.model_in_body.then_some(request.model.as_str()),
         messages: request.messages.iter().map(message).collect(),
-        temperature: request.temperature,
-        top_p: request.top_p,
-        max_tokens: request.max_tokens,
-        stop: &request.stop,
+        temperature: request.temperature.filter(|_| !reasoning),
+        top_p: request.top_p.filter(|_| !reasoning),
+        max_tokens: request.max_tokens.filter(|_| !reasoning),
+        max_completion_tokens: request.max_tokens.filter(|_| reasoning),
+        stop: if reasoning { &[] } else { &request.stop },
         tools,
         tool_choice,
         stream: options.stream,
@@ -110,6 +115,14 @@ pub fn chat_body(request: &ChatRequest, options: BodyOptions) -> Result<Value, P
         fields.retain(|_, value| !value.is_null());
     }
     Ok(body)
+}
+
+/// OpenAI's reasoning models by name: the o-series (`o1`, `o3-mini`, `o4-mini`…) and `gpt-5`
+/// (`gpt-5.1`, `gpt-5-mini`, `gpt-5-codex`…), but not `gpt-5-chat`, which samples like gpt-4.1.
+pub fn is_reasoning_model(model: &str) -> bool {
+    let model = model.rsplit('/').next().unwrap_or(model).to_ascii_lowercase();
+    let o_series = model.strip_prefix('o').is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
+    o_series || (model.starts_with("gpt-5") && !model.contains("-chat"))
 }
 
 fn message(message: &Message) -> WireMessage<'_> {
@@ -199,11 +212,29 @@ struct WireFunction {
 struct WireUsage {
     prompt_tokens: Option<u32>,
     completion_tokens: Option<u32>,
+    prompt_tokens_details: Option<PromptDetails>,
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    cached_tokens: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct CompletionDetails {
+    reasoning_tokens: Option<u32>,
 }
 
 impl From<WireUsage> for Usage {
+    /// Cached prompt tokens are part of `prompt_tokens`, reasoning tokens of
+    /// `completion_tokens`, as OpenAI counts them.
     fn from(usage: WireUsage) -> Self {
-        Usage::new(usage.prompt_tokens.unwrap_or(0), usage.completion_tokens.unwrap_or(0))
+        Usage {
+            cached_read_tokens: usage.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
+            reasoning_tokens: usage.completion_tokens_details.and_then(|d| d.reasoning_tokens).unwrap_or(0),
+            ..Usage::new(usage.prompt_tokens.unwrap_or(0), usage.completion_tokens.unwrap_or(0))
+        }
     }
 }
 
@@ -238,11 +269,13 @@ pub fn parse_chat_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
             }
         })
         .collect();
+    let refused = message.content.is_none() && message.refusal.is_some();
+    let finish = choice.finish_reason.as_deref().map_or(FinishReason::Other, finish_reason);
     Ok(ChatResponse {
         content: message.content.or(message.refusal).unwrap_or_default(),
         reasoning: Vec::new(),
         tool_calls,
-        finish_reason: choice.finish_reason.as_deref().map_or(FinishReason::Other, finish_reason),
+        finish_reason: if refused && finish == FinishReason::Stop { FinishReason::Refusal } else { finish },
         usage: completion.usage.map(Usage::from),
         model: completion.model.unwrap_or_default(),
     })
@@ -269,6 +302,8 @@ struct ChunkChoice {
 #[derive(Deserialize)]
 struct Delta {
     content: Option<String>,
+    /// A refusal streams here instead of in `content`.
+    refusal: Option<String>,
     tool_calls: Option<Vec<WireToolCall>>,
 }
 
@@ -288,12 +323,21 @@ pub fn read_chat_stream(
     emit: &dyn Fn(&StreamEvent),
 ) -> Result<ChatResponse, ProviderError> {
     let mut forward = |event: &StreamEvent| emit(event);
-    let mut stream = ChatStream { collector: Collector::new(&mut forward, ""), emit };
+    let mut stream = ChatStream { collector: Collector::new(&mut forward, ""), emit, usage: None, refused: false };
     let mut from_vendor = false;
     let read =
         read_stream(sse::Parser::new(), chunks, |event| stream.event(&event).inspect_err(|_| from_vendor = true));
     match read {
-        Ok(()) => Ok(stream.collector.finish()),
+        Ok(()) => {
+            let (usage, refused) = (stream.usage, stream.refused);
+            let mut response = stream.collector.finish();
+            // The collector keeps the two counts; the details come from the vendor's usage.
+            response.usage = usage.or(response.usage);
+            if refused && response.finish_reason == FinishReason::Stop {
+                response.finish_reason = FinishReason::Refusal;
+            }
+            Ok(response)
+        }
         Err(ProviderError::Unavailable(why)) if !from_vendor => {
             Err(ProviderError::unavailable(format!("stream ended early, before `data: [DONE]`: {}", why.message)))
         }
@@ -306,6 +350,10 @@ struct ChatStream<'a> {
     collector: Collector<'a>,
     /// The same sink the collector emits to, for the events it does not emit itself (usage).
     emit: &'a dyn Fn(&StreamEvent),
+    /// The vendor's usage with its details (cached and reasoning tokens).
+    usage: Option<Usage>,
+    /// Whether the text came as a refusal.
+    refused: bool,
 }
 
 impl ChatStream<'_> {
@@ -330,6 +378,10 @@ impl ChatStream<'_> {
         for choice in chunk.choices.unwrap_or_default().into_iter().filter(|c| c.index.unwrap_or(0) == 0) {
             if let Some(delta) = choice.delta {
                 self.collector.text(delta.content.as_deref().unwrap_or_default());
+                if let Some(refusal) = delta.refusal.filter(|r| !r.is_empty()) {
+                    self.refused = true;
+                    self.collector.text(&refusal);
+                }
                 for call in delta.tool_calls.unwrap_or_default() {
                     let function = call.function.unwrap_or(WireFunction { name: None, arguments: None });
                     let arguments = function.arguments.unwrap_or_default();
@@ -344,6 +396,7 @@ impl ChatStream<'_> {
         if let Some(usage) = chunk.usage {
             let usage = Usage::from(usage);
             self.collector.usage(Some(usage.prompt_tokens), Some(usage.completion_tokens));
+            self.usage = Some(usage);
             (self.emit)(&StreamEvent::Usage(usage));
         }
         Ok(ControlFlow::Continue(()))
@@ -425,6 +478,9 @@ pub fn error_from_reply(
         }
         ProviderError::RateLimited(limit) if codes.iter().any(|c| c == "insufficient_quota") => {
             ProviderError::Other(limit.message)
+        }
+        ProviderError::BadRequest(message) if codes.iter().any(|c| c == "context_length_exceeded") => {
+            ProviderError::ContextLengthExceeded(message)
         }
         error => error,
     }
@@ -959,6 +1015,63 @@ mod tests {
             assert_eq!((reply.content.as_str(), reply.finish_reason), ("Hello", FinishReason::Stop));
             assert_eq!((reply.usage, reply.model.as_str()), (Some(usage), "gpt-4o-mini"));
         }
+    }
+
+    /// A streamed refusal (`delta.refusal`) is the reply's text, and the reply ends `refusal`;
+    /// cached and reasoning tokens come through with the usage.
+    #[test]
+    fn streams_refusals_and_usage_details() {
+        let usage = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4.1-mini", "choices": [],
+            "usage": {"prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+                      "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
+                      "completion_tokens_details": {"reasoning_tokens": 256, "audio_tokens": 0,
+                                                    "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}});
+        let events = [
+            chunk(json!({"role": "assistant", "content": null, "refusal": ""}), Value::Null),
+            chunk(json!({"refusal": "I'm sorry, "}), Value::Null),
+            chunk(json!({"refusal": "I can't help with that."}), Value::Null),
+            chunk(json!({}), json!("stop")),
+            usage,
+        ];
+        let (events, result) = stream(&format!("{}data: [DONE]\n\n", sse(&events)), 9, None);
+        let reply = result.unwrap();
+        assert_eq!(reply.content, "I'm sorry, I can't help with that.");
+        assert_eq!(reply.finish_reason, FinishReason::Refusal);
+        let expected = Usage { cached_read_tokens: 1920, reasoning_tokens: 256, ..Usage::new(2006, 300) };
+        assert_eq!(reply.usage, Some(expected));
+        assert_eq!(events.last(), Some(&StreamEvent::Usage(expected)));
+    }
+
+    /// Reasoning models get `max_completion_tokens` and none of the sampling options they
+    /// refuse; other models keep `max_tokens`.
+    #[test]
+    fn reasoning_models_get_max_completion_tokens() {
+        let mut request = conversation();
+        (request.temperature, request.top_p, request.max_tokens) = (Some(0.2), Some(0.9), Some(500));
+        request.stop = vec!["END".into()];
+        for model in ["o3-mini", "o4-mini", "gpt-5", "gpt-5.1-codex", "openai/gpt-5-mini"] {
+            request.model = model.into();
+            let body = chat_body(&request, PLAIN).unwrap();
+            assert_eq!(body["max_completion_tokens"], json!(500), "{model}");
+            for refused in ["max_tokens", "temperature", "top_p", "stop"] {
+                assert!(body.get(refused).is_none(), "{model} got {refused}");
+            }
+        }
+        for model in ["gpt-4.1-mini", "gpt-5-chat-latest", "omni-moderation", "mistral-small-latest"] {
+            request.model = model.into();
+            let body = chat_body(&request, PLAIN).unwrap();
+            assert_eq!((&body["max_tokens"], &body["temperature"]), (&json!(500), &json!(0.2)), "{model}");
+            assert!(body.get("max_completion_tokens").is_none(), "{model}");
+        }
+    }
+
+    /// OpenAI's `context_length_exceeded` is its own error, not a plain bad request.
+    #[test]
+    fn context_length_errors_are_typed() {
+        let body = r#"{"error": {"message": "This model's maximum context length is 128000 tokens. However, your messages resulted in 130512 tokens.", "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}"#;
+        assert!(
+            matches!(error_from_reply(400, None, None, body), ProviderError::ContextLengthExceeded(m) if m.contains("128000"))
+        );
     }
 
     /// Mistral's last content chunk carries finish reason and usage together.
