@@ -286,3 +286,40 @@ async fn a_model_goes_to_the_provider_that_lists_it() {
     assert_eq!(mock.requests().iter().filter(|r| r.uri.ends_with("/chat/completions")).count(), 1);
     server.stop().await;
 }
+
+/// Cached and reasoning tokens the vendor reports reach every dialect in its own shape: Chat
+/// Completions' and Responses' token details, Anthropic's `cache_read_input_tokens` (whose
+/// `input_tokens` leaves the cached ones out).
+#[tokio::test]
+async fn usage_details_reach_every_dialect() {
+    let mut reply = openai_wire::completion(Style::OpenAi, "gpt-4.1-mini", "Cached.", "stop", (2006, 300));
+    reply["usage"]["prompt_tokens_details"] = json!({"cached_tokens": 1920, "audio_tokens": 0});
+    reply["usage"]["completion_tokens_details"] = json!({"reasoning_tokens": 256, "audio_tokens": 0,
+        "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0});
+    let mock = MockServer::start(move |_| Reply::json(200, reply.clone())).await;
+    let server = OPENAI.vendor.server(&mock).await;
+    let messages = json!([{ "role": "user", "content": "hi" }]);
+
+    let (status, body) =
+        server.post("/v1/chat/completions", json!({ "model": "gpt-4.1-mini", "messages": messages })).await;
+    assert_eq!(status, 200, "{body}");
+    let usage = &body["usage"];
+    assert_eq!(
+        (&usage["prompt_tokens"], &usage["prompt_tokens_details"]["cached_tokens"]),
+        (&json!(2006), &json!(1920))
+    );
+    assert_eq!(usage["completion_tokens_details"]["reasoning_tokens"], 256);
+
+    let (status, body) =
+        server.post("/v1/responses", json!({ "model": "gpt-4.1-mini", "input": "hi", "store": false })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["usage"]["input_tokens_details"]["cached_tokens"], 1920, "{body}");
+    assert_eq!(body["usage"]["output_tokens_details"]["reasoning_tokens"], 256);
+
+    let (status, body) =
+        server.post("/v1/messages", json!({ "model": "gpt-4.1-mini", "max_tokens": 100, "messages": messages })).await;
+    assert_eq!(status, 200, "{body}");
+    let usage = &body["usage"];
+    assert_eq!((&usage["input_tokens"], &usage["cache_read_input_tokens"]), (&json!(86), &json!(1920)), "{body}");
+    server.stop().await;
+}

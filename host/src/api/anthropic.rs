@@ -341,15 +341,19 @@ fn stop_reason(finish: &str) -> &'static str {
     match finish {
         "length" => "max_tokens",
         "tool_calls" => "tool_use",
-        "content_filter" => "refusal",
+        "content_filter" | "refusal" => "refusal",
+        "context_window" => "model_context_window_exceeded",
         _ => "end_turn",
     }
 }
 
 fn usage(reply: &Reply) -> Value {
     json!({
-        "input_tokens": reply.usage.prompt_tokens, "output_tokens": reply.usage.completion_tokens,
-        "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+        // Anthropic's input_tokens leave out what was read from or written to the cache.
+        "input_tokens": reply.usage.prompt_tokens.saturating_sub(reply.usage.cached_read_tokens + reply.usage.cached_write_tokens),
+        "output_tokens": reply.usage.completion_tokens,
+        "cache_creation_input_tokens": reply.usage.cached_write_tokens,
+        "cache_read_input_tokens": reply.usage.cached_read_tokens,
     })
 }
 

@@ -249,9 +249,29 @@ fn completion(reply: &Reply) -> Value {
         "object": "chat.completion",
         "created": now(),
         "model": reply.model,
-        "choices": [{ "index": 0, "message": message, "finish_reason": reply.finish_reason, "logprobs": null }],
-        "usage": reply.usage,
+        "choices": [{ "index": 0, "message": message, "finish_reason": finish_reason(reply.finish_reason), "logprobs": null }],
+        "usage": usage(&reply.usage),
         "system_fingerprint": null,
+    })
+}
+
+/// A finish reason among the ones OpenAI's clients know: a refusal stops (OpenAI says `stop`
+/// too), a full context window is `length`.
+fn finish_reason(reason: &str) -> &str {
+    match reason {
+        "refusal" | "other" => "stop",
+        "context_window" => "length",
+        known => known,
+    }
+}
+
+/// Usage in OpenAI's shape, with cached and reasoning tokens in their details.
+fn usage(usage: &Usage) -> Value {
+    json!({
+        "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": { "cached_tokens": usage.cached_read_tokens },
+        "completion_tokens_details": { "reasoning_tokens": usage.reasoning_tokens },
     })
 }
 
@@ -263,7 +283,7 @@ fn chunks(turn: Turn, include_usage: bool) -> impl Stream<Item = Result<SseEvent
     let chunk = move |model: &str, choices: Value, usage: Option<&Usage>| {
         let mut data = json!({ "id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": choices });
         if let Some(usage) = usage {
-            data["usage"] = json!(usage);
+            data["usage"] = self::usage(usage);
         }
         SseEvent::default().data(data.to_string())
     };
@@ -289,7 +309,8 @@ fn chunks(turn: Turn, include_usage: bool) -> impl Stream<Item = Result<SseEvent
             Event::Stream(StreamEvent::Usage(_) | StreamEvent::Reasoning(_)) => Vec::new(),
             Event::Done(outcome) => {
                 let reply = &outcome.reply;
-                let mut last = vec![chunk(&reply.model, choice(json!({}), Some(reply.finish_reason)), None)];
+                let finish = finish_reason(reply.finish_reason);
+                let mut last = vec![chunk(&reply.model, choice(json!({}), Some(finish)), None)];
                 if include_usage {
                     last.push(chunk(&reply.model, json!([]), Some(&reply.usage)));
                 }

@@ -328,8 +328,8 @@ fn call_item(id: &str, call_id: &str, name: &str, arguments: &str, status: &str)
 
 fn usage(usage: &Usage) -> Value {
     json!({
-        "input_tokens": usage.prompt_tokens, "input_tokens_details": { "cached_tokens": 0 },
-        "output_tokens": usage.completion_tokens, "output_tokens_details": { "reasoning_tokens": 0 },
+        "input_tokens": usage.prompt_tokens, "input_tokens_details": { "cached_tokens": usage.cached_read_tokens },
+        "output_tokens": usage.completion_tokens, "output_tokens_details": { "reasoning_tokens": usage.reasoning_tokens },
         "total_tokens": usage.total_tokens,
     })
 }
@@ -337,8 +337,11 @@ fn usage(usage: &Usage) -> Value {
 /// The `response` object.
 fn response(echo: &Echo, status: &str, model: &str, output: Vec<Value>, outcome: Option<&Outcome>) -> Value {
     let created = outcome.map_or_else(store::now_ms, |o| o.created_at_ms) / 1000;
-    let incomplete =
-        outcome.filter(|o| o.reply.finish_reason == "length").map(|_| json!({ "reason": "max_output_tokens" }));
+    let incomplete = outcome.and_then(|o| match o.reply.finish_reason {
+        "length" | "context_window" => Some(json!({ "reason": "max_output_tokens" })),
+        "content_filter" => Some(json!({ "reason": "content_filter" })),
+        _ => None,
+    });
     let status = if incomplete.is_some() { "incomplete" } else { status };
     json!({
         "id": echo.id, "object": "response", "created_at": created, "status": status, "model": model,
@@ -522,6 +525,9 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
         let usage_of = |k: &str| u[k].as_u64().unwrap_or_default() as u32;
         let u = Usage {
             total_tokens: usage_of("total_tokens"),
+            cached_read_tokens: usage_of("cached_read_tokens"),
+            cached_write_tokens: usage_of("cached_write_tokens"),
+            reasoning_tokens: usage_of("reasoning_tokens"),
             ..Usage::counted(usage_of("prompt_tokens"), usage_of("completion_tokens"))
         };
         body["usage"] = usage(&u);
