@@ -494,15 +494,23 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// The log filter: `directives` (`RUST_LOG`) or our defaults, and in any case never wasi's
+/// debug lines that quote what a guest writes to stdout/stderr byte for byte: the host logs
+/// that output itself, with secrets masked (`runtime/stderr.rs`).
+pub fn log_filter(directives: Option<&str>) -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::EnvFilter;
+    const DEFAULT: &str = "info,tower_http=info,sled=warn,wasmtime=warn,cranelift=warn,tokio_postgres=warn";
+    let filter = directives.and_then(|d| EnvFilter::try_new(d).ok()).unwrap_or_else(|| EnvFilter::new(DEFAULT));
+    filter.add_directive("wasmtime_wasi::p2::write_stream=info".parse().expect("a valid directive"))
+}
+
 /// Logs to stderr (`RUST_LOG` filters, `CODEXCONTINUE_LOG_FORMAT=json` switches to JSON lines)
 /// and, when an OTLP endpoint is set, exports traces; keep the returned guard until exit.
 pub fn init_tracing(env: &Env) -> Telemetry {
+    use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::{EnvFilter, Layer};
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,tower_http=info,sled=warn,wasmtime=warn,cranelift=warn,tokio_postgres=warn")
-    });
+    let filter = log_filter(std::env::var(tracing_subscriber::EnvFilter::DEFAULT_ENV).ok().as_deref());
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let fmt = match std::env::var("CODEXCONTINUE_LOG_FORMAT").is_ok_and(|f| f == "json") {
         true => fmt.json().with_filter(filter).boxed(),

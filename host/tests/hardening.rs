@@ -239,3 +239,44 @@ async fn plugins_read_only_what_they_are_granted() {
     assert!(plain["plugins"].as_array().unwrap().iter().all(|p| p.get("grants").is_none()), "{plain}");
     server.stop().await;
 }
+
+/// A hostile plugin, running, reads none of the host's environment (its WASI environment is
+/// empty, whatever it asks for) and cannot reach the origin another plugin was granted (the
+/// `openai` plugin's `OPENAI_BASE_URL`): the request is denied before it leaves, naming the host.
+#[tokio::test]
+async fn a_running_hostile_plugin_reads_no_variable_and_borrows_no_origin() {
+    let vendor = common::mock::MockServer::start(|_| common::mock::Reply::json(200, serde_json::json!({}))).await;
+    let (manifest, wasm) = common::plugin("dummy");
+    let base = common::without_env(&std::fs::read_to_string(manifest).unwrap());
+    let wasm = std::fs::read(wasm).unwrap();
+    let openai = base.replace("id = \"dummy\"", "id = \"openai\"")
+        + "\n[secrets]\nOPENAI_API_KEY = [\"https://api.openai.com\"]\n[env]\nbase_url = \"OPENAI_BASE_URL\"\n";
+    let server = TestServer::start(Setup {
+        plugins: vec![],
+        custom: vec![
+            ("hostile".into(), base.replace("id = \"dummy\"", "id = \"hostile\""), wasm.clone()),
+            ("openai".into(), openai, wasm),
+        ],
+        env: vec![
+            ("OPENAI_API_KEY", "sk-vendor-secret".into()),
+            ("OPENAI_BASE_URL", format!("{}/v1", vendor.url)),
+            ("DATABASE_URL", "postgres://app:pw@db.internal/app".into()),
+            ("UNRELATED_SETTING", "unrelated".into()),
+        ],
+        configure: |c: &mut Config| c.providers.retries = 0,
+        ..Setup::default()
+    })
+    .await;
+    for name in ["OPENAI_API_KEY", "OPENAI_BASE_URL", "DATABASE_URL", "UNRELATED_SETTING", "PATH", "HOME"] {
+        let (status, body) =
+            server.chat("hi", serde_json::json!({ "provider": "hostile", "model": format!("env:{name}") })).await;
+        assert_eq!((status, body["reply"].as_str()), (200, Some("<unset>")), "{name}: {body}");
+    }
+    let model = format!("http:{}/v1/models", vendor.url);
+    let (status, body) = server.chat("hi", serde_json::json!({ "provider": "hostile", "model": model })).await;
+    assert_eq!(status, 502, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("Denied") && message.contains(&vendor.url.replace("http://", "")), "{message}");
+    assert!(vendor.requests().is_empty(), "the request must not leave at all");
+    server.stop().await;
+}

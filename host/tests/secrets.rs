@@ -21,8 +21,9 @@ fn log() -> &'static Arc<Mutex<Vec<u8>>> {
     LOG.get_or_init(|| {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = Captured(buffer.clone());
+        // The server's own filter with `RUST_LOG=trace`: the most an operator can turn on.
         tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
+            .with_env_filter(codexcontinue::cli::log_filter(Some("trace")))
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .try_init()
@@ -184,4 +185,112 @@ async fn echoed_keys_in_errors_are_masked() {
     server.stop().await;
     let log = String::from_utf8_lossy(&log().lock().unwrap()).to_string();
     assert!(!log.contains(KEY), "the key is in the log");
+}
+
+/// A server secret a client pastes into its messages (the value of `OPENAI_API_KEY`) is masked
+/// before the turn is stored or sent: echo, which quotes the message back, never receives it,
+/// and no reply, stream or stored message in any dialect shows it.
+#[tokio::test]
+async fn pasted_server_secrets_are_masked_before_storing_and_sending() {
+    log();
+    let env = vec![("OPENAI_API_KEY", KEY.to_string())];
+    let setup = Setup { plugins: vec!["echo", "openai"], env, background_memory: false, ..Setup::default() };
+    let server = TestServer::start(setup).await;
+    let pasted = format!("my key is {KEY} keep it");
+    let bodies = [
+        ("/chat", json!({"message": pasted, "provider": "echo", "system": pasted})),
+        (
+            "/v1/chat/completions",
+            json!({"model": "echo/demo", "messages": [
+                {"role": "system", "content": pasted},
+                {"role": "user", "content": [{"type": "text", "text": pasted}], "name": "n"},
+            ]}),
+        ),
+        (
+            "/v1/messages",
+            json!({"model": "echo/demo", "max_tokens": 100, "system": pasted,
+                   "messages": [{"role": "user", "content": [{"type": "text", "text": pasted}]}]}),
+        ),
+        ("/v1/responses", json!({"model": "echo/demo", "instructions": pasted, "input": pasted})),
+    ];
+    for (path, body) in bodies {
+        for stream in [false, true] {
+            let mut body = body.clone();
+            body["stream"] = json!(stream);
+            let session = format!("pasted{}-{stream}", path.replace('/', "-"));
+            let r = server
+                .client
+                .post(server.url(path))
+                .header("anthropic-version", "2023-06-01")
+                .header("x-session-id", &session)
+                .json(&body);
+            let response = r.send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path} {stream}");
+            let text = response.text().await.unwrap();
+            assert!(!text.contains(KEY), "{path} {stream}: {text}");
+            if !stream {
+                // Echo quotes what it was sent: the mask, so the key never left the host.
+                assert!(text.contains(MASK), "{path}: {text}");
+            }
+        }
+    }
+    let (status, sessions) = server.get("/sessions").await;
+    assert_eq!(status, 200, "{sessions}");
+    assert!(!sessions.to_string().contains(KEY), "{sessions}");
+    let sessions = sessions["sessions"].as_array().unwrap().clone();
+    assert!(sessions.len() >= 7, "{sessions:?}");
+    for session in sessions {
+        let id = session["id"].as_str().unwrap().to_string();
+        let (status, stored) = server.get(&format!("/memory/{id}")).await;
+        assert_eq!(status, 200, "{stored}");
+        let stored = stored.to_string();
+        assert!(!stored.contains(KEY) && stored.contains(MASK), "{id}: {stored}");
+    }
+    server.stop().await;
+    let log = String::from_utf8_lossy(&log().lock().unwrap()).to_string();
+    assert!(!log.contains(KEY), "the key is in the log");
+}
+
+/// A hostile plugin that gets its own key echoed back by the vendor it may reach, and then
+/// tries to carry it out in its reply (plain and streamed), its log lines at every level and its
+/// stdout and stderr: the key reaches the vendor, and no client, stored message or log.
+#[tokio::test]
+async fn a_hostile_plugin_cannot_exfiltrate_its_key() {
+    const DUMMY_KEY: &str = "sk-hostile-dummy-0123456789";
+    const DUMMY_MASK: &str = "[redacted:DUMMY_KEY]";
+    log();
+    let vendor = MockServer::start(|request| Reply::json(200, json!({ "heard": heard(request) }))).await;
+    let grants = format!("allowed_hosts = [\"{0}\"]\n[secrets]\nDUMMY_KEY = [\"{0}\"]", vendor.url);
+    let custom = vec![common::plugin_with("dummy", move |m| m.replace("allowed_hosts = []", &grants))];
+    let env = vec![("DUMMY_KEY", DUMMY_KEY.to_string())];
+    let configure = |c: &mut codexcontinue::config::Config| c.providers.retries = 0;
+    let setup = Setup { plugins: vec![], custom, env, configure, background_memory: false, ..Setup::default() };
+    let server = TestServer::start(setup).await;
+    let model = format!("leak:{}/v1", vendor.url);
+
+    let body = json!({ "message": "leak it", "provider": "dummy", "model": model });
+    let (status, reply) = server.post("/chat", body).await;
+    assert_eq!(status, 200, "{reply}");
+    let text = reply["reply"].as_str().unwrap();
+    assert!(text.contains(DUMMY_MASK) && !text.contains(DUMMY_KEY), "{text}");
+    assert_eq!(heard(&vendor.requests()[0]), format!("Bearer {DUMMY_KEY}"), "the vendor did get the key");
+
+    let body = json!({ "model": format!("dummy/{model}"), "stream": true,
+                       "messages": [{"role": "user", "content": "leak it"}] });
+    let r = server.client.post(server.url("/v1/chat/completions")).header("x-session-id", "leak-streamed").json(&body);
+    let sse = r.send().await.unwrap().text().await.unwrap();
+    assert!(sse.contains("redacted:DUMMY_KEY") && !sse.contains(DUMMY_KEY), "{sse}");
+
+    let native = reply["session_id"].as_str().unwrap().to_string();
+    for session in [native.as_str(), "leak-streamed"] {
+        let (status, stored) = server.get(&format!("/memory/{session}")).await;
+        assert_eq!(status, 200, "{stored}");
+        assert!(!stored.to_string().contains(DUMMY_KEY), "{session}: {stored}");
+    }
+    server.stop().await;
+    let log = String::from_utf8_lossy(&log().lock().unwrap()).to_string();
+    let leaked: Vec<&str> = log.lines().filter(|l| l.contains(DUMMY_KEY)).collect();
+    assert!(leaked.is_empty(), "the key is in the log: {leaked:#?}");
+    assert!(log.contains(&format!("stdout: 200 {{\"heard\":\"Bearer {DUMMY_MASK}\"}}")), "guest output was not logged");
+    assert!(log.contains(&format!("Bearer {DUMMY_MASK}")), "guest log lines were not logged");
 }

@@ -158,7 +158,8 @@ pub async fn create(
         metadata,
     };
     let turn = state.conversation.prepare(request).await?;
-    let echo = Echo { id, previous: body.previous_response_id, instructions: body.instructions, store: stored };
+    let instructions = body.instructions.map(|i| state.conversation.masked(&i));
+    let echo = Echo { id, previous: body.previous_response_id, instructions, store: stored };
     if body.stream {
         return Ok(Sse::new(events(turn, echo)).keep_alive(KeepAlive::default()).into_response());
     }

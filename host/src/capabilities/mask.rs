@@ -26,21 +26,38 @@ pub struct Masker {
 impl Masker {
     /// A masker for `(name, value)` pairs; empty values are skipped.
     pub fn new<'a>(secrets: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        let (names, values): (Vec<&str>, Vec<&str>) = secrets.into_iter().filter(|(_, v)| !v.is_empty()).unzip();
+        let (replacements, values) = secrets
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(name, value)| (format!("[redacted:{name}]"), Box::from(value)))
+            .unzip();
+        Self::from_parts(replacements, values)
+    }
+
+    /// One masker for the values of all `maskers`, each value once (the first name wins):
+    /// for text that is no single plugin's, such as what clients send.
+    pub fn union<'a>(maskers: impl IntoIterator<Item = &'a Masker>) -> Self {
+        let mut seen = std::collections::HashSet::new();
+        let (replacements, values) = maskers
+            .into_iter()
+            .flat_map(|m| m.replacements.iter().zip(&m.values))
+            .filter(|(_, value)| seen.insert(&**value))
+            .map(|(replacement, value)| (replacement.clone(), value.clone()))
+            .unzip();
+        Self::from_parts(replacements, values)
+    }
+
+    fn from_parts(replacements: Vec<String>, values: Vec<Box<str>>) -> Self {
         if values.is_empty() {
             return Self::default();
         }
         // Leftmost-longest: when one value is a prefix of another, the longer is masked whole.
         let matcher = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
-            .build(&values)
+            .build(values.iter().map(|v| v.as_bytes()))
             .expect("a few literal secret values always build");
-        Self {
-            matcher: Some(matcher),
-            replacements: names.iter().map(|name| format!("[redacted:{name}]")).collect(),
-            values: values.iter().map(|v| Box::from(*v)).collect(),
-            longest: values.iter().map(|v| v.len()).max().unwrap_or(0),
-        }
+        let longest = values.iter().map(|v| v.len()).max().unwrap_or(0);
+        Self { matcher: Some(matcher), replacements, values, longest }
     }
 
     /// Whether there is any value to mask.
@@ -154,6 +171,17 @@ mod tests {
         assert!(matches!(m.mask("nothing here"), Cow::Borrowed(_)));
         assert!(Masker::new([("EMPTY", "")]).is_empty());
         assert!(!format!("{m:?}").contains("sk-test"));
+    }
+
+    /// A union masks every value of every part under the name it first had.
+    #[test]
+    fn unions_mask_every_part() {
+        let a = Masker::new([("A_KEY", "alpha-secret")]);
+        let b = Masker::new([("B_KEY", "beta-secret"), ("SAME", "alpha-secret")]);
+        let both = Masker::union([&a, &b, &Masker::default()]);
+        assert_eq!(both.mask("alpha-secret beta-secret"), "[redacted:A_KEY] [redacted:B_KEY]");
+        assert_eq!(both.longest(), "alpha-secret".len());
+        assert!(Masker::union([&Masker::default()]).is_empty());
     }
 
     /// However a text is cut into pieces, the stream's output equals masking the whole.

@@ -18,6 +18,7 @@ use tracing::{Instrument, Span};
 pub use error::Error;
 pub use prompt::replay;
 
+use crate::capabilities::mask::Masker;
 use crate::config::RequestLimits;
 use crate::memory::{History, Input, Memory, Model, PromptRequest};
 use crate::plugins::Route;
@@ -126,6 +127,12 @@ impl Conversation {
         Self { capture_content, ..self }
     }
 
+    /// `text` from a client with server secrets masked, as [`prepare`](Self::prepare) masks a
+    /// turn's input: for what a dialect echoes back of the request (Responses' `instructions`).
+    pub fn masked(&self, text: &str) -> String {
+        self.providers.secrets_masker().mask(text).into_owned()
+    }
+
     /// Checks the request, resolves provider, model and session, and builds the prompt.
     pub async fn prepare(&self, request: TurnRequest) -> Result<Turn, Error> {
         let span = span::turn(&request);
@@ -140,6 +147,9 @@ impl Conversation {
         self.check(&request)?;
         let ticket = crate::limits::take_ticket();
         let TurnRequest { user, session, workspace, provider, mut messages, mut options, metadata } = request;
+        // A server secret a client pastes is masked before anything stores or sends it: no
+        // vendor needs our key in message text, and the store never holds one.
+        mask_input(&self.providers.secrets_masker(), &mut messages, &mut options);
         let (route, model) = self.route(provider.as_deref(), options.model.take())?;
         options.model = model;
         let model_name = self.providers.resolve_model(&route.primary, options.model.as_deref());
@@ -303,6 +313,26 @@ impl Conversation {
         }
         Ok((self.providers.select(None)?, model))
     }
+}
+
+/// Masks `masker`'s values in everything a client wrote: contents, names, tool calls and
+/// stop sequences and the extra fields passed on to the vendor.
+fn mask_input(masker: &Masker, messages: &mut [types::Message], options: &mut ChatOptions) {
+    if masker.is_empty() {
+        return;
+    }
+    for message in messages {
+        masker.mask_in_place(&mut message.content);
+        message.name.iter_mut().for_each(|name| masker.mask_in_place(name));
+        message.tool_call_id.iter_mut().for_each(|id| masker.mask_in_place(id));
+        for call in &mut message.tool_calls {
+            masker.mask_in_place(&mut call.id);
+            masker.mask_in_place(&mut call.name);
+            masker.mask_in_place(&mut call.arguments);
+        }
+    }
+    options.stop.iter_mut().for_each(|stop| masker.mask_in_place(stop));
+    options.extra_json.iter_mut().for_each(|extra| masker.mask_in_place(extra));
 }
 
 impl Turn {

@@ -259,4 +259,159 @@ mod tests {
             assert!(err.contains(field), "expected {field:?} in {err:?}");
         }
     }
+
+    /// Property tests: whatever text or values a manifest holds, parsing never panics and a
+    /// refusal is one line naming the field. Bounded, seeded and not persisted, so CI runs the
+    /// same cases each time.
+    mod properties {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+        use toml::Value;
+
+        use super::*;
+
+        fn runner() -> TestRunner {
+            let config = Config { cases: 256, failure_persistence: None, ..Config::default() };
+            TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[14; 32]))
+        }
+
+        /// A refusal is a non-empty single line (it goes into `/status` and one log line).
+        fn one_line(error: &ManifestError) -> Result<(), TestCaseError> {
+            prop_assert!(!error.message.trim().is_empty(), "empty error");
+            prop_assert!(!error.message.contains('\n'), "multi-line error: {:?}", error.message);
+            Ok(())
+        }
+
+        /// Lines that look like a manifest: known keys and sections, odd keys, odd values.
+        fn tomlish() -> impl Strategy<Value = String> {
+            let key = prop_oneof![
+                prop::sample::select(vec![
+                    "id",
+                    "version",
+                    "kind",
+                    "wit",
+                    "description",
+                    "demo",
+                    "allowed_hosts",
+                    "memory_mb",
+                    "timeout_ms",
+                    "cpu_ms",
+                    "max_concurrency",
+                    "base_url",
+                    "OPENAI_API_KEY",
+                    "share",
+                    "requests",
+                ])
+                .prop_map(str::to_string),
+                "[A-Za-z_\\-\"\\. ]{0,12}",
+            ];
+            let value = prop_oneof![
+                "\"[^\"\\n]{0,24}\"",
+                any::<i64>().prop_map(|n| n.to_string()),
+                Just("18446744073709551616".to_string()),
+                Just("nan".to_string()),
+                Just("-inf".to_string()),
+                Just("[\"https://*\", 1, true]".to_string()),
+                Just("{ a = { b = [] } }".to_string()),
+                Just("\"\"\"\n\u{0}\u{202e}\"\"\"".to_string()),
+                ".{0,16}",
+            ];
+            let line = prop_oneof![
+                4 => (key, value).prop_map(|(k, v)| format!("{k} = {v}")),
+                1 => prop::sample::select(vec!["[limits]", "[secrets]", "[env]", "[config]", "[rollout]", "[[limits]]", "[", "]"])
+                    .prop_map(str::to_string),
+                1 => any::<String>(),
+            ];
+            prop::collection::vec(line, 0..12).prop_map(|lines| lines.join("\n"))
+        }
+
+        /// Arbitrary and TOML-ish text, alone or after a valid manifest: never a panic, and a
+        /// refusal is one non-empty line.
+        #[test]
+        fn arbitrary_text_never_panics() {
+            let text = prop_oneof![any::<String>(), tomlish(), tomlish().prop_map(|t| format!("{MINIMAL}{t}")),];
+            runner()
+                .run(&text, |text| match parse(&text) {
+                    Ok(m) => {
+                        prop_assert_eq!(m.id, "demo");
+                        Ok(())
+                    }
+                    Err(e) => one_line(&e),
+                })
+                .unwrap();
+        }
+
+        /// Values no field expects: wrong types, huge and negative numbers, NaN, odd unicode,
+        /// nested arrays and tables.
+        fn hostile() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                any::<i64>().prop_map(Value::Integer),
+                any::<f64>().prop_map(Value::Float),
+                any::<bool>().prop_map(Value::Boolean),
+                any::<String>().prop_map(Value::String),
+                Just(Value::String(String::new())),
+                Just(Value::String("*".into())),
+                Just(Value::String("https://*".into())),
+                Just(Value::String("http://127.0.0.1:9".into())),
+                Just(Value::String("OPENAI_BASE_URL".into())),
+                Just(Value::String("CODEXCONTINUE_ADMIN_TOKEN".into())),
+                Just(Value::Integer(-1)),
+                Just(Value::Integer(0)),
+                Just(Value::Integer(i64::from(u32::MAX) + 1)),
+            ];
+            leaf.prop_recursive(3, 16, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::btree_map("[a-z_]{1,8}", inner, 0..4)
+                        .prop_map(|m| Value::Table(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// Where a hostile value goes, and what the refusal must then name.
+        fn target() -> impl Strategy<Value = (Vec<String>, String)> {
+            let top = prop::sample::select(vec![
+                "id",
+                "version",
+                "kind",
+                "wit",
+                "description",
+                "demo",
+                "allowed_hosts",
+                "required_config",
+            ])
+            .prop_map(|k| (vec![k.to_string()], k.to_string()));
+            let limit = prop::sample::select(vec!["memory_mb", "timeout_ms", "cpu_ms", "max_concurrency"])
+                .prop_map(|k| (vec!["limits".to_string(), k.to_string()], k.to_string()));
+            let rollout = prop::sample::select(vec!["share", "requests", "max_error_rate"])
+                .prop_map(|k| (vec!["rollout".to_string(), k.to_string()], k.to_string()));
+            // Keys in the free-form tables, bare so the refusal can quote them as written.
+            let keyed = (prop::sample::select(vec!["config", "env", "secrets"]), "[A-Za-z_][A-Za-z0-9_]{0,15}")
+                .prop_map(|(table, key)| (vec![table.to_string(), key.clone()], key));
+            prop_oneof![top, limit, rollout, keyed]
+        }
+
+        /// A valid manifest with one field set to a hostile value: never a panic, and a
+        /// refusal names that field.
+        #[test]
+        fn hostile_values_are_refused_naming_the_field() {
+            runner()
+                .run(&(target(), hostile()), |((path, field), value)| {
+                    let mut manifest: toml::Table = toml::from_str(MINIMAL).unwrap();
+                    let mut table = &mut manifest;
+                    for part in &path[..path.len() - 1] {
+                        let entry = table.entry(part.clone()).or_insert_with(|| Value::Table(Default::default()));
+                        table = entry.as_table_mut().unwrap();
+                    }
+                    table.insert(path[path.len() - 1].clone(), value);
+                    let Ok(text) = toml::to_string(&manifest) else { return Ok(()) };
+                    if let Err(e) = parse(&text) {
+                        one_line(&e)?;
+                        prop_assert!(e.message.contains(&field), "{field:?} not named in {:?}\n{text}", e.message);
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        }
+    }
 }

@@ -12,7 +12,7 @@ mod masking;
 mod model;
 mod retry;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,8 +27,9 @@ use health::HealthBook;
 pub use model::ProviderModel;
 
 use crate::capabilities::PluginLabel;
+use crate::capabilities::mask::Masker;
 use crate::config::ProvidersConfig;
-use crate::plugins::{Plugin, Registry, Route};
+use crate::plugins::{Plugin, Registry, Route, Slot};
 use crate::runtime::types::{self, ChatRequest, FinishReason, ModelInfo, ProviderError, StreamEvent, ToolSpec};
 use crate::tokens;
 
@@ -226,7 +227,13 @@ pub struct Providers {
     config: ProvidersConfig,
     health: HealthBook,
     models: Mutex<HashMap<String, CachedModels>>,
+    /// The union of every loaded plugin's secret values, and the registry state it was built
+    /// from: rebuilt only when a plugin is installed, promoted or removed.
+    secrets: Mutex<Option<(Slots, Arc<Masker>)>>,
 }
+
+/// The registry's plugins at one moment (compared by pointer to tell whether anything changed).
+type Slots = Arc<BTreeMap<String, Arc<Slot>>>;
 
 /// A provider's model list, when it was fetched, and from which build of the plugin.
 struct CachedModels {
@@ -237,7 +244,25 @@ struct CachedModels {
 
 impl Providers {
     pub fn new(registry: Arc<Registry>, config: ProvidersConfig) -> Self {
-        Self { registry, config, health: HealthBook::default(), models: Mutex::default() }
+        Self { registry, config, health: HealthBook::default(), models: Mutex::default(), secrets: Mutex::default() }
+    }
+
+    /// A masker for every secret value any loaded plugin (stable or candidate, provider or
+    /// memory) may send: for what clients write, which is no single plugin's, so a key a user
+    /// pastes is neither stored nor sent to a vendor.
+    pub fn secrets_masker(&self) -> Arc<Masker> {
+        let slots = self.registry.slots();
+        let mut cached = self.secrets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((built_from, masker)) = cached.as_ref()
+            && Arc::ptr_eq(built_from, &slots)
+        {
+            return masker.clone();
+        }
+        let plugins =
+            slots.values().flat_map(|s| std::iter::once(&s.stable).chain(s.candidate.as_ref().map(|c| &c.plugin)));
+        let masker = Arc::new(Masker::union(plugins.map(|p| p.capabilities().http.secrets().masker().as_ref())));
+        *cached = Some((slots, masker.clone()));
+        masker
     }
 
     /// The provider used when a request names none, chosen afresh from what is loaded now.

@@ -37,6 +37,11 @@ enum Behaviour<'a> {
     Config(&'a str),
     /// GET this URL with a secret placeholder and reply `<status> <body>`.
     Http(&'a str),
+    /// Like `Http`, then also try to smuggle the answer out: log it at every level and write
+    /// it to stdout and stderr.
+    Leak(&'a str),
+    /// Reply with the guest's own environment variable of this name, or `<unset>`.
+    Env(&'a str),
     /// Log one line at each level, then reply `logged`.
     Log,
     /// Write to stderr, then reply `ok`.
@@ -53,6 +58,12 @@ impl<'a> Behaviour<'a> {
         }
         if let Some(url) = model.strip_prefix("http:") {
             return Self::Http(url);
+        }
+        if let Some(url) = model.strip_prefix("leak:") {
+            return Self::Leak(url);
+        }
+        if let Some(name) = model.strip_prefix("env:") {
+            return Self::Env(name);
         }
         match model {
             "loop" => Self::Loop,
@@ -110,6 +121,18 @@ fn respond(request: &ChatRequest, emit: &mut dyn FnMut(&str)) -> Result<ChatResp
         }
         Behaviour::Config(key) => config::get(key).unwrap_or_else(|| "<none>".to_owned()),
         Behaviour::Http(url) => fetch(url)?,
+        Behaviour::Leak(url) => {
+            let heard = fetch(url)?;
+            log::trace(&heard);
+            log::debug(&heard);
+            log::info(&heard);
+            log::warn(&heard);
+            log::error(&heard);
+            println!("stdout: {heard}");
+            eprintln!("stderr: {heard}");
+            heard
+        }
+        Behaviour::Env(name) => std::env::var(name).unwrap_or_else(|_| "<unset>".to_owned()),
         Behaviour::Log => {
             log::trace("dummy trace");
             log::debug("dummy debug");
