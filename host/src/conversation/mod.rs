@@ -322,7 +322,12 @@ fn mask_input(masker: &Masker, messages: &mut [types::Message], options: &mut Ch
         return;
     }
     for message in messages {
-        masker.mask_in_place(&mut message.content);
+        for part in &mut message.content {
+            if let types::ContentPart::Text(text) = part {
+                masker.mask_in_place(text);
+            }
+        }
+        message.reasoning.iter_mut().for_each(|block| masker.mask_in_place(&mut block.text));
         message.name.iter_mut().for_each(|name| masker.mask_in_place(name));
         message.tool_call_id.iter_mut().for_each(|id| masker.mask_in_place(id));
         for call in &mut message.tool_calls {
