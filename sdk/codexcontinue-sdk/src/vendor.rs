@@ -156,6 +156,14 @@ impl<'a> Collector<'a> {
         }
     }
 
+    /// Emits reasoning text as it streams; empty text is ignored. The vendor's plugin keeps the
+    /// blocks themselves (with their signatures), since only it knows where a block ends.
+    pub fn reasoning(&mut self, text: &str) {
+        if !text.is_empty() {
+            (self.emit)(&StreamEvent::Reasoning(text.to_owned()));
+        }
+    }
+
     /// Appends and emits a tool-call fragment. `key` is whatever identifies the call in the
     /// vendor's stream (e.g. Anthropic's content-block index); calls are numbered from 0 in the
     /// order their keys first appear. The id and name are kept from the first fragment that
