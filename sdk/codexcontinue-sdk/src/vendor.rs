@@ -311,6 +311,19 @@ mod tests {
         assert!(matches!(parse_event::<Value>("{nope"), Err(ProviderError::Other(_))));
     }
 
+    /// Reasoning text is emitted as a reasoning event and never joins the reply text.
+    #[test]
+    fn emits_reasoning() {
+        let mut events = Vec::new();
+        let mut emit = |event: &StreamEvent| events.push(event.clone());
+        let mut collector = Collector::new(&mut emit, "m");
+        collector.reasoning("hmm");
+        collector.reasoning("");
+        collector.text("ok");
+        assert_eq!(collector.finish().content, "ok");
+        assert_eq!(events, [StreamEvent::Reasoning("hmm".into()), StreamEvent::Delta("ok".into())]);
+    }
+
     /// Text and tool-call fragments are emitted as they come and assembled by key.
     #[test]
     fn collects_and_emits() {
