@@ -295,8 +295,8 @@ async fn current_stop_reasons_map() {
 
 /// A streamed reply with extended thinking (thinking and signature deltas, a redacted block),
 /// a web search (server_tool_use with input deltas, its result block) and prompt caching: the
-/// client gets only the answer text, no tool call, and a prompt count of input + cache read +
-/// cache creation tokens.
+/// client gets only the answer text, no tool call, a prompt count of input + cache read + cache
+/// creation tokens, and the cache read and write counts.
 #[tokio::test]
 async fn thinking_server_tools_and_cache_in_a_stream() {
     let events = vec![
@@ -324,7 +324,12 @@ async fn thinking_server_tools_and_cache_in_a_stream() {
     let events = ANTHROPIC.chat_stream(&server, "weather in Oslo?", json!({})).await;
     assert_eq!(deltas(&events), "Sunny in Oslo.");
     let done = last(&events, "done");
-    ANTHROPIC.assert_reply(done, "Sunny in Oslo.", "claude-sonnet-4-5-20250929", "stop", (2110, 30));
+    assert_eq!((&done["reply"], &done["finish_reason"]), (&json!("Sunny in Oslo."), &json!("stop")), "{done}");
+    assert_eq!(
+        done["usage"],
+        json!({"prompt_tokens": 2110, "completion_tokens": 30, "total_tokens": 2140,
+               "cached_read_tokens": 2000, "cached_write_tokens": 100}),
+    );
     assert!(done.get("tool_calls").is_none_or(|calls| calls.as_array().is_some_and(Vec::is_empty)), "{done}");
     assert!(events.iter().all(|(name, _)| name != "tool_call"), "{events:?}");
     server.stop().await;
