@@ -28,11 +28,16 @@ fn url(path: &str) -> String {
     format!("{}{path}", config::get_or("base_url", "https://api.anthropic.com").trim_end_matches('/'))
 }
 
-/// Sends the Messages request for `request`, streamed or not, and passes only a 2xx reply on.
+/// Sends the Messages request for `request`, streamed or not, and passes only a 2xx reply on;
+/// a failure is sharpened by [`reply::refine`] (prompt too long, retired models).
 fn send(request: &ChatRequest, stream: bool) -> Result<codexcontinue_sdk::http::Response, ProviderError> {
     let default_max_tokens = config::get("max_tokens").and_then(|v| v.parse().ok()).unwrap_or(request::MAX_TOKENS);
     let body = request::body(request, default_max_tokens, stream)?;
-    api(Request::post(url("/v1/messages"))).json(&body)?.send()?.error_for_status()
+    api(Request::post(url("/v1/messages")))
+        .json(&body)?
+        .send()?
+        .error_for_status()
+        .map_err(|error| reply::refine(error, &request.model))
 }
 
 impl Provider for Anthropic {
@@ -61,7 +66,7 @@ impl Provider for Anthropic {
         vendor::read_stream(sse::Parser::new(), response.chunks(), |event| {
             stream.event(&mut collector, vendor::parse_event(&event.data)?)
         })?;
-        Ok(collector.finish())
+        Ok(stream.finish(collector.finish()))
     }
 }
 

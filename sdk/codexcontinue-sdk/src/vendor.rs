@@ -156,6 +156,14 @@ impl<'a> Collector<'a> {
         }
     }
 
+    /// Emits reasoning text as it streams; empty text is ignored. The vendor's plugin keeps the
+    /// blocks themselves (with their signatures), since only it knows where a block ends.
+    pub fn reasoning(&mut self, text: &str) {
+        if !text.is_empty() {
+            (self.emit)(&StreamEvent::Reasoning(text.to_owned()));
+        }
+    }
+
     /// Appends and emits a tool-call fragment. `key` is whatever identifies the call in the
     /// vendor's stream (e.g. Anthropic's content-block index); calls are numbered from 0 in the
     /// order their keys first appear. The id and name are kept from the first fragment that
@@ -301,6 +309,19 @@ mod tests {
             Err(ProviderError::Other("bad".into()))
         );
         assert!(matches!(parse_event::<Value>("{nope"), Err(ProviderError::Other(_))));
+    }
+
+    /// Reasoning text is emitted as a reasoning event and never joins the reply text.
+    #[test]
+    fn emits_reasoning() {
+        let mut events = Vec::new();
+        let mut emit = |event: &StreamEvent| events.push(event.clone());
+        let mut collector = Collector::new(&mut emit, "m");
+        collector.reasoning("hmm");
+        collector.reasoning("");
+        collector.text("ok");
+        assert_eq!(collector.finish().content, "ok");
+        assert_eq!(events, [StreamEvent::Reasoning("hmm".into()), StreamEvent::Delta("ok".into())]);
     }
 
     /// Text and tool-call fragments are emitted as they come and assembled by key.
