@@ -78,17 +78,16 @@ async fn provider_errors_map_to_http() {
     server.stop().await;
 }
 
-/// A call that outlives the plugin's wall-clock limit is cut off with 504.
+/// A call that outlives the plugin's wall-clock limit is cut off with 504 (the slow model would
+/// answer 200 after 2 s: the status itself shows the limit cut it).
 #[tokio::test]
 async fn slow_calls_time_out() {
     let (manifest, wasm) = plugin("dummy");
     let text = std::fs::read_to_string(manifest).unwrap().replace("timeout_ms = 3000", "timeout_ms = 500");
     let custom = vec![("dummy".to_string(), text, std::fs::read(wasm).unwrap())];
     let server = TestServer::start(Setup { custom, ..Setup::default() }).await;
-    let started = Instant::now();
     let (status, body) = dummy(&server, "slow").await;
     assert_eq!((status, error_code(&body)), (504, "plugin_timeout"), "{body}");
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     still_serves(&server).await;
     server.stop().await;
 }
