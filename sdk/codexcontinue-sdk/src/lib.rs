@@ -23,13 +23,10 @@
 //!     }
 //!
 //!     fn chat(request: ChatRequest) -> Result<ChatResponse, ProviderError> {
-//!         Ok(ChatResponse {
-//!             content: "hello".into(),
-//!             tool_calls: Vec::new(),
-//!             finish_reason: FinishReason::Stop,
-//!             usage: None,
-//!             model: request.model,
-//!         })
+//!         // A stop reply with no tool calls, reasoning or usage (the host counts tokens).
+//!         let reply = ChatResponse::text(request.model, "hello");
+//!         assert_eq!(reply.finish_reason, FinishReason::Stop);
+//!         Ok(reply)
 //!     }
 //! }
 //!
