@@ -521,8 +521,11 @@ pub fn init_tracing(env: &Env) -> Telemetry {
         Err(e) => (Telemetry::default(), Some(e)),
     };
     tracing_subscriber::registry().with(fmt).with(telemetry.layer()).init();
-    if let Some(e) = refused {
-        tracing::error!("traces are not exported: {e}");
+    // Logged only now: before `init` there was no subscriber to write them.
+    match (refused, telemetry.endpoint()) {
+        (Some(e), _) => tracing::error!("traces are not exported: {e}"),
+        (None, Some(endpoint)) => tracing::info!(%endpoint, "exporting traces over OTLP"),
+        (None, None) => {}
     }
     telemetry
 }

@@ -112,6 +112,8 @@ fn parse_headers(text: &str) -> HashMap<String, String> {
 #[derive(Default)]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    /// Where spans go, for the startup log line (written once a subscriber exists).
+    endpoint: Option<String>,
 }
 
 impl Telemetry {
@@ -136,13 +138,17 @@ impl Telemetry {
         opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(vec![Box::new(
             TraceContextPropagator::new(),
         )]));
-        tracing::info!(endpoint = %settings.endpoint, "exporting traces over OTLP");
-        Ok(Self { provider: Some(provider) })
+        Ok(Self { provider: Some(provider), endpoint: Some(settings.endpoint) })
     }
 
     /// Whether spans are exported.
     pub fn is_on(&self) -> bool {
         self.provider.is_some()
+    }
+
+    /// The URL spans are posted to, when exporting.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
     }
 
     /// The layer that turns this crate's spans into OpenTelemetry spans, when exporting.
