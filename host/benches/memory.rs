@@ -23,7 +23,11 @@ impl Model for Offline {
     async fn complete(&self, _: &str, _: &str) -> Result<String, String> {
         Ok("summary".into())
     }
-    async fn embed(&self, _: Vec<String>) -> Result<Option<(String, Vec<Vec<f32>>)>, String> {
+    async fn embed(
+        &self,
+        _: Vec<String>,
+        _: codexcontinue::memory::Purpose,
+    ) -> Result<Option<(String, Vec<Vec<f32>>)>, String> {
         Ok(None)
     }
 }

@@ -165,6 +165,36 @@ async fn delete_cascade(backend: &Backend) {
     assert_eq!(seqs(&again), [1]);
 }
 
+/// Writes made for a session as it was (its incarnation) are refused once it is deleted, and
+/// also once a new session took its id: a turn or background job that was running when the
+/// session was deleted brings nothing of it back.
+async fn deleted_stays_deleted(store: &dyn Store) {
+    let s = scope();
+    store.append(&s, vec![user("secret plans")], None).await.unwrap();
+    let seen = Scope::of(&store.get_session(&s.session).await.unwrap().unwrap());
+    store.append(&seen, vec![user("still here")], None).await.unwrap();
+    assert!(store.delete_session(&s).await.unwrap());
+
+    let gone = |r: Result<_, Error>| matches!(r, Err(Error::Gone(_)));
+    assert!(gone(store.append(&seen, vec![user("late reply")], None).await.map(drop)));
+    let summary = Summary { text: "secret plans".into(), through_seq: 2, updated_at_ms: 9 };
+    assert!(gone(store.put_summary(&seen, summary.clone()).await));
+    let embedding = Embedding { seq: 1, model: "m".into(), vector: vec![1.0] };
+    assert!(gone(store.put_embeddings(&seen, vec![embedding.clone()]).await));
+    assert!(store.get_session(&s.session).await.unwrap().is_none(), "nothing re-created the session");
+
+    // The id in use again, by a new session: the old incarnation still may not write.
+    store.append(&s, vec![message(Role::User, "fresh start", 1_700_000_000_500)], None).await.unwrap();
+    assert!(gone(store.append(&seen, vec![user("late reply")], None).await.map(drop)));
+    assert!(gone(store.put_summary(&seen, summary).await));
+    assert!(gone(store.put_embeddings(&seen, vec![embedding]).await));
+    let kept = store.list_messages(&s, None, 10).await.unwrap();
+    assert_eq!(kept.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["fresh start"]);
+    assert!(store.get_summary(&s).await.unwrap().is_none() && store.list_embeddings(&s).await.unwrap().is_empty());
+    let current = Scope::of(&store.get_session(&s.session).await.unwrap().unwrap());
+    assert_eq!(seqs(&store.append(&current, vec![user("next")], None).await.unwrap()), [2]);
+}
+
 /// Another user can neither write to, read, summarise, embed nor delete a user's session.
 async fn per_user_isolation(store: &dyn Store) {
     let owner = scope();
@@ -329,6 +359,8 @@ async fn suite(mut backend: Backend) {
     pagination(&*backend.store).await;
     step("delete cascade");
     delete_cascade(&backend).await;
+    step("deleted stays deleted");
+    deleted_stays_deleted(&*backend.store).await;
     step("per-user isolation");
     per_user_isolation(&*backend.store).await;
     step("concurrent writers");

@@ -11,6 +11,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::Json;
 use super::headers::{PROVIDER_HEADER, header};
+use crate::runtime::types::{EmbedRequest, InputType};
 
 /// OpenAI's own limit on inputs per request.
 const MAX_INPUTS: usize = 2048;
@@ -26,8 +27,12 @@ pub struct EmbeddingsBody {
     /// `float` (default) or `base64`: little-endian f32s, as OpenAI SDKs request by default.
     #[serde(default)]
     encoding_format: EncodingFormat,
-    /// Not supported: no provider here can shorten its vectors.
+    /// Shorter vectors, for models that can truncate them (OpenAI's text-embedding-3).
+    #[schema(minimum = 1)]
     dimensions: Option<u32>,
+    /// Not OpenAI's: `query` or `document` (default), for vendors whose models embed a search
+    /// query differently from what it should find (Cohere).
+    input_type: Option<EmbedPurpose>,
     /// Accepted for compatibility; embeddings touch no one's memory.
     #[allow(dead_code)]
     user: Option<String>,
@@ -50,6 +55,13 @@ pub enum Input {
 pub enum InputSchema {
     One(String),
     Many(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbedPurpose {
+    Query,
+    Document,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -127,12 +139,17 @@ pub async fn embeddings(
     if let Some(i) = inputs.iter().position(|text| text.is_empty()) {
         return Err(ApiError::invalid_parameter(format!("input {i} is empty")));
     }
-    if body.dimensions.is_some() {
-        return Err(ApiError::invalid_parameter("dimensions is not supported"));
+    if body.dimensions == Some(0) {
+        return Err(ApiError::invalid_parameter("dimensions must be at least 1"));
     }
     let provider = header(&headers, PROVIDER_HEADER);
     let (route, model) = state.conversation.route(provider, body.model)?;
-    let out = state.providers.embed(route, model, inputs).await?;
+    let input_type = body.input_type.map(|purpose| match purpose {
+        EmbedPurpose::Query => InputType::Query,
+        EmbedPurpose::Document => InputType::Document,
+    });
+    let request = EmbedRequest { model, inputs, input_type, dimensions: body.dimensions };
+    let out = state.providers.embed(route, request).await?;
     let data = out
         .vectors
         .into_iter()

@@ -153,6 +153,8 @@ impl From<store::Error> for ApiError {
     fn from(e: store::Error) -> Self {
         match e {
             store::Error::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict_error", "conflict", m),
+            // Deleted while this request ran: nothing of it was stored.
+            store::Error::Gone(m) => Self::not_found("session_not_found", format!("{m}; nothing was stored")),
             store::Error::Unavailable(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_error",

@@ -99,6 +99,8 @@ pub struct IndexView {
     /// Messages with an embedding, and the model that made them.
     embedded_messages: usize,
     embedding_model: Option<String>,
+    /// Whether the server is still embedding or summarising this session's newest messages.
+    updating: bool,
 }
 
 fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
@@ -135,7 +137,11 @@ pub async fn history(
             through_message_id: s.through_seq,
             updated_at: rfc3339_ms(s.updated_at_ms),
         }),
-        index: IndexView { embedded_messages: details.embedded, embedding_model: details.embedding_model },
+        index: IndexView {
+            embedded_messages: details.embedded,
+            embedding_model: details.embedding_model,
+            updating: details.updating,
+        },
     }))
 }
 

@@ -185,11 +185,13 @@ impl Conversation {
             return Err(Error::InvalidParameter("memory needs a user message".into()));
         };
         let (scope, existing, stored) = match (&session, session_id) {
-            (Session::Existing(id), _) => {
-                self.memory.session(&user, id).await?;
-                (Scope::new(&user, id), true, true)
-            }
-            (Session::Named(id), _) => (Scope::new(&user, id), self.memory.claim(&user, id).await?, true),
+            // A session that exists is written only while it does: a turn still running when
+            // the session is deleted stores nothing (see `Scope::incarnation`).
+            (Session::Existing(id), _) => (Scope::of(&self.memory.session(&user, id).await?), true, true),
+            (Session::Named(id), _) => match self.memory.claim(&user, id).await? {
+                Some(session) => (Scope::of(&session), true, true),
+                None => (Scope::new(&user, id), false, true),
+            },
             (_, Some(new)) => (Scope::new(&user, new), false, true),
             (_, None) => (Scope::new(&user, "-"), false, false),
         };

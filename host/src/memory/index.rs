@@ -162,7 +162,7 @@ impl SessionIndex {
                 // skipped; the engine clones every result it returns.
                 let newer = self.messages.len() - candidates;
                 self.engine
-                    .search(query, limit + newer)
+                    .search(query, limit * 3 + newer)
                     .into_iter()
                     .filter(|r| r.document.id < before && r.score > 0.0)
                     .map(|r| (r.document.id, r.score))
@@ -170,11 +170,15 @@ impl SessionIndex {
             }
         };
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut seen = std::collections::HashSet::new();
         ranked
             .into_iter()
-            .take(limit)
             .filter_map(|(seq, score)| {
                 let m = self.messages.get(&seq)?;
+                // The same line said twice (a repeated question, a pasted note) takes one slot.
+                if !seen.insert(same_text(&m.content)) {
+                    return None;
+                }
                 let source = m
                     .metadata
                     .as_ref()
@@ -190,8 +194,14 @@ impl SessionIndex {
                     score,
                 })
             })
+            .take(limit)
             .collect()
     }
+}
+
+/// `text` as compared for duplicates: case and runs of whitespace do not count.
+pub fn same_text(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }
 
 /// For a workspace chunk: the chunks of older uploads of the same file.

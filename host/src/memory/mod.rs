@@ -26,7 +26,7 @@ use crate::store::{self, Embedding, Message, NewMessage, Role, Scope, Session, S
 use crate::tokens;
 use background::Background;
 use index::{Hit, Indexes};
-pub use model::Model;
+pub use model::{Model, Purpose};
 
 /// Longest session title, in characters, derived from the first message.
 const TITLE_CHARS: usize = 60;
@@ -130,6 +130,8 @@ pub struct Details {
     /// Messages with an embedding, and the model that made them.
     pub embedded: usize,
     pub embedding_model: Option<String>,
+    /// Whether background work (embeddings, summary) for the session is queued or running.
+    pub updating: bool,
 }
 
 /// A file attached to a workspace.
@@ -188,16 +190,16 @@ impl Memory {
         }
     }
 
-    /// For a session id the client chose: whether it already exists for `user`. Another user's
-    /// session is reported as not found, never shared.
-    pub async fn claim(&self, user: &str, id: &str) -> Result<bool, Error> {
+    /// For a session id the client chose: the session if it already exists for `user`.
+    /// Another user's session is reported as not found, never shared.
+    pub async fn claim(&self, user: &str, id: &str) -> Result<Option<Session>, Error> {
         if workspace::is_workspace(id) {
             return Err(Error::SessionNotFound(id.to_string()));
         }
         match self.store.get_session(id).await? {
-            Some(session) if session.user == user => Ok(true),
+            Some(session) if session.user == user => Ok(Some(session)),
             Some(_) => Err(Error::SessionNotFound(id.to_string())),
-            None => Ok(false),
+            None => Ok(None),
         }
     }
 
@@ -219,7 +221,8 @@ impl Memory {
         let summary = self.store.get_summary(scope).await?;
         let embeddings = self.store.list_embeddings(scope).await?;
         let embedding_model = embeddings.last().map(|e| e.model.clone());
-        Ok(Details { summary, embedded: embeddings.len(), embedding_model })
+        let updating = self.busy(&scope.session);
+        Ok(Details { summary, embedded: embeddings.len(), embedding_model, updating })
     }
 
     /// Deletes the session and everything derived from it.
@@ -337,6 +340,9 @@ impl Memory {
             hits.extend(index.search(request.message, query, before, self.config.recall));
         }
         hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        // Also across sessions: a line said in two chats takes one recall slot.
+        let mut seen = std::collections::HashSet::new();
+        hits.retain(|hit| seen.insert(index::same_text(&hit.content)));
         hits.truncate(self.config.recall);
         Ok(Section::build(summary.as_ref(), hits, budget))
     }
@@ -351,7 +357,7 @@ impl Memory {
         turn: Turn,
         model: Option<Arc<dyn Model>>,
     ) -> Result<Vec<Message>, Error> {
-        let now = store::now_ms();
+        let now = store::stamp_ms();
         let first = turn.input.iter().find(|m| m.role == Role::User).or(turn.input.first());
         let title = first.map(|m| title_of(&m.content));
         let input = turn.input.into_iter().map(|m| NewMessage {
@@ -379,8 +385,13 @@ impl Memory {
     /// Starts the background work a new append calls for.
     async fn after_append(&self, scope: &Scope, last_seq: u64, model: Arc<dyn Model>) -> Result<(), Error> {
         let store = self.store.clone();
-        let Some(session) = self.store.get_session(&scope.session).await? else { return Ok(()) };
+        let Some(session) = self.store.get_session(&scope.session).await?.filter(|s| s.user == scope.user) else {
+            return Ok(());
+        };
         let index = self.indexes.get(self.store.as_ref(), &session).await?;
+        // Jobs write only into this incarnation: if the session is deleted meanwhile (and maybe
+        // created again under its id), what they made of the deleted messages is dropped.
+        let scope = &Scope::of(&session);
         if self.config.embeddings {
             let (job_scope, job_model) = (scope.clone(), model.clone());
             self.background.request(format!("embed:{}", scope.session), move || {
@@ -428,7 +439,7 @@ impl Memory {
         model: Option<Arc<dyn Model>>,
     ) -> Result<WorkspaceFile, Error> {
         let scope = Scope::new(user, workspace::session_id(user, workspace));
-        let now = store::now_ms();
+        let now = store::stamp_ms();
         let upload = uuid::Uuid::new_v4().to_string();
         let chunks = workspace::chunks(content);
         let messages: Vec<NewMessage> = chunks
@@ -489,7 +500,7 @@ impl Memory {
 }
 
 async fn embed_query(model: &dyn Model, text: &str) -> Option<(String, Vec<f32>)> {
-    match tokio::time::timeout(EMBED_WAIT, model.embed(vec![text.to_string()])).await {
+    match tokio::time::timeout(EMBED_WAIT, model.embed(vec![text.to_string()], Purpose::Query)).await {
         Ok(Ok(Some((name, mut vectors)))) if vectors.len() == 1 => Some((name, vectors.remove(0))),
         Ok(Err(e)) => {
             tracing::debug!("query embedding failed, recall falls back to BM25: {e}");
@@ -511,7 +522,9 @@ async fn embed_new(
     if pending.is_empty() {
         return Ok(());
     }
-    let Some((name, vectors)) = model.embed(pending.iter().map(|(_, t)| t.clone()).collect()).await? else {
+    let Some((name, vectors)) =
+        model.embed(pending.iter().map(|(_, t)| t.clone()).collect(), Purpose::Document).await?
+    else {
         return Ok(());
     };
     if vectors.len() != pending.len() {
@@ -605,6 +618,7 @@ mod tests {
     use super::*;
     use crate::store::SledStore;
     use async_trait::async_trait;
+    use serde_json::json;
 
     /// A model without embeddings whose summaries say how much they covered.
     struct Fake;
@@ -617,7 +631,11 @@ mod tests {
                 user.lines().filter(|l| l.starts_with("User:") || l.starts_with("Assistant:")).count()
             ))
         }
-        async fn embed(&self, _texts: Vec<String>) -> Result<Option<(String, Vec<Vec<f32>>)>, String> {
+        async fn embed(
+            &self,
+            _texts: Vec<String>,
+            _purpose: Purpose,
+        ) -> Result<Option<(String, Vec<Vec<f32>>)>, String> {
             Ok(None)
         }
     }
@@ -693,6 +711,23 @@ mod tests {
         );
     }
 
+    /// A line said several times fills one recall slot, leaving the others for other matches.
+    #[tokio::test]
+    async fn repeated_lines_are_recalled_once() {
+        let memory = memory(6, 10_000);
+        let scope = Scope::new("u", "s");
+        let mut texts = vec![("The audit log lives in Postgres.", "Noted.")];
+        texts.extend(std::iter::repeat_n(("the audit log lives in  Postgres.", "Noted again."), 3));
+        texts.push(("The audit log is kept for 90 days.", "Noted."));
+        texts.extend(std::iter::repeat_n(("What about lunch?", "Pizza is fine."), 8));
+        turns(&memory, &scope, &texts).await;
+        let prompt =
+            memory.prompt(request(&scope, None, "Where does the audit log live?", 10_000), &Fake).await.unwrap();
+        let section = prompt.section.expect("a long-term section");
+        assert_eq!(section.to_lowercase().matches("the audit log lives in").count(), 1, "{section}");
+        assert!(section.contains("kept for 90 days"), "a free slot went to the next match: {section}");
+    }
+
     /// Once the history outgrows the window, a summary is written in the background and then
     /// appears in the prompt.
     #[tokio::test]
@@ -715,6 +750,75 @@ mod tests {
         assert!(prompt.summarized);
         assert!(prompt.messages[0].content.contains("Summary: summary of 8 lines"));
         memory.shutdown().await;
+    }
+
+    /// A model whose summaries wait until the test lets them finish.
+    struct Gated {
+        started: tokio::sync::Notify,
+        go: tokio::sync::Semaphore,
+    }
+
+    #[async_trait]
+    impl Model for Gated {
+        async fn complete(&self, system: &str, user: &str) -> Result<String, String> {
+            self.started.notify_one();
+            let _go = self.go.acquire().await.map_err(|e| e.to_string())?;
+            Fake.complete(system, user).await
+        }
+        async fn embed(
+            &self,
+            _texts: Vec<String>,
+            _purpose: Purpose,
+        ) -> Result<Option<(String, Vec<Vec<f32>>)>, String> {
+            Ok(None)
+        }
+    }
+
+    /// A summary still being written when its session is deleted lands nowhere: not in the
+    /// deleted session, and not in a new one started under the same id meanwhile.
+    #[tokio::test]
+    async fn a_summary_of_deleted_messages_lands_nowhere() {
+        let memory = memory(4, 10_000);
+        let scope = Scope::new("u", "s");
+        let model = Arc::new(Gated { started: tokio::sync::Notify::new(), go: tokio::sync::Semaphore::new(0) });
+        for i in 0..5 {
+            let turn =
+                Turn { input: vec![Input::user(format!("secret {i}"))], reply: "ok".into(), metadata: json!({}) };
+            memory.record(&scope, turn, Some(model.clone())).await.unwrap();
+        }
+        tokio::time::timeout(Duration::from_secs(10), model.started.notified()).await.expect("the summary started");
+        memory.delete(&scope).await.unwrap();
+        let turn = Turn { input: vec![Input::user("a fresh start")], reply: "ok".into(), metadata: json!({}) };
+        memory.record(&scope, turn, Some(Arc::new(Fake))).await.unwrap();
+
+        model.go.add_permits(100);
+        for _ in 0..1000 {
+            if !memory.busy("s") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!memory.busy("s"), "the summary job ended");
+        assert_eq!(memory.details(&scope).await.unwrap().summary, None, "no summary of the deleted messages");
+        let kept = memory.history(&scope, None, 100).await.unwrap();
+        assert_eq!(kept.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["a fresh start", "ok"]);
+        memory.shutdown().await;
+    }
+
+    /// A turn that was running when its session was deleted stores nothing, and the session
+    /// stays deleted.
+    #[tokio::test]
+    async fn a_turn_in_flight_does_not_bring_a_deleted_session_back() {
+        let memory = memory(40, 10_000);
+        turns(&memory, &Scope::new("u", "s"), &[("secret plans", "noted")]).await;
+        // What a turn holds while the provider answers: the session as it found it.
+        let running = Scope::of(&memory.session("u", "s").await.unwrap());
+        memory.delete(&running).await.unwrap();
+        let turn = Turn { input: vec![Input::user("and more")], reply: "late".into(), metadata: json!({}) };
+        let late = memory.record(&running, turn, Some(Arc::new(Fake))).await;
+        assert!(matches!(late, Err(Error::Store(store::Error::Gone(_)))), "{late:?}");
+        assert!(matches!(memory.session("u", "s").await, Err(Error::SessionNotFound(_))));
+        assert!(memory.sessions("u", 10).await.unwrap().is_empty());
     }
 
     /// Titles come from the first line and are cut on a character boundary.

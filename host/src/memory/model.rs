@@ -11,5 +11,15 @@ pub trait Model: Send + Sync {
 
     /// Embeddings of `texts` with the provider's embedding model, with that model's name;
     /// `None` when the provider has no embeddings.
-    async fn embed(&self, texts: Vec<String>) -> Result<Option<(String, Vec<Vec<f32>>)>, String>;
+    async fn embed(&self, texts: Vec<String>, purpose: Purpose) -> Result<Option<(String, Vec<Vec<f32>>)>, String>;
+}
+
+/// What texts are embedded for: models such as Cohere's and Voyage's embed a search query
+/// differently from the documents it should find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A question to search with.
+    Query,
+    /// Something stored, to be found later.
+    Document,
 }

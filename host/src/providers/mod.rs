@@ -230,6 +230,8 @@ pub struct Providers {
     /// The union of every loaded plugin's secret values, and the registry state it was built
     /// from: rebuilt only when a plugin is installed, promoted or removed.
     secrets: Mutex<Option<(Slots, Arc<Masker>)>>,
+    /// Providers that answered they have no embeddings, by id.
+    no_embeddings: Mutex<HashMap<String, embed::NoEmbeddings>>,
 }
 
 /// The registry's plugins at one moment (compared by pointer to tell whether anything changed).
@@ -244,7 +246,14 @@ struct CachedModels {
 
 impl Providers {
     pub fn new(registry: Arc<Registry>, config: ProvidersConfig) -> Self {
-        Self { registry, config, health: HealthBook::default(), models: Mutex::default(), secrets: Mutex::default() }
+        Self {
+            registry,
+            config,
+            health: HealthBook::default(),
+            models: Mutex::default(),
+            secrets: Mutex::default(),
+            no_embeddings: Mutex::default(),
+        }
     }
 
     /// A masker for every secret value any loaded plugin (stable or candidate, provider or
@@ -609,15 +618,25 @@ impl Providers {
         {
             return Ok(cached.models.clone());
         }
-        let models = match provider.plugin.list_models().await {
-            Ok(Ok(mut models)) => {
-                let masker = provider.plugin.capabilities().http.secrets().masker();
-                models.iter_mut().for_each(|m| masker.mask_in_place(&mut m.id));
-                models
+        // Retried like a chat: a list that failed once would leave routing blind for minutes.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.config.deadline_ms);
+        let once = |_retry| async {
+            match provider.plugin.list_models().await {
+                Ok(Ok(models)) => Ok(models),
+                Ok(Err(error)) => Err(Error::Upstream { plugin: plugin.label(), error: redacted(plugin, error) }),
+                Err(error) => Err(Error::Runtime(error)),
             }
-            Ok(Err(error)) => return Err(describe(&redacted(plugin, error))),
-            Err(error) => return Err(error.to_string()),
         };
+        let never_streams = AtomicBool::new(false);
+        let listed = tokio::time::timeout_at(deadline, self.attempts(plugin, &never_streams, deadline, once)).await;
+        let mut models = match listed {
+            Ok(Ok(models)) => models,
+            Ok(Err(Error::Upstream { error, .. })) => return Err(describe(&error)),
+            Ok(Err(error)) => return Err(error.to_string()),
+            Err(_) => return Err(Error::Deadline { ms: self.config.deadline_ms }.to_string()),
+        };
+        let masker = provider.plugin.capabilities().http.secrets().masker();
+        models.iter_mut().for_each(|m| masker.mask_in_place(&mut m.id));
         self.models.lock().unwrap_or_else(|e| e.into_inner()).insert(
             id.clone(),
             CachedModels { at: Instant::now(), digest: plugin.digest.clone(), models: models.clone() },

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{ChatOptions, Providers, describe};
-use crate::memory::Model;
-use crate::runtime::types::{self, EmbedRequest, ProviderError};
+use super::{ChatOptions, Error, Providers};
+use crate::memory::{Model, Purpose};
+use crate::runtime::types::{self, EmbedRequest, InputType, ProviderError};
 
 /// Replies to the manager's own prompts stay short and sober.
 const COMPLETION_TOKENS: u32 = 400;
@@ -30,21 +30,22 @@ impl Model for ProviderModel {
         Ok(reply.content)
     }
 
-    async fn embed(&self, texts: Vec<String>) -> Result<Option<(String, Vec<Vec<f32>>)>, String> {
+    async fn embed(&self, texts: Vec<String>, purpose: Purpose) -> Result<Option<(String, Vec<Vec<f32>>)>, String> {
         let plugin =
             self.providers.registry.get(&self.id).ok_or_else(|| format!("provider {} is not loaded", self.id))?;
         let provider = plugin.provider().ok_or_else(|| format!("{} is not a provider", self.id))?;
         if provider.info.embedding_model.is_none() || !provider.missing.is_empty() {
             return Ok(None);
         }
-        match provider
-            .plugin
-            .embed(&EmbedRequest { model: None, inputs: texts, input_type: None, dimensions: None })
-            .await
-        {
-            Ok(Ok(out)) => Ok(Some((out.model, out.vectors))),
-            Ok(Err(ProviderError::Unsupported(_))) => Ok(None),
-            Ok(Err(e)) => Err(describe(&e)),
+        let input_type = Some(match purpose {
+            Purpose::Query => InputType::Query,
+            Purpose::Document => InputType::Document,
+        });
+        let route = self.providers.select(Some(&self.id)).map_err(|e| e.to_string())?;
+        let request = EmbedRequest { model: None, inputs: texts, input_type, dimensions: None };
+        match self.providers.embed(route, request).await {
+            Ok(out) => Ok(Some((out.model, out.vectors))),
+            Err(Error::Upstream { error: ProviderError::Unsupported(_), .. }) => Ok(None),
             Err(e) => Err(e.to_string()),
         }
     }

@@ -82,11 +82,38 @@ pub struct Embedding {
 pub struct Scope {
     pub user: String,
     pub session: String,
+    /// The session's `created_at_ms` as the caller found it. Writes under such a scope are
+    /// refused with [`Error::Gone`] once that session has been deleted (or deleted and created
+    /// again under the same id), so a turn in flight or a background job never brings deleted
+    /// text back. `None` (a first turn) creates a missing session.
+    pub incarnation: Option<u64>,
 }
 
 impl Scope {
     pub fn new(user: impl Into<String>, session: impl Into<String>) -> Self {
-        Self { user: user.into(), session: session.into() }
+        Self { user: user.into(), session: session.into(), incarnation: None }
+    }
+
+    /// The scope of `session` as it exists now: writes stop once it is deleted.
+    pub fn of(session: &Session) -> Self {
+        Self { user: session.user.clone(), session: session.id.clone(), incarnation: Some(session.created_at_ms) }
+    }
+
+    /// Refuses a write into `found` (the stored session, if any) that this scope must not make:
+    /// another user's session, or not the incarnation the caller saw.
+    pub fn check(&self, found: Option<&Session>) -> Result<()> {
+        match (found, self.incarnation) {
+            (Some(s), _) if s.user != self.user => {
+                Err(Error::Conflict(format!("session {} belongs to another user", self.session)))
+            }
+            (Some(s), Some(seen)) if s.created_at_ms != seen => Err(self.gone()),
+            (None, Some(_)) => Err(self.gone()),
+            _ => Ok(()),
+        }
+    }
+
+    fn gone(&self) -> Error {
+        Error::Gone(format!("session {} was deleted", self.session))
     }
 }
 
@@ -99,6 +126,9 @@ pub enum Error {
     /// The session belongs to another user, or a write raced with a conflicting one.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The session this write was meant for was deleted meanwhile.
+    #[error("{0}")]
+    Gone(String),
     /// Stored data or arguments make no sense.
     #[error("invalid: {0}")]
     Invalid(String),
@@ -122,7 +152,9 @@ pub trait Store: Send + Sync + 'static {
     async fn list_sessions(&self, user: &str, limit: usize) -> Result<Vec<Session>>;
 
     /// Appends `messages` atomically and in order, creating the session for `scope.user` (with
-    /// `title`) if it does not exist. Fails with [`Error::Conflict`] if another user owns it.
+    /// `title`) if it does not exist. Fails with [`Error::Conflict`] if another user owns it and
+    /// with [`Error::Gone`] if the scope names an incarnation that no longer exists
+    /// ([`Scope::check`]); nothing is written then.
     async fn append(&self, scope: &Scope, messages: Vec<NewMessage>, title: Option<String>) -> Result<Vec<Message>>;
 
     /// Up to `limit` messages with `seq < before` (or the newest), oldest first. Empty if the
@@ -132,10 +164,12 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the session with its messages, summary and embeddings; false if there was none.
     async fn delete_session(&self, scope: &Scope) -> Result<bool>;
 
+    /// Sets the session's summary; refused like `append` for a session that is gone.
     async fn put_summary(&self, scope: &Scope, summary: Summary) -> Result<()>;
 
     async fn get_summary(&self, scope: &Scope) -> Result<Option<Summary>>;
 
+    /// Stores embeddings of the session's messages; refused like `put_summary`.
     async fn put_embeddings(&self, scope: &Scope, items: Vec<Embedding>) -> Result<()>;
 
     async fn list_embeddings(&self, scope: &Scope) -> Result<Vec<Embedding>>;
@@ -144,4 +178,18 @@ pub trait Store: Send + Sync + 'static {
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> u64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64
+}
+
+/// [`now_ms`], but never the same value twice in this process: the time new messages are
+/// stamped with. A session's `created_at_ms` is its incarnation ([`Scope::incarnation`]), so
+/// a session deleted and created again by this host always differs from its old self. (Under
+/// more than a thousand turns a second the stamps run ahead of the clock by that excess.)
+pub fn stamp_ms() -> u64 {
+    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let now = now_ms();
+    let previous = LAST.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+    if previous < now {
+        return now;
+    }
+    LAST.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
 }

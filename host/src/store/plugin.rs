@@ -24,6 +24,16 @@ impl PluginStore {
         Self { id: id.into(), registry }
     }
 
+    /// Refuses a write for an incarnation of the session that is gone. The memory-store
+    /// interface has no incarnation, so this check and the write are two calls: a delete
+    /// landing between them is the one window left (sled checks inside its transaction).
+    async fn still_there(&self, scope: &Scope) -> Result<()> {
+        if scope.incarnation.is_none() {
+            return Ok(());
+        }
+        scope.check(self.get_session(&scope.session).await?.as_ref())
+    }
+
     /// The route to the plugin's serving version(s).
     fn route(&self) -> Result<Route> {
         self.registry
@@ -182,6 +192,7 @@ impl Store for PluginStore {
     }
 
     async fn append(&self, scope: &Scope, messages: Vec<NewMessage>, title: Option<String>) -> Result<Vec<Message>> {
+        self.still_there(scope).await?;
         let scope = to_wit_scope(scope);
         let messages: Vec<_> = messages.into_iter().map(to_wit_message).collect();
         let stored = call!(self, read = false, |p| p.append(&scope, &messages, title.as_deref()))?;
@@ -200,6 +211,7 @@ impl Store for PluginStore {
     }
 
     async fn put_summary(&self, scope: &Scope, summary: Summary) -> Result<()> {
+        self.still_there(scope).await?;
         let scope = to_wit_scope(scope);
         let summary = to_wit_summary(summary);
         call!(self, read = false, |p| p.put_summary(&scope, &summary))
@@ -211,6 +223,7 @@ impl Store for PluginStore {
     }
 
     async fn put_embeddings(&self, scope: &Scope, items: Vec<Embedding>) -> Result<()> {
+        self.still_there(scope).await?;
         let scope = to_wit_scope(scope);
         let items: Vec<_> = items.into_iter().map(to_wit_embedding).collect();
         call!(self, read = false, |p| p.put_embeddings(&scope, &items))

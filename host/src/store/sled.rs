@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use super::{Embedding, Error, Message, NewMessage, Result, Scope, Session, Store, Summary};
 
@@ -135,6 +135,19 @@ impl SledStore {
     }
 }
 
+/// Inside a transaction: the scope's session exists, is the user's and is the incarnation the
+/// scope saw.
+fn live(sessions: &TransactionalTree, scope: &Scope) -> Result<(), ConflictableTransactionError<Error>> {
+    let abort = ConflictableTransactionError::Abort;
+    let found = sessions.get(&scope.session)?.map(|b| decode::<Session>(&b)).transpose().map_err(abort)?;
+    match found {
+        None if scope.incarnation.is_none() => {
+            Err(abort(Error::Conflict(format!("no session {} for this user", scope.session))))
+        }
+        found => scope.check(found.as_ref()).map_err(abort),
+    }
+}
+
 fn unavailable(e: sled::Error) -> Error {
     Error::Unavailable(e.to_string())
 }
@@ -207,8 +220,10 @@ impl Store for SledStore {
         let stored = flatten((&self.sessions, &self.by_user, &self.messages).transaction(
             |(sessions, by_user, tx_messages)| {
                 let abort = ConflictableTransactionError::Abort;
-                let mut session = match sessions.get(&scope.session)? {
-                    Some(bytes) => decode::<Session>(&bytes).map_err(abort)?,
+                let found = sessions.get(&scope.session)?.map(|b| decode::<Session>(&b)).transpose().map_err(abort)?;
+                scope.check(found.as_ref()).map_err(abort)?;
+                let mut session = match found {
+                    Some(session) => session,
                     None => Session {
                         id: scope.session.clone(),
                         user: scope.user.clone(),
@@ -219,9 +234,6 @@ impl Store for SledStore {
                         last_seq: 0,
                     },
                 };
-                if session.user != scope.user {
-                    return Err(abort(Error::Conflict(format!("session {} belongs to another user", scope.session))));
-                }
                 let mut stored = Vec::with_capacity(messages.len());
                 for m in &messages {
                     session.last_seq += 1;
@@ -285,10 +297,14 @@ impl Store for SledStore {
     }
 
     async fn put_summary(&self, scope: &Scope, summary: Summary) -> Result<()> {
-        if self.owned_session(scope)?.is_none() {
-            return Err(Error::Conflict(format!("no session {} for this user", scope.session)));
-        }
-        self.summaries.insert(scope.session.as_bytes(), encode(&summary)?).map_err(unavailable)?;
+        check_key(&scope.session)?;
+        let summary = encode(&summary)?;
+        // Checked and written in one transaction, so a delete comes wholly before or after.
+        flatten((&self.sessions, &self.summaries).transaction(|(sessions, summaries)| {
+            live(sessions, scope)?;
+            summaries.insert(scope.session.as_bytes(), summary.as_slice())?;
+            Ok(())
+        }))?;
         self.flush().await
     }
 
@@ -300,14 +316,16 @@ impl Store for SledStore {
     }
 
     async fn put_embeddings(&self, scope: &Scope, items: Vec<Embedding>) -> Result<()> {
-        if self.owned_session(scope)?.is_none() {
-            return Err(Error::Conflict(format!("no session {} for this user", scope.session)));
-        }
-        let mut batch = sled::Batch::default();
-        for item in &items {
-            batch.insert(seq_key(&scope.session, item.seq), encode(item)?);
-        }
-        self.embeddings.apply_batch(batch).map_err(unavailable)?;
+        check_key(&scope.session)?;
+        let items: Vec<(Vec<u8>, Vec<u8>)> =
+            items.iter().map(|item| Ok((seq_key(&scope.session, item.seq), encode(item)?))).collect::<Result<_>>()?;
+        flatten((&self.sessions, &self.embeddings).transaction(|(sessions, embeddings)| {
+            live(sessions, scope)?;
+            for (key, value) in &items {
+                embeddings.insert(key.as_slice(), value.as_slice())?;
+            }
+            Ok(())
+        }))?;
         self.flush().await
     }
 

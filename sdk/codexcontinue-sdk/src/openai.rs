@@ -772,7 +772,11 @@ impl<A: Api> Provider for Compatible<A> {
             return Err(ProviderError::Unsupported(format!("{} does not offer embeddings", A::VENDOR.name)));
         };
         let target = A::embeddings_target(&model)?;
-        let body = embeddings_body(target.model_in_body.then_some(model.as_str()), &request.inputs);
+        let mut body = embeddings_body(target.model_in_body.then_some(model.as_str()), &request.inputs);
+        // text-embedding-3 models shorten their vectors on request; OpenAI has no input type.
+        if let Some(dimensions) = request.dimensions {
+            body["dimensions"] = Value::from(dimensions);
+        }
         parse_embeddings(&post::<A>(&target.url, &body, false)?.bytes()?, &model, request.inputs.len())
     }
 }
