@@ -80,7 +80,7 @@ async fn chat_maps_request_and_reply() {
             "model": "llama3.2",
             "messages": [{"role": "system", "content": "be terse"}, {"role": "user", "content": "hello"}],
             "stream": false,
-            "options": {"temperature": 0.7, "top_p": 0.5, "num_predict": 64, "stop": ["User:"]},
+            "options": {"temperature": 0.7, "top_p": 0.5, "num_predict": 64, "stop": ["User:"], "num_ctx": 4096},
         })
     );
     server.stop().await;
@@ -99,7 +99,8 @@ async fn stream_emits_deltas_then_done() {
     OLLAMA.assert_reply(done, "The sky is blue", "qwen2.5:0.5b", "length", (26, 282));
     assert_eq!(
         mock.single_request().json(),
-        json!({"model": "qwen2.5:0.5b", "messages": [{"role": "user", "content": "hello"}], "stream": true})
+        json!({"model": "qwen2.5:0.5b", "messages": [{"role": "user", "content": "hello"}], "stream": true,
+               "options": {"num_ctx": 4096}})
     );
     server.stop().await;
 }
@@ -209,4 +210,97 @@ async fn list_models() {
             json!({"id": "nomic-embed-text:latest", "context_window": null, "supports_embeddings": true}),
         ]
     );
+}
+
+/// A prompt longer than Ollama's 4096-token default gets a `num_ctx` that holds it and the
+/// reply (a multiple of 2048), so Ollama does not silently cut the start of the prompt.
+#[tokio::test]
+async fn num_ctx_holds_a_long_prompt() {
+    let mock = MockServer::start(|_| reply("ok")).await;
+    let server = OLLAMA.server(&mock).await;
+    // 48 000 bytes of prose: about 12 000 tokens, three times Ollama's default window.
+    let long = "The audit log moved to Postgres in March. ".repeat(1143);
+    let (status, body) = OLLAMA.chat(&server, &long, json!({ "max_tokens": 1000 })).await;
+    assert_eq!(status, 200, "{body}");
+    let num_ctx = mock.single_request().json()["options"]["num_ctx"].as_u64().unwrap();
+    assert_eq!(num_ctx % 2048, 0, "{num_ctx}");
+    assert!((16_000 + 1000..=24_576).contains(&num_ctx), "{num_ctx}");
+    server.stop().await;
+}
+
+/// Tool calls keep Ollama's ids (or get `call_<n>` when it sends none) and tool results go back
+/// with `tool_name`, the name of the call they answer.
+#[tokio::test]
+async fn tool_calls_keep_ids_and_results_name_their_tool() {
+    let calls = Reply::json(
+        200,
+        json!({
+            "model": "qwen3:8b", "created_at": "2026-11-30T10:00:00Z",
+            "message": {"role": "assistant", "content": "", "tool_calls": [
+                {"id": "call_k2x9f1", "function": {"index": 0, "name": "weather", "arguments": {"city": "Oslo"}}},
+                {"function": {"index": 1, "name": "clock", "arguments": {}}},
+            ]},
+            "done": true, "done_reason": "stop", "prompt_eval_count": 80, "eval_count": 30,
+        }),
+    );
+    let mock = MockServer::start(vendor::script(vec![calls, reply("Sunny, noon.")])).await;
+    let server = OLLAMA.server(&mock).await;
+    let tools = json!([
+        {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}},
+        {"type": "function", "function": {"name": "clock", "parameters": {"type": "object"}}},
+    ]);
+    let user = json!({"role": "user", "content": "Weather and time in Oslo?"});
+    let body = json!({ "model": "qwen3:8b", "messages": [user], "tools": tools });
+    let (status, first) = server.post("/v1/chat/completions", body).await;
+    assert_eq!(status, 200, "{first}");
+    let message = &first["choices"][0]["message"];
+    let ids: Vec<&str> = message["tool_calls"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["call_k2x9f1", "call_1"], "{first}");
+
+    let messages = json!([
+        user,
+        {"role": "assistant", "content": null, "tool_calls": message["tool_calls"]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "12:00"},
+        {"role": "tool", "tool_call_id": "call_k2x9f1", "content": "sunny"},
+    ]);
+    let (status, second) =
+        server.post("/v1/chat/completions", json!({ "model": "qwen3:8b", "messages": messages, "tools": tools })).await;
+    assert_eq!(status, 200, "{second}");
+    let sent = mock.requests()[1].json();
+    let sent: Vec<&Value> = sent["messages"].as_array().unwrap().iter().filter(|m| m["role"] != "system").collect();
+    assert_eq!(sent[1]["tool_calls"][0]["id"], "call_k2x9f1", "{sent:?}");
+    assert_eq!(sent[1]["tool_calls"][1]["id"], "call_1", "{sent:?}");
+    assert_eq!(*sent[2], json!({"role": "tool", "content": "12:00", "tool_name": "clock"}));
+    assert_eq!(*sent[3], json!({"role": "tool", "content": "sunny", "tool_name": "weather"}));
+    server.stop().await;
+}
+
+/// A thinking model's `message.thinking` never reaches the client as reply text, streamed or not.
+#[tokio::test]
+async fn thinking_is_not_reply_text() {
+    let thinking = |text: &str| {
+        json!({"model": "qwen3:8b", "created_at": "2026-11-30T10:00:00Z", "message": {"role": "assistant", "content": "", "thinking": text}, "done": false})
+            .to_string()
+    };
+    let lines = [vec![thinking("Seven "), thinking("is prime.")], stream_lines("qwen3:8b", &["7"]), vec![done_line("qwen3:8b", "stop")]];
+    let lines = lines.concat();
+    let mock = MockServer::start(move |_| ndjson(lines.clone(), End::Complete)).await;
+    let server = OLLAMA.server(&mock).await;
+    let events = OLLAMA.chat_stream(&server, "a prime?", json!({ "model": "qwen3:8b" })).await;
+    assert_eq!(deltas(&events), "7");
+    OLLAMA.assert_reply(last(&events, "done"), "7", "qwen3:8b", "stop", (26, 282));
+    server.stop().await;
+
+    let complete = Reply::json(
+        200,
+        json!({"model": "qwen3:8b", "created_at": "2026-11-30T10:00:00Z",
+               "message": {"role": "assistant", "content": "7", "thinking": "Seven is prime."},
+               "done": true, "done_reason": "stop", "prompt_eval_count": 26, "eval_count": 298}),
+    );
+    let mock = MockServer::start(move |_| complete.clone()).await;
+    let server = OLLAMA.server(&mock).await;
+    let (status, body) = OLLAMA.chat(&server, "a prime?", json!({ "model": "qwen3:8b" })).await;
+    assert_eq!(status, 200, "{body}");
+    OLLAMA.assert_reply(&body, "7", "qwen3:8b", "stop", (26, 298));
+    server.stop().await;
 }
