@@ -193,23 +193,55 @@ async fn ollama_host_without_scheme() {
     server.stop().await;
 }
 
-/// Models come from `GET /api/tags`; the configured embedding model is marked as embedding.
+/// Models come from `GET /api/tags`, each with its context window from `POST /api/show`; the
+/// configured embedding model (or one Ollama calls `embedding`) is marked as embedding, and a
+/// model whose details fail is still listed.
 #[tokio::test]
 async fn list_models() {
     let details = json!({"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"], "parameter_size": "3.2B", "quantization_level": "Q4_K_M"});
     let tags = json!({"models": [
         {"name": "llama3.2:latest", "model": "llama3.2:latest", "modified_at": "2024-12-10T10:00:00.000Z", "size": 2019393189_u64, "digest": "a80c4f17acd5", "details": details},
         {"name": "nomic-embed-text:latest", "model": "nomic-embed-text:latest", "modified_at": "2024-12-09T10:00:00.000Z", "size": 274302450, "digest": "0a109f422b47", "details": details},
+        {"name": "broken:latest", "model": "broken:latest", "modified_at": "2024-12-08T10:00:00.000Z", "size": 1, "digest": "00", "details": details},
     ]});
-    let (request, models) = vendor::list_models(&OLLAMA, Reply::json(200, tags)).await;
-    assert_eq!((request.method.as_str(), request.uri.as_str()), ("GET", "/api/tags"));
+    let mock = MockServer::start(move |request| match request.uri.as_str() {
+        "/api/tags" => Reply::json(200, tags.clone()),
+        _ => match request.json()["model"].as_str() {
+            Some("llama3.2:latest") => Reply::json(200, json!({
+                "details": details, "capabilities": ["completion", "tools"],
+                "model_info": {"general.architecture": "llama", "llama.context_length": 131072, "llama.embedding_length": 3072},
+            })),
+            Some("nomic-embed-text:latest") => Reply::json(200, json!({
+                "capabilities": ["embedding"], "model_info": {"general.architecture": "nomic-bert", "nomic-bert.context_length": 2048},
+            })),
+            _ => Reply::json(500, json!({"error": "unable to load model"})),
+        },
+    })
+    .await;
+    let server = OLLAMA.server(&mock).await;
+    let (status, body) = server.get("/v1/models").await;
+    assert_eq!(status, 200, "{body}");
+    let models: Vec<Value> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["owned_by"] == "ollama")
+        .map(|m| {
+            let id = m["id"].as_str().unwrap().trim_start_matches("ollama/");
+            json!({"id": id, "context_window": m["context_window"], "supports_embeddings": m["supports_embeddings"]})
+        })
+        .collect();
     assert_eq!(
         models,
         [
-            json!({"id": "llama3.2:latest", "context_window": null, "supports_embeddings": false}),
-            json!({"id": "nomic-embed-text:latest", "context_window": null, "supports_embeddings": true}),
+            json!({"id": "llama3.2:latest", "context_window": 131072, "supports_embeddings": false}),
+            json!({"id": "nomic-embed-text:latest", "context_window": 2048, "supports_embeddings": true}),
+            json!({"id": "broken:latest", "context_window": null, "supports_embeddings": false}),
         ]
     );
+    let uris: Vec<String> = mock.requests().iter().map(|r| format!("{} {}", r.method, r.uri)).collect();
+    assert_eq!(uris, ["GET /api/tags", "POST /api/show", "POST /api/show", "POST /api/show"]);
+    server.stop().await;
 }
 
 /// A prompt longer than Ollama's 4096-token default gets a `num_ctx` that holds it and the
@@ -250,7 +282,7 @@ async fn tool_calls_keep_ids_and_results_name_their_tool() {
         {"type": "function", "function": {"name": "clock", "parameters": {"type": "object"}}},
     ]);
     let user = json!({"role": "user", "content": "Weather and time in Oslo?"});
-    let body = json!({ "model": "qwen3:8b", "messages": [user], "tools": tools });
+    let body = json!({ "model": "ollama/qwen3:8b", "messages": [user], "tools": tools });
     let (status, first) = server.post("/v1/chat/completions", body).await;
     assert_eq!(status, 200, "{first}");
     let message = &first["choices"][0]["message"];
@@ -263,8 +295,9 @@ async fn tool_calls_keep_ids_and_results_name_their_tool() {
         {"role": "tool", "tool_call_id": "call_1", "content": "12:00"},
         {"role": "tool", "tool_call_id": "call_k2x9f1", "content": "sunny"},
     ]);
-    let (status, second) =
-        server.post("/v1/chat/completions", json!({ "model": "qwen3:8b", "messages": messages, "tools": tools })).await;
+    let (status, second) = server
+        .post("/v1/chat/completions", json!({ "model": "ollama/qwen3:8b", "messages": messages, "tools": tools }))
+        .await;
     assert_eq!(status, 200, "{second}");
     let sent = mock.requests()[1].json();
     let sent: Vec<&Value> = sent["messages"].as_array().unwrap().iter().filter(|m| m["role"] != "system").collect();
@@ -282,7 +315,11 @@ async fn thinking_is_not_reply_text() {
         json!({"model": "qwen3:8b", "created_at": "2026-11-30T10:00:00Z", "message": {"role": "assistant", "content": "", "thinking": text}, "done": false})
             .to_string()
     };
-    let lines = [vec![thinking("Seven "), thinking("is prime.")], stream_lines("qwen3:8b", &["7"]), vec![done_line("qwen3:8b", "stop")]];
+    let lines = [
+        vec![thinking("Seven "), thinking("is prime.")],
+        stream_lines("qwen3:8b", &["7"]),
+        vec![done_line("qwen3:8b", "stop")],
+    ];
     let lines = lines.concat();
     let mock = MockServer::start(move |_| ndjson(lines.clone(), End::Complete)).await;
     let server = OLLAMA.server(&mock).await;

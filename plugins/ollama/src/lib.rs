@@ -52,8 +52,20 @@ impl Provider for Ollama {
         }
     }
 
+    /// The pulled models (`/api/tags`), each with its details from `/api/show`; a model whose
+    /// details cannot be read is still listed, with what the tags say.
     fn list_models() -> Result<Vec<ModelInfo>, ProviderError> {
-        Ok(reply::models(send(Request::get, "/api/tags", None)?.json()?, &embedding_model()))
+        let models = reply::models(send(Request::get, "/api/tags", None)?.json()?, &embedding_model());
+        Ok(models
+            .into_iter()
+            .map(|model| {
+                let body = serde_json::json!({ "model": model.id });
+                match send(Request::post, "/api/show", Some(body)).and_then(|r| r.json()) {
+                    Ok(show) => reply::with_details(model, show),
+                    Err(_) => model,
+                }
+            })
+            .collect())
     }
 
     fn chat(request: ChatRequest) -> Result<ChatResponse, ProviderError> {

@@ -198,6 +198,38 @@ pub fn models(tags: Tags, embedding_model: &str) -> Vec<ModelInfo> {
         .collect()
 }
 
+/// The reply of `POST /api/show` for one model: what it can do, and its architecture's facts.
+#[derive(Debug, Default, Deserialize)]
+pub struct Show {
+    /// e.g. `completion`, `tools`, `vision`, `thinking`, `embedding`, `insert`.
+    #[serde(default)]
+    capabilities: Vec<String>,
+    /// Keys are prefixed by the architecture: `llama.context_length`, `qwen3.context_length`…
+    #[serde(default)]
+    model_info: serde_json::Map<String, Value>,
+}
+
+/// `model` with what `/api/show` says of it: the context window (`*.context_length`) and its
+/// capabilities. Ollama reports no output limit (a reply may fill the window), so that stays
+/// unknown.
+pub fn with_details(model: ModelInfo, show: Show) -> ModelInfo {
+    let has = |capability: &str| show.capabilities.iter().any(|c| c == capability);
+    let context_window = show
+        .model_info
+        .iter()
+        .find(|(key, _)| key.ends_with(".context_length"))
+        .and_then(|(_, value)| value.as_u64())
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    ModelInfo {
+        context_window: context_window.or(model.context_window),
+        supports_embeddings: model.supports_embeddings || has("embedding"),
+        supports_tools: has("tools"),
+        supports_vision: has("vision"),
+        supports_reasoning: has("thinking"),
+        ..model
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use codexcontinue_sdk::StreamEvent;
@@ -310,6 +342,26 @@ mod tests {
                 StreamEvent::Delta("7".into())
             ]
         );
+    }
+
+    /// `/api/show` adds the context window and the tools, vision, thinking and embedding
+    /// capabilities; an empty answer changes nothing.
+    #[test]
+    fn model_details() {
+        let show = parse(json!({
+            "modified_at": "2026-10-01T10:00:00Z", "template": "…", "parameters": "…",
+            "details": {"family": "gemma3", "parameter_size": "4.3B", "quantization_level": "Q4_K_M"},
+            "model_info": {"general.architecture": "gemma3", "gemma3.context_length": 131072, "gemma3.embedding_length": 2560},
+            "capabilities": ["completion", "vision", "tools", "thinking"],
+        }));
+        let model = with_details(ModelInfo::new("gemma3:4b"), show);
+        assert_eq!(model.context_window, Some(131_072));
+        assert_eq!((model.supports_tools, model.supports_vision, model.supports_reasoning), (true, true, true));
+        assert!(!model.supports_embeddings && model.max_output_tokens.is_none());
+        let embed = with_details(ModelInfo::new("nomic-embed-text"), parse(json!({"capabilities": ["embedding"]})));
+        assert!(embed.supports_embeddings && !embed.supports_tools);
+        let plain = with_details(model_info("m", true, false), Show::default());
+        assert_eq!(plain, model_info("m", true, false));
     }
 
     /// An `error` line fails the stream.
