@@ -167,7 +167,8 @@ fn tool(spec: &crate::ToolSpec) -> Result<Value, ProviderError> {
 }
 
 /// OpenAI's finish reasons, with Mistral's `model_length` (the model's context window is full);
-/// unknown ones are `other`. Mistral's `error` is a failure, not a reason: see [`finished`].
+/// unknown ones are `other`. Mistral's `error` is a failure, not a reason: the reply parsers fail
+/// the call as `unavailable` instead.
 pub fn finish_reason(reason: &str) -> FinishReason {
     match reason {
         "stop" => FinishReason::Stop,
