@@ -1,7 +1,7 @@
 //! The `azure-openai` plugin against a mock speaking Azure OpenAI: the shared OpenAI-family
-//! suite on deployment URLs with a dated api-version and the `api-key` header, plus the v1 API,
-//! deployment and version from the environment, content filtering, `retry-after-ms`, and the
-//! model list.
+//! suite on the v1 API (the default: `/openai/v1/...`, deployment as `model`, `api-key` header),
+//! plus deployment URLs under a dated api-version, deployment and version from the environment,
+//! content filtering, `retry-after-ms`, and the model list.
 
 mod common;
 
@@ -20,8 +20,8 @@ const AZURE: Dialect = Dialect {
     key: KEY,
     default_model: "gpt-4.1-mini",
     answering_model: "gpt-4.1-mini",
-    chat_path: |deployment| format!("/openai/deployments/{deployment}/chat/completions?api-version=2024-10-21"),
-    model_in_body: false,
+    chat_path: |_| "/openai/v1/chat/completions".into(),
+    model_in_body: true,
     stream_usage: true,
     headers: &[("api-key", "azure-test-key-0123456789")],
     stream_accept: "text/event-stream",
@@ -62,19 +62,18 @@ fn failure(failure: Failure, _model: &str) -> Reply {
 
 openai_wire_suite!(AZURE);
 
-/// With `OPENAI_API_VERSION=v1` chats go to `/openai/v1/chat/completions`, naming the
-/// deployment (from `AZURE_OPENAI_DEPLOYMENT`) as the model in the body.
+/// By default chats go to the v1 API, `/openai/v1/chat/completions` with no api-version, naming
+/// the deployment (from `AZURE_OPENAI_DEPLOYMENT`) as the model in the body.
 #[tokio::test]
-async fn v1_api_names_the_deployment_in_the_body() {
-    let request =
-        openai_wire::chat_under(&AZURE, &[("OPENAI_API_VERSION", "v1"), ("AZURE_OPENAI_DEPLOYMENT", "gpt-4o-prod")])
-            .await;
+async fn v1_api_is_the_default_and_names_the_deployment_in_the_body() {
+    let request = openai_wire::chat_under(&AZURE, &[("AZURE_OPENAI_DEPLOYMENT", "gpt-4o-prod")]).await;
     assert_eq!((request.method.as_str(), request.uri.as_str()), ("POST", "/openai/v1/chat/completions"));
     assert_eq!(request.header("api-key"), Some(KEY));
     assert_eq!(request.json(), json!({"model": "gpt-4o-prod", "messages": [{"role": "user", "content": "hi"}]}));
 }
 
-/// `AZURE_OPENAI_DEPLOYMENT` and a dated `OPENAI_API_VERSION` shape the deployment URL.
+/// A dated `OPENAI_API_VERSION` keeps the deployment-style API: `AZURE_OPENAI_DEPLOYMENT` and the
+/// version shape the URL, and the body names no model.
 #[tokio::test]
 async fn deployment_and_version_from_the_environment() {
     let request = openai_wire::chat_under(

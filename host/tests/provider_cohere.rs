@@ -1,6 +1,7 @@
 //! The `cohere` plugin against a mock speaking the v2 Chat API: the exact request it sends
-//! (bearer key, roles, `p`, `stop_sequences`), replies and SSE streams (`message-start` …
-//! `message-end`) mapped back, and every failure (HTTP errors, broken and stalled streams).
+//! (bearer key, roles, `p` within 0.01–0.99, at most 5 `stop_sequences`), replies and SSE
+//! streams (`message-start` … `message-end`, thinking content) mapped back, and every failure
+//! (HTTP errors with Retry-After, 413, "too many tokens", broken and stalled streams).
 
 mod common;
 
@@ -63,7 +64,7 @@ async fn chat_maps_request_and_reply() {
     let extra = json!({ "system": "be terse", "temperature": 0.3, "top_p": 0.75, "max_tokens": 100, "stop": ["END"] });
     let (status, body) = COHERE.chat(&server, "hello", extra).await;
     assert_eq!(status, 200, "{body}");
-    COHERE.assert_reply(&body, "Hello there", "command-r-plus-08-2024", "stop", (71, 3));
+    COHERE.assert_reply(&body, "Hello there", "command-a-03-2025", "stop", (71, 3));
 
     let request = mock.single_request();
     assert_eq!((request.method.as_str(), request.uri.as_str()), ("POST", "/v2/chat"));
@@ -72,7 +73,7 @@ async fn chat_maps_request_and_reply() {
     assert_eq!(
         request.json(),
         json!({
-            "model": "command-r-plus-08-2024",
+            "model": "command-a-03-2025",
             "messages": [{"role": "system", "content": "be terse"}, {"role": "user", "content": "hello"}],
             "stream": false,
             "temperature": 0.3,
@@ -210,4 +211,88 @@ async fn list_models() {
             json!({"id": "embed-english-v3.0", "context_window": 512, "supports_embeddings": true}),
         ]
     );
+}
+
+/// Cohere's limits are applied before sending: `top_p` 1.0 goes out as `p` 0.99 and only the
+/// first 5 of 7 stop sequences are sent (Cohere answers 400 to either otherwise).
+#[tokio::test]
+async fn p_and_stop_sequences_within_cohere_limits() {
+    let mock = MockServer::start(|_| reply("ok")).await;
+    let server = COHERE.server(&mock).await;
+    let stops: Vec<String> = (1..=7).map(|n| format!("S{n}")).collect();
+    let (status, body) = COHERE.chat(&server, "hello", json!({ "top_p": 1.0, "stop": stops })).await;
+    assert_eq!(status, 200, "{body}");
+    let sent = mock.single_request().json();
+    assert_eq!((&sent["p"], &sent["stop_sequences"]), (&json!(0.99), &json!(["S1", "S2", "S3", "S4", "S5"])));
+    server.stop().await;
+}
+
+/// Command A Reasoning's thinking (`content-start` of type thinking, `content-delta` with
+/// `content.thinking`) never reaches the client as reply text, streamed or not.
+#[tokio::test]
+async fn thinking_is_not_reply_text() {
+    let events = vec![
+        json!({"id": "7d1c", "type": "message-start", "delta": {"message": {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}}}),
+        json!({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "thinking", "thinking": ""}}}}),
+        json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"thinking": "Small primes: 2, 3, 5, 7."}}}}),
+        json!({"type": "content-end", "index": 0}),
+        json!({"type": "content-start", "index": 1, "delta": {"message": {"content": {"type": "text", "text": ""}}}}),
+        json!({"type": "content-delta", "index": 1, "delta": {"message": {"content": {"text": "7"}}}}),
+        json!({"type": "content-end", "index": 1}),
+        json!({"type": "message-end", "delta": {"finish_reason": "COMPLETE", "usage": {"billed_units": {"input_tokens": 4, "output_tokens": 30}, "tokens": {"input_tokens": 70, "output_tokens": 30}}}}),
+    ];
+    let mock = MockServer::start(move |_| typed_sse(&events, End::Complete)).await;
+    let server = COHERE.server(&mock).await;
+    let model = json!({ "model": "command-a-reasoning-08-2025" });
+    let events = COHERE.chat_stream(&server, "a prime?", model.clone()).await;
+    assert_eq!(deltas(&events), "7");
+    COHERE.assert_reply(last(&events, "done"), "7", "command-a-reasoning-08-2025", "stop", (70, 30));
+    server.stop().await;
+
+    let json_reply = Reply::json(
+        200,
+        json!({
+            "id": "7d1d", "finish_reason": "COMPLETE",
+            "message": {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "Small primes: 2, 3, 5, 7."},
+                {"type": "text", "text": "7"},
+            ]},
+            "usage": {"billed_units": {"input_tokens": 4, "output_tokens": 30}, "tokens": {"input_tokens": 70, "output_tokens": 30}},
+        }),
+    );
+    let mock = MockServer::start(move |_| json_reply.clone()).await;
+    let server = COHERE.server(&mock).await;
+    let (status, body) = COHERE.chat(&server, "a prime?", model).await;
+    assert_eq!(status, 200, "{body}");
+    COHERE.assert_reply(&body, "7", "command-a-reasoning-08-2025", "stop", (70, 30));
+    server.stop().await;
+}
+
+/// 413 → request_too_large; a 400 "too many tokens" → context_length_exceeded; 429 and 503
+/// pass their Retry-After on to the client.
+#[tokio::test]
+async fn size_context_and_retry_after_errors() {
+    let replies = vec![
+        error(413, "request entity too large"),
+        error(400, "too many tokens: size limit exceeded by 1200 tokens. Try using shorter or fewer inputs."),
+        error(429, "You are past the per-minute request limit.").header("retry-after", "3"),
+        error(503, "service unavailable").header("retry-after", "4"),
+    ];
+    let mock = MockServer::start(vendor::script(replies)).await;
+    let server = COHERE.server(&mock).await;
+    let expected = [
+        (413, "request_too_large", None),
+        (400, "context_length_exceeded", None),
+        (429, "rate_limited", Some("3")),
+        (502, "upstream_unavailable", Some("4")),
+    ];
+    for (i, (status, code, retry_after)) in expected.into_iter().enumerate() {
+        let body = json!({ "message": format!("case {i}"), "provider": "cohere" });
+        let response = server.client.post(server.url("/chat")).json(&body).send().await.unwrap();
+        let retry = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        let (got, body) = common::response(response).await;
+        assert_eq!((got, common::error_code(&body)), (status, code), "case {i}: {body}");
+        assert_eq!(retry.as_deref(), retry_after, "case {i}: Retry-After");
+    }
+    server.stop().await;
 }

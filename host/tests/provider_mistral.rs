@@ -1,13 +1,15 @@
 //! The `mistral` plugin against a mock speaking Mistral's chat completions API: the shared
 //! OpenAI-family suite in Mistral's dialect (no `stream_options`, usage in the last chunk, an
-//! unknown model answered with 400 `invalid_model`), its 422 validation errors and `/models`.
+//! unknown model answered with 400 `invalid_model`), `name` only on tool messages, Magistral's
+//! content lists (thinking and text chunks), `finish_reason: "error"`, its 422 validation errors
+//! and `/models`.
 
 mod common;
 
-use common::mock::{MockServer, Reply};
-use common::openai_wire::{Dialect, Failure, Style};
-use common::vendor::{self, Vendor};
-use serde_json::json;
+use common::mock::{End, MockServer, Reply};
+use common::openai_wire::{Dialect, Failure, Style, completion};
+use common::vendor::{self, Vendor, deltas, last};
+use serde_json::{Value, json};
 
 const MISTRAL: Dialect = Dialect {
     vendor: Vendor {
@@ -98,5 +100,78 @@ async fn models_come_from_the_vendor() {
         .collect();
     assert_eq!(listed, [("mistral-small-latest", 131_072), ("mistral-embed", 8192)]);
     assert_eq!(mock.requests()[0].uri, "/v1/models");
+    server.stop().await;
+}
+
+/// `name` reaches Mistral only on tool messages; on a user message (where Mistral's schema has
+/// no `name` and answers 422) it is left out.
+#[tokio::test]
+async fn name_only_on_tool_messages() {
+    let mock = MockServer::start(|_| MISTRAL.completion("Sunny.", (30, 2))).await;
+    let server = MISTRAL.vendor.server(&mock).await;
+    let call = json!({"id": "D681PevKs", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Oslo\"}"}});
+    let messages = json!([
+        {"role": "user", "content": "Weather in Oslo?", "name": "ada"},
+        {"role": "assistant", "content": null, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "D681PevKs", "name": "weather", "content": "sunny"},
+    ]);
+    let tools = json!([{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]);
+    let body = json!({ "model": "mistral-small-latest", "messages": messages, "tools": tools });
+    let (status, reply) = server.post("/v1/chat/completions", body).await;
+    assert_eq!(status, 200, "{reply}");
+    let sent = mock.single_request().json();
+    let sent: Vec<&Value> = sent["messages"].as_array().unwrap().iter().filter(|m| m["role"] != "system").collect();
+    assert_eq!(*sent[0], json!({"role": "user", "content": "Weather in Oslo?"}));
+    assert_eq!(sent[2]["name"], "weather", "{sent:?}");
+    server.stop().await;
+}
+
+/// Magistral's `content` lists: thinking chunks never reach the client as reply text, in a
+/// JSON reply or a stream, and text chunks do.
+#[tokio::test]
+async fn magistral_content_lists() {
+    let thinking = json!({"type": "thinking", "thinking": [{"type": "text", "text": "Small primes: 2, 3, 5, 7."}]});
+    let mut reply = completion(Style::Mistral, "magistral-small-2509", "", "stop", (12, 40));
+    reply["choices"][0]["message"]["content"] = json!([thinking, {"type": "text", "text": "7"}]);
+    let mock = MockServer::start(move |_| Reply::json(200, reply.clone())).await;
+    let server = MISTRAL.vendor.server(&mock).await;
+    let model = json!({ "model": "magistral-small-2509" });
+    let (status, body) = MISTRAL.vendor.chat(&server, "a prime?", model.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    MISTRAL.vendor.assert_reply(&body, "7", "magistral-small-2509", "stop", (12, 40));
+    server.stop().await;
+
+    let chunk = |content: Value, finish: Value| {
+        json!({"id": "8c1e", "object": "chat.completion.chunk", "created": 1_764_086_400, "model": "magistral-small-2509",
+               "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]})
+    };
+    let piece = |text: &str| json!([{"type": "thinking", "thinking": [{"type": "text", "text": text}]}]);
+    let mut end = chunk(json!(""), json!("stop"));
+    end["usage"] = json!({"prompt_tokens": 12, "completion_tokens": 40, "total_tokens": 52});
+    let events = [
+        chunk(json!(""), Value::Null),
+        chunk(piece("Small primes: "), Value::Null),
+        chunk(piece("2, 3, 5, 7."), Value::Null),
+        chunk(json!([{"type": "text", "text": "7"}]), Value::Null),
+        end,
+    ];
+    let lines: Vec<String> = events.iter().map(|e| format!("data: {e}")).chain(["data: [DONE]".to_owned()]).collect();
+    let mock = MockServer::start(move |_| Reply::sse(&lines, std::time::Duration::from_millis(5), End::Complete)).await;
+    let server = MISTRAL.vendor.server(&mock).await;
+    let events = MISTRAL.vendor.chat_stream(&server, "a prime?", model).await;
+    assert_eq!(deltas(&events), "7");
+    MISTRAL.vendor.assert_reply(last(&events, "done"), "7", "magistral-small-2509", "stop", (12, 40));
+    server.stop().await;
+}
+
+/// `finish_reason: "error"` fails the call as upstream_unavailable (502), not a reply that
+/// merely stopped for an `other` reason.
+#[tokio::test]
+async fn finish_reason_error_is_a_failure() {
+    let reply = completion(Style::Mistral, "mistral-small-latest", "Par", "error", (10, 1));
+    let mock = MockServer::start(move |_| Reply::json(200, reply.clone())).await;
+    let server = MISTRAL.vendor.server(&mock).await;
+    let (status, body) = MISTRAL.vendor.chat(&server, "hi", json!({})).await;
+    assert_eq!((status, common::error_code(&body)), (502, "upstream_unavailable"), "{body}");
     server.stop().await;
 }

@@ -1,17 +1,16 @@
 //! Azure OpenAI: chat completions (plain and streamed) and embeddings on a resource's endpoint,
-//! either per deployment with a dated `api-version` (`/openai/deployments/{deployment}/...`, the
-//! request's model naming the deployment) or on the version-less v1 API (`/openai/v1/...`, the
-//! model in the body) when `OPENAI_API_VERSION=v1`. The wire format is OpenAI's, from
+//! by default on the version-less v1 API (`/openai/v1/...`, the deployment named as `model` in
+//! the body), or per deployment with a dated `api-version` (`/openai/deployments/{deployment}/
+//! ...?api-version=...`) when `OPENAI_API_VERSION` names one. The wire format is OpenAI's, from
 //! [`codexcontinue_sdk::openai`]; the key travels in Azure's `api-key` header.
 
 use codexcontinue_sdk::openai::{Api, Auth, Compatible, Target, Vendor};
 use codexcontinue_sdk::{ModelInfo, Provider, ProviderError, config, export_provider};
 
-/// The api-version used unless `OPENAI_API_VERSION` says otherwise: the latest generally
-/// available dated version (preview versions change shape without notice).
-const DEFAULT_API_VERSION: &str = "2024-10-21";
-
-/// The `api-version` value that selects the v1 API.
+/// The `api-version` value that selects the v1 API, which is also the default: Azure's current
+/// GA surface, which needs no dated version and takes new models (gpt-5, o-series) as soon as
+/// they are deployed. A dated `OPENAI_API_VERSION` (e.g. `2024-10-21`) keeps the older
+/// per-deployment URLs.
 const V1: &str = "v1";
 
 /// An Azure OpenAI resource.
@@ -66,7 +65,7 @@ fn endpoint() -> Result<String, ProviderError> {
 }
 
 fn api_version() -> String {
-    config::get("api_version").filter(|v| !v.trim().is_empty()).unwrap_or_else(|| DEFAULT_API_VERSION.to_owned())
+    config::get("api_version").filter(|v| !v.trim().is_empty()).unwrap_or_else(|| V1.to_owned())
 }
 
 /// Where `operation` (`chat/completions`, `embeddings`) for `deployment` goes.

@@ -6,7 +6,7 @@ mod reply;
 mod request;
 
 use codexcontinue_sdk::http::{Request, Response};
-use codexcontinue_sdk::vendor::{self, Collector};
+use codexcontinue_sdk::vendor;
 use codexcontinue_sdk::{
     ChatRequest, ChatResponse, EmbedRequest, Embeddings, ModelInfo, Provider, ProviderError, ProviderInfo, Sink,
     config, export_provider, secret, sse,
@@ -18,9 +18,18 @@ struct Cohere;
 /// The embedding model when neither the request nor the manifest names one.
 const EMBEDDING_MODEL: &str = "embed-english-v3.0";
 
-/// Sends `request` with the key, and passes only a 2xx reply on.
+/// The chat model when neither the request nor the manifest names one: Command A, Cohere's
+/// current general model (`command-r-plus-08-2024` was the seed's, now superseded).
+const CHAT_MODEL: &str = "command-a-03-2025";
+
+/// Sends `request` with the key, and passes only a 2xx reply on; failures are mapped by status
+/// and `Retry-After`, then refined by Cohere's wording (see [`reply::refine`]).
 fn send(request: Request) -> Result<Response, ProviderError> {
-    request.header("authorization", format!("Bearer {}", secret("CO_API_KEY"))).send()?.error_for_status()
+    request
+        .header("authorization", format!("Bearer {}", secret("CO_API_KEY")))
+        .send()?
+        .error_for_status()
+        .map_err(reply::refine)
 }
 
 /// `path` under the configured base URL (`CO_API_URL` overrides it).
@@ -37,7 +46,7 @@ impl Provider for Cohere {
     fn info() -> ProviderInfo {
         ProviderInfo {
             name: "Cohere".into(),
-            default_model: config::get_or("default_model", "command-r-plus-08-2024"),
+            default_model: config::get_or("default_model", CHAT_MODEL),
             embedding_model: Some(config::get_or("embedding_model", EMBEDDING_MODEL)),
         }
     }
@@ -53,16 +62,16 @@ impl Provider for Cohere {
     fn chat_stream(request: ChatRequest, out: &Sink) -> Result<ChatResponse, ProviderError> {
         let response = chat(&request, true)?;
         let mut emit = |event: &_| out.emit(event);
-        let mut collector = Collector::new(&mut emit, request.model.as_str());
+        let mut stream = reply::Stream::new(&mut emit, &request.model);
         vendor::read_stream(sse::Parser::new(), response.chunks(), |event| {
-            reply::event(&mut collector, vendor::parse_event(&event.data)?)
+            stream.event(vendor::parse_event(&event.data)?)
         })?;
-        Ok(collector.finish())
+        Ok(stream.finish())
     }
 
     fn embed(request: EmbedRequest) -> Result<Embeddings, ProviderError> {
-        let model = request.model.unwrap_or_else(|| config::get_or("embedding_model", EMBEDDING_MODEL));
-        let body = request::embed(&model, &request.inputs);
+        let model = request.model.clone().unwrap_or_else(|| config::get_or("embedding_model", EMBEDDING_MODEL));
+        let body = request::embed(&model, &request);
         reply::embeddings(send(Request::post(url("/v2/embed")).json(&body)?)?.json()?, model, request.inputs.len())
     }
 }

@@ -1,10 +1,14 @@
 //! Cohere's v2 replies as ours: a complete Chat reply, the server-sent events of a streamed one
-//! (`message-start` … `message-end`; unknown types are skipped), embeddings and the model list.
+//! (`message-start` … `message-end`; unknown types are skipped), thinking content (Command A
+//! Reasoning) as reasoning rather than text, errors refined by Cohere's wording, embeddings and
+//! the model list.
 
 use std::ops::ControlFlow;
 
 use codexcontinue_sdk::vendor::{Collector, model_info};
-use codexcontinue_sdk::{ChatResponse, Embeddings, FinishReason, ModelInfo, ProviderError, ToolCall, Usage};
+use codexcontinue_sdk::{
+    ChatResponse, Embeddings, FinishReason, ModelInfo, ProviderError, ReasoningBlock, StreamEvent, ToolCall, Usage,
+};
 use serde::Deserialize;
 
 /// A complete reply of `POST /v2/chat`. It does not name the model.
@@ -23,12 +27,15 @@ struct ChatMessage {
     tool_calls: Vec<ApiToolCall>,
 }
 
+/// One content item: `{"type": "text", "text"}` or `{"type": "thinking", "thinking"}`.
 #[derive(Debug, Deserialize)]
 struct ContentItem {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
     text: String,
+    #[serde(default)]
+    thinking: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,7 +90,9 @@ fn finish_reason(reason: Option<&str>, error: Option<String>) -> Result<FinishRe
 
 /// A complete reply as ours, from `model` (the one requested).
 pub fn chat(chat: Chat, model: String) -> Result<ChatResponse, ProviderError> {
-    let content = chat.message.content.iter().filter(|c| c.kind == "text").map(|c| c.text.as_str()).collect();
+    let items = &chat.message.content;
+    let content = items.iter().filter(|c| c.kind == "text").map(|c| c.text.as_str()).collect();
+    let reasoning = items.iter().filter(|c| c.kind == "thinking").map(|c| thinking_block(c.thinking.clone())).collect();
     let tool_calls = chat
         .message
         .tool_calls
@@ -96,7 +105,7 @@ pub fn chat(chat: Chat, model: String) -> Result<ChatResponse, ProviderError> {
         .collect();
     Ok(ChatResponse {
         content,
-        reasoning: Vec::new(),
+        reasoning,
         tool_calls,
         finish_reason: finish_reason(chat.finish_reason.as_deref(), None)?,
         usage: chat.usage.and_then(|u| u.usage()),
@@ -104,11 +113,24 @@ pub fn chat(chat: Chat, model: String) -> Result<ChatResponse, ProviderError> {
     })
 }
 
+/// A reasoning block of Cohere's thinking text; Cohere neither signs nor encrypts it.
+fn thinking_block(text: String) -> ReasoningBlock {
+    ReasoningBlock { text, signature: None, encrypted_content: None, id: None }
+}
+
 /// One server-sent event of a streamed reply, by its `type`; the payload sits in `delta.message`.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Event {
+    /// Opens a content block of type `text` or `thinking`.
+    ContentStart {
+        #[serde(default)]
+        index: u32,
+        delta: Delta<ContentStart>,
+    },
     ContentDelta {
+        #[serde(default)]
+        index: u32,
         delta: Delta<ContentDelta>,
     },
     ToolCallStart {
@@ -122,8 +144,8 @@ pub enum Event {
     MessageEnd {
         delta: End,
     },
-    /// `message-start`, `content-start`/`-end`, `tool-plan-delta`, citations, debug and any
-    /// type added later carry nothing we return.
+    /// `message-start`, `content-end`, `tool-plan-delta`, citations, debug and any type added
+    /// later carry nothing we return.
     #[serde(other)]
     Other,
 }
@@ -134,13 +156,26 @@ pub struct Delta<T> {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ContentDelta {
-    content: Text,
+pub struct ContentStart {
+    content: StartedContent,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct Text {
-    text: String,
+pub struct StartedContent {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ContentDelta {
+    content: Piece,
+}
+
+/// Reply text, or (Command A Reasoning) thinking text.
+#[derive(Debug, Deserialize)]
+pub struct Piece {
+    text: Option<String>,
+    thinking: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,24 +190,73 @@ pub struct End {
     usage: Option<ApiUsage>,
 }
 
-/// Applies one event; breaks at `message-end`.
-pub fn event(out: &mut Collector<'_>, event: Event) -> Result<ControlFlow<()>, ProviderError> {
-    match event {
-        Event::ContentDelta { delta } => out.text(&delta.message.content.text),
-        Event::ToolCallStart { index, delta } | Event::ToolCallDelta { index, delta } => {
-            let call = delta.message.tool_calls;
-            out.tool_call(index, call.id, call.function.name, &call.function.arguments);
-        }
-        Event::MessageEnd { delta } => {
-            out.finish_reason(finish_reason(delta.finish_reason.as_deref(), delta.error)?);
-            if let Some(usage) = delta.usage.and_then(|u| u.usage()) {
-                out.usage(Some(usage.prompt_tokens), Some(usage.completion_tokens));
-            }
-            return Ok(ControlFlow::Break(()));
-        }
-        Event::Other => {}
+/// A streamed reply being read: text and tool calls go to the [`Collector`], which also emits
+/// thinking as reasoning events; the reasoning blocks themselves (by content index) are kept
+/// here, since only Cohere's events say where one begins.
+pub struct Stream<'a> {
+    out: Collector<'a>,
+    thinking: Vec<(u32, String)>,
+}
+
+impl<'a> Stream<'a> {
+    /// A stream emitting to `emit`, for a reply from `model` (the one requested).
+    pub fn new(emit: &'a mut dyn FnMut(&StreamEvent), model: &str) -> Self {
+        Self { out: Collector::new(emit, model), thinking: Vec::new() }
     }
-    Ok(ControlFlow::Continue(()))
+
+    /// Applies one event; breaks at `message-end`.
+    pub fn event(&mut self, event: Event) -> Result<ControlFlow<()>, ProviderError> {
+        match event {
+            Event::ContentStart { index, delta } => {
+                if delta.message.content.kind.as_deref() == Some("thinking") {
+                    self.thinking.push((index, String::new()));
+                }
+            }
+            Event::ContentDelta { index, delta } => {
+                let piece = delta.message.content;
+                if let Some(thinking) = piece.thinking.filter(|t| !t.is_empty()) {
+                    match self.thinking.last_mut() {
+                        Some((open, text)) if *open == index => text.push_str(&thinking),
+                        _ => self.thinking.push((index, thinking.clone())),
+                    }
+                    self.out.reasoning(&thinking);
+                }
+                self.out.text(piece.text.as_deref().unwrap_or_default());
+            }
+            Event::ToolCallStart { index, delta } | Event::ToolCallDelta { index, delta } => {
+                let call = delta.message.tool_calls;
+                self.out.tool_call(index, call.id, call.function.name, &call.function.arguments);
+            }
+            Event::MessageEnd { delta } => {
+                self.out.finish_reason(finish_reason(delta.finish_reason.as_deref(), delta.error)?);
+                if let Some(usage) = delta.usage.and_then(|u| u.usage()) {
+                    self.out.usage(Some(usage.prompt_tokens), Some(usage.completion_tokens));
+                }
+                return Ok(ControlFlow::Break(()));
+            }
+            Event::Other => {}
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// The complete reply, with its reasoning blocks in order.
+    pub fn finish(self) -> ChatResponse {
+        let reasoning = self.thinking.into_iter().map(|(_, text)| thinking_block(text)).collect();
+        ChatResponse { reasoning, ..self.out.finish() }
+    }
+}
+
+/// `error` refined by what Cohere says: a 400 "too many tokens" means the prompt does not fit
+/// the model's context window (Cohere answers it so, e.g. "too many tokens: size limit exceeded
+/// by 1200 tokens"). Everything else stays as [`error_from_status`](codexcontinue_sdk::error_from_status)
+/// mapped it (413 → request too large, 429/5xx with their `Retry-After`).
+pub fn refine(error: ProviderError) -> ProviderError {
+    match error {
+        ProviderError::BadRequest(message) if message.to_ascii_lowercase().contains("too many tokens") => {
+            ProviderError::ContextLengthExceeded(message)
+        }
+        error => error,
+    }
 }
 
 /// A reply of `POST /v2/embed` with `embedding_types: ["float"]`.
@@ -215,18 +299,28 @@ struct Model {
     #[serde(default)]
     endpoints: Vec<String>,
     context_length: Option<f64>,
+    /// What the model can do beyond text, e.g. `tool_use`, `vision`, `reasoning`, `json_mode`.
+    #[serde(default)]
+    features: Vec<String>,
 }
 
-/// The models that chat or embed (Cohere also lists rerank and classify models).
+/// The models that chat or embed (Cohere also lists rerank and classify models), with their
+/// capabilities from `features`. Cohere's list gives no output limit, so that stays unknown.
 pub fn models(models: Models) -> Vec<ModelInfo> {
     models
         .models
         .into_iter()
         .filter_map(|m| {
             let serves = |endpoint: &str| m.endpoints.iter().any(|e| e == endpoint);
+            let has = |feature: &str| m.features.iter().any(|f| f == feature);
             let (chat, embed) = (serves("chat"), serves("embed"));
-            let context_window = m.context_length.map(|n| n as u32);
-            (chat || embed).then(|| ModelInfo { context_window, ..model_info(m.name, embed, chat) })
+            let info = ModelInfo {
+                context_window: m.context_length.map(|n| n as u32),
+                supports_vision: chat && has("vision"),
+                supports_reasoning: chat && has("reasoning"),
+                ..model_info(&m.name, embed, chat && has("tool_use"))
+            };
+            (chat || embed).then_some(info)
         })
         .collect()
 }
@@ -304,8 +398,8 @@ mod tests {
         ];
         let mut emitted = Vec::new();
         let mut emit = |e: &StreamEvent| emitted.push(e.clone());
-        let mut out = Collector::new(&mut emit, "command-r");
-        let flows: Vec<_> = events.into_iter().map(|e| event(&mut out, parse(e)).unwrap()).collect();
+        let mut out = Stream::new(&mut emit, "command-r");
+        let flows: Vec<_> = events.into_iter().map(|e| out.event(parse(e)).unwrap()).collect();
         assert!(flows.last().unwrap().is_break() && flows[..flows.len() - 1].iter().all(|f| f.is_continue()));
         let reply = out.finish();
         assert_eq!((reply.content.as_str(), reply.finish_reason), ("Hello", FinishReason::Stop));
@@ -318,10 +412,73 @@ mod tests {
     #[test]
     fn stream_error() {
         let mut emit = |_: &StreamEvent| {};
-        let mut out = Collector::new(&mut emit, "m");
+        let mut out = Stream::new(&mut emit, "m");
         let end =
             parse(json!({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "internal failure"}}));
-        assert_eq!(event(&mut out, end), Err(ProviderError::unavailable("Cohere reported an error: internal failure")));
+        assert_eq!(out.event(end), Err(ProviderError::unavailable("Cohere reported an error: internal failure")));
+    }
+
+    /// Thinking items of a complete reply become reasoning blocks, never text.
+    #[test]
+    fn thinking_in_a_complete_reply() {
+        let reply = chat(
+            parse(json!({
+                "id": "r1", "finish_reason": "COMPLETE",
+                "message": {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "The user wants a prime."},
+                    {"type": "text", "text": "7"},
+                ]},
+                "usage": {"tokens": {"input_tokens": 10, "output_tokens": 20}},
+            })),
+            "command-a-reasoning-08-2025".into(),
+        )
+        .unwrap();
+        assert_eq!(reply.content, "7");
+        assert_eq!(reply.reasoning, [thinking_block("The user wants a prime.".into())]);
+    }
+
+    /// Streamed thinking (`content-start` of type thinking, then `content-delta` with
+    /// `content.thinking`) is emitted as reasoning and kept as a block; text stays text.
+    #[test]
+    fn streamed_thinking() {
+        let events = [
+            json!({"id": "x", "type": "message-start", "delta": {"message": {"role": "assistant"}}}),
+            json!({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "thinking", "thinking": ""}}}}),
+            json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"thinking": "Primes: "}}}}),
+            json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"thinking": "2, 3, 5, 7."}}}}),
+            json!({"type": "content-end", "index": 0}),
+            json!({"type": "content-start", "index": 1, "delta": {"message": {"content": {"type": "text", "text": ""}}}}),
+            json!({"type": "content-delta", "index": 1, "delta": {"message": {"content": {"text": "7"}}}}),
+            json!({"type": "content-end", "index": 1}),
+            json!({"type": "message-end", "delta": {"finish_reason": "COMPLETE"}}),
+        ];
+        let mut emitted = Vec::new();
+        let mut emit = |e: &StreamEvent| emitted.push(e.clone());
+        let mut out = Stream::new(&mut emit, "command-a-reasoning-08-2025");
+        for e in events {
+            let _ = out.event(parse(e)).unwrap();
+        }
+        let reply = out.finish();
+        assert_eq!(reply.content, "7");
+        assert_eq!(reply.reasoning, [thinking_block("Primes: 2, 3, 5, 7.".into())]);
+        assert_eq!(
+            emitted,
+            [
+                StreamEvent::Reasoning("Primes: ".into()),
+                StreamEvent::Reasoning("2, 3, 5, 7.".into()),
+                StreamEvent::Delta("7".into())
+            ]
+        );
+    }
+
+    /// "too many tokens" is a context-length error; other errors stay as mapped.
+    #[test]
+    fn refined_errors() {
+        let too_long =
+            ProviderError::BadRequest("HTTP 400: too many tokens: size limit exceeded by 1200 tokens".into());
+        assert!(matches!(refine(too_long), ProviderError::ContextLengthExceeded(m) if m.contains("1200")));
+        let other = ProviderError::BadRequest("HTTP 400: invalid request".into());
+        assert_eq!(refine(other.clone()), other);
     }
 
     /// Embeddings come from `embeddings.float`, one per input, with billed input tokens.
@@ -338,15 +495,28 @@ mod tests {
         assert!(matches!(embeddings(embed(), "m".into(), 2), Err(ProviderError::Other(_))));
     }
 
-    /// Only chat and embed models are listed.
+    /// Only chat and embed models are listed, with tools, vision and reasoning from `features`.
     #[test]
     fn model_list() {
         let list = models(parse(json!({"models": [
             {"name": "command-r-plus-08-2024", "endpoints": ["generate", "chat", "summarize"], "context_length": 128000},
             {"name": "embed-english-v3.0", "endpoints": ["embed"], "context_length": 512},
             {"name": "rerank-v3.5", "endpoints": ["rerank"]},
+            {"name": "command-a-reasoning-08-2025", "endpoints": ["chat"], "context_length": 256000,
+             "features": ["json_mode", "json_schema", "reasoning", "safety_modes", "strict_tools", "tool_use"]},
+            {"name": "command-a-vision-07-2025", "endpoints": ["chat"], "context_length": 128000, "features": ["vision"]},
         ], "next_page_token": null})));
         let ids: Vec<_> = list.iter().map(|m| (m.id.as_str(), m.supports_embeddings, m.context_window)).collect();
-        assert_eq!(ids, [("command-r-plus-08-2024", false, Some(128000)), ("embed-english-v3.0", true, Some(512))]);
+        assert_eq!(
+            ids,
+            [
+                ("command-r-plus-08-2024", false, Some(128000)),
+                ("embed-english-v3.0", true, Some(512)),
+                ("command-a-reasoning-08-2025", false, Some(256000)),
+                ("command-a-vision-07-2025", false, Some(128000))
+            ]
+        );
+        let caps: Vec<_> = list.iter().map(|m| (m.supports_tools, m.supports_vision, m.supports_reasoning)).collect();
+        assert_eq!(caps, [(false, false, false), (false, false, false), (true, false, true), (false, true, false)]);
     }
 }

@@ -1,11 +1,36 @@
 //! Our requests as Cohere v2 bodies: Chat takes system, user, assistant and tool messages as
-//! they are (v2 accepts a system role), `top_p` is `p`, `stop` is `stop_sequences`, tools take
-//! the function shape; Embed asks for float vectors of documents.
+//! they are (v2 accepts a system role), `top_p` is `p` (within Cohere's 0.01–0.99), `stop` is
+//! `stop_sequences` (at most 5), tools take the function shape and `tool_choice` goes only to
+//! models that know it; Embed asks for float vectors of queries or documents.
 
 use codexcontinue_sdk::vendor::{function_tool, request_body, role_name};
-use codexcontinue_sdk::{ChatRequest, Message, ProviderError, ToolCall};
+use codexcontinue_sdk::{ChatRequest, EmbedRequest, InputType, Message, ProviderError, ToolCall};
 use serde::Serialize;
 use serde_json::{Value, json};
+
+/// Cohere's documented range for `p`; values outside it are refused with 400.
+const MIN_P: f32 = 0.01;
+const MAX_P: f32 = 0.99;
+
+/// Cohere refuses more stop sequences than this with 400; the first ones are kept.
+const MAX_STOP_SEQUENCES: usize = 5;
+
+/// Model families from before `tool_choice` (Cohere: "only supported on Command R7B 12-2024
+/// and newer models"); they answer 400 to it.
+const WITHOUT_TOOL_CHOICE: &[&str] = &["command", "command-light", "command-r", "command-r-plus"];
+
+/// Whether `model` accepts `tool_choice`: anything but the older Command and Command R families
+/// (with or without a date or `-nightly` suffix), so `command-a-*`, `command-r7b-12-2024` and
+/// every later model do.
+fn takes_tool_choice(model: &str) -> bool {
+    let mut family: Vec<&str> = model.split('-').collect();
+    while family.len() > 1
+        && family.last().is_some_and(|part| part.chars().all(|c| c.is_ascii_digit()) || *part == "nightly")
+    {
+        family.pop();
+    }
+    !WITHOUT_TOOL_CHOICE.contains(&family.join("-").as_str())
+}
 
 #[derive(Debug, Serialize)]
 struct Chat<'a> {
@@ -46,14 +71,15 @@ pub fn chat(request: &ChatRequest, stream: bool) -> Result<Value, ProviderError>
         messages: request.messages.iter().map(turn).collect(),
         stream,
         temperature: request.temperature,
-        p: request.top_p,
+        p: request.top_p.map(|p| p.clamp(MIN_P, MAX_P)),
         max_tokens: request.max_tokens,
-        stop_sequences: &request.stop,
+        stop_sequences: &request.stop[..request.stop.len().min(MAX_STOP_SEQUENCES)],
         // v2 knows only REQUIRED and NONE; leaving it out is `auto`, and a named tool cannot
         // be forced, so the model chooses among all tools.
         tool_choice: match request.tool_choice.as_deref() {
-            Some("required") if !tools.is_empty() => Some("REQUIRED"),
-            Some("none") if !tools.is_empty() => Some("NONE"),
+            _ if tools.is_empty() || !takes_tool_choice(&request.model) => None,
+            Some("required") => Some("REQUIRED"),
+            Some("none") => Some("NONE"),
             _ => None,
         },
         tools,
@@ -76,9 +102,20 @@ fn tool_call(call: &ToolCall) -> Value {
     json!({"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}})
 }
 
-/// The v2 Embed body: float vectors of `inputs` embedded as documents to search.
-pub fn embed(model: &str, inputs: &[String]) -> Value {
-    json!({"model": model, "texts": inputs, "input_type": "search_document", "embedding_types": ["float"]})
+/// The v2 Embed body: float vectors of the request's inputs, embedded as search queries or
+/// as documents to search (the default). `dimensions` becomes `output_dimension` on models that
+/// can shorten their vectors (Embed v4); older models have one size and get none.
+pub fn embed(model: &str, request: &EmbedRequest) -> Value {
+    let input_type = match request.input_type {
+        Some(InputType::Query) => "search_query",
+        Some(InputType::Document) | None => "search_document",
+    };
+    let mut body =
+        json!({"model": model, "texts": request.inputs, "input_type": input_type, "embedding_types": ["float"]});
+    if let Some(dimensions) = request.dimensions.filter(|_| model.starts_with("embed-v4")) {
+        body["output_dimension"] = dimensions.into();
+    }
+    body
 }
 
 #[cfg(test)]
@@ -140,12 +177,62 @@ mod tests {
         assert_eq!(body["messages"][2], json!({"role": "tool", "content": "12°C", "tool_call_id": "c1"}));
     }
 
-    /// Embeddings are float vectors of search documents.
+    /// `p` is clamped into 0.01–0.99 and only the first 5 stop sequences are sent.
+    #[test]
+    fn p_is_clamped_and_stops_capped() {
+        let mut r = ChatRequest::new("command-a-03-2025", vec![Message::user("hi")]);
+        r.top_p = Some(1.0);
+        r.stop = (1..=7).map(|n| format!("s{n}")).collect();
+        let body = chat(&r, false).unwrap();
+        assert_eq!(body["p"], json!(0.99));
+        assert_eq!(body["stop_sequences"], json!(["s1", "s2", "s3", "s4", "s5"]));
+        r.top_p = Some(0.0);
+        assert_eq!(chat(&r, false).unwrap()["p"], json!(0.01));
+        r.top_p = Some(0.5);
+        assert_eq!(chat(&r, false).unwrap()["p"], json!(0.5));
+    }
+
+    /// `tool_choice` goes to Command A and R7B (and later) models, never to older Command R ones.
+    #[test]
+    fn tool_choice_only_where_supported() {
+        let choice = |model: &str| {
+            let mut r = ChatRequest::new(model, vec![Message::user("hi")]);
+            r.tools = vec![ToolSpec { name: "weather".into(), description: None, parameters: "{}".into() }];
+            r.tool_choice = Some("required".into());
+            chat(&r, false).unwrap().get("tool_choice").cloned()
+        };
+        for model in
+            ["command-a-03-2025", "command-a-reasoning-08-2025", "command-r7b-12-2024", "command-a-vision-07-2025"]
+        {
+            assert_eq!(choice(model), Some(json!("REQUIRED")), "{model}");
+        }
+        for model in [
+            "command-r-plus-08-2024",
+            "command-r-08-2024",
+            "command-r",
+            "command-r-plus",
+            "command",
+            "command-light-nightly",
+        ] {
+            assert_eq!(choice(model), None, "{model}");
+        }
+    }
+
+    /// Queries embed as `search_query`, documents (and unspecified inputs) as `search_document`;
+    /// `dimensions` becomes `output_dimension` on Embed v4 only.
     #[test]
     fn embed_body() {
+        let mut r = EmbedRequest::new(None, vec!["a".into()]);
         assert_eq!(
-            embed("embed-english-v3.0", &["a".into()]),
+            embed("embed-english-v3.0", &r),
             json!({"model": "embed-english-v3.0", "texts": ["a"], "input_type": "search_document", "embedding_types": ["float"]})
         );
+        r.input_type = Some(InputType::Query);
+        r.dimensions = Some(256);
+        assert_eq!(embed("embed-english-v3.0", &r)["input_type"], "search_query");
+        assert_eq!(embed("embed-english-v3.0", &r).get("output_dimension"), None);
+        assert_eq!(embed("embed-v4.0", &r)["output_dimension"], 256);
+        r.input_type = Some(InputType::Document);
+        assert_eq!(embed("embed-v4.0", &r)["input_type"], "search_document");
     }
 }

@@ -44,7 +44,9 @@ fn catalog_url(base_url: &str) -> String {
 }
 
 /// Parses `GET /catalog/models`: an array of `{id, capabilities, limits: {max_input_tokens,
-/// max_output_tokens}, supported_output_modalities, ...}`.
+/// max_output_tokens}, supported_input_modalities, supported_output_modalities, tags, ...}`.
+/// Vision is an `image` input modality; reasoning a `reasoning` capability or tag (o-series,
+/// DeepSeek-R1, Phi-4-reasoning).
 fn parse_catalog(body: &[u8]) -> Result<Vec<ModelInfo>, ProviderError> {
     let catalog: Vec<Value> = serde_json::from_slice(body)
         .map_err(|e| ProviderError::Other(format!("the GitHub Models catalog is not a list we can read: {e}")))?;
@@ -63,8 +65,8 @@ fn parse_catalog(body: &[u8]) -> Result<Vec<ModelInfo>, ProviderError> {
                 max_output_tokens: limit(entry, "max_output_tokens"),
                 supports_embeddings: has(entry, "supported_output_modalities", "embeddings"),
                 supports_tools: has(entry, "capabilities", "tool-calling"),
-                supports_vision: false,
-                supports_reasoning: false,
+                supports_vision: has(entry, "supported_input_modalities", "image"),
+                supports_reasoning: has(entry, "capabilities", "reasoning") || has(entry, "tags", "reasoning"),
             })
         })
         .collect())
@@ -98,6 +100,9 @@ mod tests {
              "tags": ["multipurpose"], "version": "2024-07-18"},
             {"id": "openai/text-embedding-3-small", "capabilities": [], "limits": {"max_input_tokens": 8191},
              "supported_output_modalities": ["embeddings"]},
+            {"id": "openai/o4-mini", "capabilities": ["streaming", "tool-calling"], "tags": ["reasoning", "coding"],
+             "limits": {"max_input_tokens": 200000, "max_output_tokens": 100000},
+             "supported_input_modalities": ["text", "image"], "supported_output_modalities": ["text"]},
             {"name": "no id"},
         ]);
         let models = parse_catalog(body.to_string().as_bytes()).unwrap();
@@ -110,7 +115,7 @@ mod tests {
                     max_output_tokens: Some(4096),
                     supports_embeddings: false,
                     supports_tools: true,
-                    supports_vision: false,
+                    supports_vision: true,
                     supports_reasoning: false,
                 },
                 ModelInfo {
@@ -121,6 +126,15 @@ mod tests {
                     supports_tools: false,
                     supports_vision: false,
                     supports_reasoning: false,
+                },
+                ModelInfo {
+                    id: "openai/o4-mini".into(),
+                    context_window: Some(200_000),
+                    max_output_tokens: Some(100_000),
+                    supports_embeddings: false,
+                    supports_tools: true,
+                    supports_vision: true,
+                    supports_reasoning: true,
                 },
             ]
         );

@@ -8,7 +8,7 @@ mod reply;
 mod request;
 
 use codexcontinue_sdk::http::{Request, Response};
-use codexcontinue_sdk::vendor::{self, Collector};
+use codexcontinue_sdk::vendor;
 use codexcontinue_sdk::{
     ChatRequest, ChatResponse, EmbedRequest, Embeddings, ModelInfo, Provider, ProviderError, ProviderInfo, Sink,
     config, export_provider, ndjson,
@@ -22,6 +22,11 @@ const EMBEDDING_MODEL: &str = "nomic-embed-text";
 
 fn embedding_model() -> String {
     config::get_or("embedding_model", EMBEDDING_MODEL)
+}
+
+/// The largest `num_ctx` to ask for: the manifest's `max_num_ctx`, else [`request::MAX_NUM_CTX`].
+fn max_num_ctx() -> u32 {
+    config::get("max_num_ctx").and_then(|v| v.trim().parse().ok()).unwrap_or(request::MAX_NUM_CTX)
 }
 
 /// Sends `request` to `path` under the Ollama base URL and passes only a 2xx reply on.
@@ -47,23 +52,35 @@ impl Provider for Ollama {
         }
     }
 
+    /// The pulled models (`/api/tags`), each with its details from `/api/show`; a model whose
+    /// details cannot be read is still listed, with what the tags say.
     fn list_models() -> Result<Vec<ModelInfo>, ProviderError> {
-        Ok(reply::models(send(Request::get, "/api/tags", None)?.json()?, &embedding_model()))
+        let models = reply::models(send(Request::get, "/api/tags", None)?.json()?, &embedding_model());
+        Ok(models
+            .into_iter()
+            .map(|model| {
+                let body = serde_json::json!({ "model": model.id });
+                match send(Request::post, "/api/show", Some(body)).and_then(|r| r.json()) {
+                    Ok(show) => reply::with_details(model, show),
+                    Err(_) => model,
+                }
+            })
+            .collect())
     }
 
     fn chat(request: ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let body = request::chat(&request, false)?;
+        let body = request::chat(&request, false, max_num_ctx())?;
         reply::chat(send(Request::post, "/api/chat", Some(body))?.json()?)
     }
 
     fn chat_stream(request: ChatRequest, out: &Sink) -> Result<ChatResponse, ProviderError> {
-        let response = send(Request::post, "/api/chat", Some(request::chat(&request, true)?))?;
+        let response = send(Request::post, "/api/chat", Some(request::chat(&request, true, max_num_ctx())?))?;
         let mut emit = |event: &_| out.emit(event);
-        let mut collector = Collector::new(&mut emit, request.model.as_str());
+        let mut stream = reply::Stream::new(&mut emit, &request.model);
         vendor::read_stream(ndjson::Splitter::new(), response.chunks(), |line| {
-            reply::line(&mut collector, vendor::parse_event(&line)?)
+            stream.line(vendor::parse_event(&line)?)
         })?;
-        Ok(collector.finish())
+        Ok(stream.finish())
     }
 
     fn embed(request: EmbedRequest) -> Result<Embeddings, ProviderError> {

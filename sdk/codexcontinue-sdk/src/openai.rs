@@ -13,7 +13,8 @@ use crate::http::{Request, Response};
 use crate::vendor::{Collector, read_stream, request_body};
 use crate::{
     ChatRequest, ChatResponse, EmbedRequest, Embeddings, FinishReason, HttpError, Message, ModelInfo, Provider,
-    ProviderError, ProviderInfo, Role, Sink, StreamEvent, ToolCall, Usage, config, error_from_status, secret, sse,
+    ProviderError, ProviderInfo, ReasoningBlock, Role, Sink, StreamEvent, ToolCall, Usage, config, error_from_status,
+    secret, sse,
 };
 
 /// Error codes vendors send, with a 400 or 404, when the model or deployment does not exist:
@@ -35,6 +36,9 @@ pub struct BodyOptions {
     /// Whether a streamed request asks for token usage with `stream_options: {include_usage:
     /// true}`. Mistral refuses that field (422) and reports usage in its last chunk anyway.
     pub stream_usage: bool,
+    /// Whether `name` is sent only on tool messages. Mistral's schema has it there alone and
+    /// refuses it (422 `extra_forbidden`) on system, user and assistant messages.
+    pub names_on_tool_messages_only: bool,
 }
 
 #[derive(Serialize)]
@@ -98,7 +102,7 @@ pub fn chat_body(request: &ChatRequest, options: BodyOptions) -> Result<Value, P
     let reasoning = is_reasoning_model(&request.model);
     let body = ChatBody {
         model: options.model_in_body.then_some(request.model.as_str()),
-        messages: request.messages.iter().map(message).collect(),
+        messages: request.messages.iter().map(|m| message(m, options.names_on_tool_messages_only)).collect(),
         temperature: request.temperature.filter(|_| !reasoning),
         top_p: request.top_p.filter(|_| !reasoning),
         max_tokens: request.max_tokens.filter(|_| !reasoning),
@@ -125,7 +129,7 @@ pub fn is_reasoning_model(model: &str) -> bool {
     o_series || (model.starts_with("gpt-5") && !model.contains("-chat"))
 }
 
-fn message(message: &Message) -> WireMessage<'_> {
+fn message(message: &Message, names_on_tool_messages_only: bool) -> WireMessage<'_> {
     let text = message.text();
     let calls_only = text.is_empty() && !message.tool_calls.is_empty();
     WireMessage {
@@ -136,7 +140,7 @@ fn message(message: &Message) -> WireMessage<'_> {
             Role::Tool => "tool",
         },
         content: (!calls_only).then_some(text),
-        name: message.name.as_deref(),
+        name: message.name.as_deref().filter(|_| message.role == Role::Tool || !names_on_tool_messages_only),
         tool_calls: message
             .tool_calls
             .iter()
@@ -162,15 +166,75 @@ fn tool(spec: &crate::ToolSpec) -> Result<Value, ProviderError> {
     Ok(serde_json::json!({"type": "function", "function": function}))
 }
 
-/// OpenAI's finish reasons, with Mistral's `model_length`; unknown ones are `other`.
+/// OpenAI's finish reasons, with Mistral's `model_length` (the model's context window is full);
+/// unknown ones are `other`. Mistral's `error` is a failure, not a reason: the reply parsers fail
+/// the call as `unavailable` instead.
 pub fn finish_reason(reason: &str) -> FinishReason {
     match reason {
         "stop" => FinishReason::Stop,
-        "length" | "model_length" => FinishReason::Length,
+        "length" => FinishReason::Length,
+        "model_length" => FinishReason::ContextWindow,
         "tool_calls" | "function_call" => FinishReason::ToolCalls,
         "content_filter" => FinishReason::ContentFilter,
         _ => FinishReason::Other,
     }
+}
+
+/// A finish reason, or the failure it reports: Mistral ends a reply that broke off on its side
+/// with `finish_reason: "error"`, which is `unavailable` (retryable), not a reply.
+fn finished(reason: &str) -> Result<FinishReason, ProviderError> {
+    match reason {
+        "error" => {
+            Err(ProviderError::unavailable("the vendor stopped the reply with an error (finish_reason `error`)"))
+        }
+        reason => Ok(finish_reason(reason)),
+    }
+}
+
+/// `content` as OpenAI sends it (text) or as Mistral does for Magistral and some multimodal
+/// replies: a list of chunks, `{"type": "text", "text"}` and `{"type": "thinking", "thinking":
+/// [{"type": "text", "text"}]}` (other chunk types carry no reply text and are skipped).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Content {
+    Text(String),
+    Chunks(Vec<ContentChunk>),
+}
+
+#[derive(Deserialize)]
+struct ContentChunk {
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<String>,
+    #[serde(default)]
+    thinking: Vec<ContentChunk>,
+}
+
+impl Content {
+    /// (reply text, reasoning text) in order of the chunks.
+    fn split(self) -> (String, String) {
+        match self {
+            Content::Text(text) => (text, String::new()),
+            Content::Chunks(chunks) => {
+                let (mut text, mut reasoning) = (String::new(), String::new());
+                for chunk in chunks {
+                    match chunk.kind.as_str() {
+                        "text" => text.push_str(chunk.text.as_deref().unwrap_or_default()),
+                        "thinking" => chunk.thinking.iter().filter(|c| c.kind == "text").for_each(|c| {
+                            reasoning.push_str(c.text.as_deref().unwrap_or_default());
+                        }),
+                        _ => {}
+                    }
+                }
+                (text, reasoning)
+            }
+        }
+    }
+}
+
+/// One reasoning block of readable text (Mistral neither signs nor encrypts its thinking).
+fn reasoning_block(text: String) -> ReasoningBlock {
+    ReasoningBlock { text, signature: None, encrypted_content: None, id: None }
 }
 
 #[derive(Deserialize)]
@@ -189,7 +253,7 @@ struct Choice {
 
 #[derive(Deserialize)]
 struct ReplyMessage {
-    content: Option<String>,
+    content: Option<Content>,
     /// Set instead of `content` when the model declined to answer.
     refusal: Option<String>,
     tool_calls: Option<Vec<WireToolCall>>,
@@ -270,10 +334,11 @@ pub fn parse_chat_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
         })
         .collect();
     let refused = message.content.is_none() && message.refusal.is_some();
-    let finish = choice.finish_reason.as_deref().map_or(FinishReason::Other, finish_reason);
+    let finish = choice.finish_reason.as_deref().map_or(Ok(FinishReason::Other), finished)?;
+    let (content, reasoning) = message.content.map(Content::split).unwrap_or_default();
     Ok(ChatResponse {
-        content: message.content.or(message.refusal).unwrap_or_default(),
-        reasoning: Vec::new(),
+        content: if refused { message.refusal.unwrap_or_default() } else { content },
+        reasoning: if reasoning.is_empty() { Vec::new() } else { vec![reasoning_block(reasoning)] },
         tool_calls,
         finish_reason: if refused && finish == FinishReason::Stop { FinishReason::Refusal } else { finish },
         usage: completion.usage.map(Usage::from),
@@ -301,7 +366,7 @@ struct ChunkChoice {
 
 #[derive(Deserialize)]
 struct Delta {
-    content: Option<String>,
+    content: Option<Content>,
     /// A refusal streams here instead of in `content`.
     refusal: Option<String>,
     tool_calls: Option<Vec<WireToolCall>>,
@@ -323,14 +388,23 @@ pub fn read_chat_stream(
     emit: &dyn Fn(&StreamEvent),
 ) -> Result<ChatResponse, ProviderError> {
     let mut forward = |event: &StreamEvent| emit(event);
-    let mut stream = ChatStream { collector: Collector::new(&mut forward, ""), emit, usage: None, refused: false };
+    let mut stream = ChatStream {
+        collector: Collector::new(&mut forward, ""),
+        emit,
+        usage: None,
+        refused: false,
+        reasoning: String::new(),
+    };
     let mut from_vendor = false;
     let read =
         read_stream(sse::Parser::new(), chunks, |event| stream.event(&event).inspect_err(|_| from_vendor = true));
     match read {
         Ok(()) => {
-            let (usage, refused) = (stream.usage, stream.refused);
+            let (usage, refused, reasoning) = (stream.usage, stream.refused, stream.reasoning);
             let mut response = stream.collector.finish();
+            if !reasoning.is_empty() {
+                response.reasoning = vec![reasoning_block(reasoning)];
+            }
             // The collector keeps the two counts; the details come from the vendor's usage.
             response.usage = usage.or(response.usage);
             if refused && response.finish_reason == FinishReason::Stop {
@@ -354,6 +428,8 @@ struct ChatStream<'a> {
     usage: Option<Usage>,
     /// Whether the text came as a refusal.
     refused: bool,
+    /// Thinking chunks so far (Mistral's Magistral), one block for the reply.
+    reasoning: String,
 }
 
 impl ChatStream<'_> {
@@ -377,7 +453,10 @@ impl ChatStream<'_> {
         }
         for choice in chunk.choices.unwrap_or_default().into_iter().filter(|c| c.index.unwrap_or(0) == 0) {
             if let Some(delta) = choice.delta {
-                self.collector.text(delta.content.as_deref().unwrap_or_default());
+                let (text, reasoning) = delta.content.map(Content::split).unwrap_or_default();
+                self.collector.reasoning(&reasoning);
+                self.reasoning.push_str(&reasoning);
+                self.collector.text(&text);
                 if let Some(refusal) = delta.refusal.filter(|r| !r.is_empty()) {
                     self.refused = true;
                     self.collector.text(&refusal);
@@ -389,7 +468,7 @@ impl ChatStream<'_> {
                 }
             }
             if let Some(reason) = choice.finish_reason {
-                self.collector.finish_reason(finish_reason(&reason));
+                self.collector.finish_reason(finished(&reason)?);
             }
         }
         // Usage comes last in a chunk's meaning: llama.cpp puts it beside the final delta.
@@ -669,6 +748,9 @@ pub trait Api: 'static {
     /// The static facts.
     const VENDOR: Vendor;
 
+    /// Whether `name` goes on tool messages only (see [`BodyOptions::names_on_tool_messages_only`]).
+    const NAMES_ON_TOOL_MESSAGES_ONLY: bool = false;
+
     /// The base URL: config `base_url`, else [`Vendor::base_url`], without a trailing `/`.
     fn base_url() -> String {
         config::get_or("base_url", Self::VENDOR.base_url).trim_end_matches('/').to_owned()
@@ -740,7 +822,12 @@ impl<A: Api> Compatible<A> {
     /// Sends `request` to the API's chat target and returns the response.
     fn send_chat(request: &ChatRequest, stream: bool) -> Result<Response, ProviderError> {
         let target = A::chat_target(&request.model)?;
-        let options = BodyOptions { model_in_body: target.model_in_body, stream, stream_usage: A::VENDOR.stream_usage };
+        let options = BodyOptions {
+            model_in_body: target.model_in_body,
+            stream,
+            stream_usage: A::VENDOR.stream_usage,
+            names_on_tool_messages_only: A::NAMES_ON_TOOL_MESSAGES_ONLY,
+        };
         post::<A>(&target.url, &chat_body(request, options)?, stream)
     }
 }
@@ -790,7 +877,8 @@ mod tests {
     use super::*;
     use crate::{RateLimit, ToolCallDelta, ToolSpec};
 
-    const PLAIN: BodyOptions = BodyOptions { model_in_body: true, stream: false, stream_usage: true };
+    const PLAIN: BodyOptions =
+        BodyOptions { model_in_body: true, stream: false, stream_usage: true, names_on_tool_messages_only: false };
 
     fn conversation() -> ChatRequest {
         ChatRequest::new("gpt-4o", vec![Message::system("be brief"), Message::user("hi"), Message::assistant("hello")])
@@ -952,7 +1040,7 @@ mod tests {
         let cases = [
             ("stop", FinishReason::Stop),
             ("length", FinishReason::Length),
-            ("model_length", FinishReason::Length),
+            ("model_length", FinishReason::ContextWindow),
             ("tool_calls", FinishReason::ToolCalls),
             ("function_call", FinishReason::ToolCalls),
             ("content_filter", FinishReason::ContentFilter),
@@ -1260,5 +1348,89 @@ mod tests {
             Auth::Header("api-key", "AZURE_OPENAI_API_KEY").header(),
             ("api-key".into(), "{{secret:AZURE_OPENAI_API_KEY}}".into())
         );
+    }
+
+    /// With `names_on_tool_messages_only` (Mistral), `name` stays on tool messages alone.
+    #[test]
+    fn names_only_on_tool_messages() {
+        let mut user = Message::user("hi");
+        user.name = Some("ada".into());
+        let mut result = Message::new(Role::Tool, "12°C");
+        result.tool_call_id = Some("call_1".into());
+        result.name = Some("weather".into());
+        let request = ChatRequest::new("mistral-small-latest", vec![user, result]);
+        let mistral = BodyOptions { names_on_tool_messages_only: true, ..PLAIN };
+        let body = chat_body(&request, mistral).unwrap();
+        assert_eq!(body["messages"][0], json!({"role": "user", "content": "hi"}));
+        assert_eq!(
+            body["messages"][1],
+            json!({"role": "tool", "content": "12°C", "name": "weather", "tool_call_id": "call_1"})
+        );
+        assert_eq!(chat_body(&request, PLAIN).unwrap()["messages"][0]["name"], "ada");
+    }
+
+    /// Magistral's `reasoning_effort` (like any vendor option) travels in `extra_json`.
+    #[test]
+    fn reasoning_effort_passes_through_extra_json() {
+        let mut request = ChatRequest::new("magistral-medium-latest", vec![Message::user("hi")]);
+        request.extra_json = Some(r#"{"reasoning_effort": "high"}"#.into());
+        let mistral = BodyOptions { names_on_tool_messages_only: true, ..PLAIN };
+        assert_eq!(chat_body(&request, mistral).unwrap()["reasoning_effort"], "high");
+    }
+
+    /// Mistral's content lists: thinking chunks become one reasoning block, text chunks the
+    /// reply; `model_length` is a full context window.
+    #[test]
+    fn content_lists_with_thinking() {
+        let body = json!({"id": "m1", "object": "chat.completion", "model": "magistral-medium-2509",
+            "choices": [{"index": 0, "finish_reason": "model_length", "message": {"role": "assistant", "tool_calls": null,
+                "content": [
+                    {"type": "thinking", "thinking": [{"type": "text", "text": "Primes below 10: "}, {"type": "text", "text": "2, 3, 5, 7."}]},
+                    {"type": "text", "text": "7"},
+                ]}}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 40, "total_tokens": 49}});
+        let reply = parse_chat_response(body.to_string().as_bytes()).unwrap();
+        assert_eq!(reply.content, "7");
+        assert_eq!(reply.reasoning, [reasoning_block("Primes below 10: 2, 3, 5, 7.".into())]);
+        assert_eq!(reply.finish_reason, FinishReason::ContextWindow);
+    }
+
+    /// Streamed content lists: thinking deltas are reasoning events (and the reply's block),
+    /// text deltas the text.
+    #[test]
+    fn streams_content_lists_with_thinking() {
+        let thinking =
+            |text: &str| json!({"content": [{"type": "thinking", "thinking": [{"type": "text", "text": text}]}]});
+        let events = [
+            chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+            chunk(thinking("Primes: "), Value::Null),
+            chunk(thinking("2, 3, 5, 7."), Value::Null),
+            chunk(json!({"content": [{"type": "text", "text": "7"}]}), Value::Null),
+            chunk(json!({"content": ""}), json!("stop")),
+        ];
+        let (events, result) = stream(&format!("{}data: [DONE]\n\n", sse(&events)), 10_000, None);
+        assert_eq!(
+            events,
+            [
+                StreamEvent::Reasoning("Primes: ".into()),
+                StreamEvent::Reasoning("2, 3, 5, 7.".into()),
+                StreamEvent::Delta("7".into())
+            ]
+        );
+        let reply = result.unwrap();
+        assert_eq!(reply.content, "7");
+        assert_eq!(reply.reasoning, [reasoning_block("Primes: 2, 3, 5, 7.".into())]);
+    }
+
+    /// `finish_reason: "error"` fails the call as unavailable, in a reply or a stream.
+    #[test]
+    fn finish_reason_error_is_a_failure() {
+        let body = json!({"id": "m1", "object": "chat.completion", "model": "mistral-small-latest",
+            "choices": [{"index": 0, "finish_reason": "error", "message": {"role": "assistant", "content": "Par"}}]});
+        assert!(matches!(parse_chat_response(body.to_string().as_bytes()), Err(ProviderError::Unavailable(_))));
+        let events = [chunk(json!({"content": "Par"}), Value::Null), chunk(json!({"content": ""}), json!("error"))];
+        let (events, result) = stream(&format!("{}data: [DONE]\n\n", sse(&events)), 10_000, None);
+        assert_eq!(events, [StreamEvent::Delta("Par".into())]);
+        assert!(matches!(result, Err(ProviderError::Unavailable(_))), "{result:?}");
     }
 }
