@@ -81,7 +81,7 @@ async fn streaming_follows_the_event_sequence() {
 }
 
 /// Tool uses and results translate into the conversation the provider sees: the result follows
-/// the call, and thinking blocks are left out.
+/// the call, and thinking stays out of the text (it travels as the reply's reasoning).
 #[tokio::test]
 async fn tool_turns_reach_the_provider_in_order() {
     let server = server().await;
@@ -100,7 +100,7 @@ async fn tool_turns_reach_the_provider_in_order() {
     let lines: Vec<&str> = prompt.lines().collect();
     assert_eq!(lines.first(), Some(&"user: weather in oslo?"), "{prompt}");
     assert_eq!(lines.last(), Some(&"tool: sunny"), "{prompt}");
-    assert!(!prompt.contains("call the tool"), "thinking is not replayed to another vendor: {prompt}");
+    assert!(!prompt.contains("call the tool"), "thinking is not mixed into the text: {prompt}");
     server.stop().await;
 }
 
@@ -165,5 +165,112 @@ async fn count_tokens_counts_the_input() {
     let short = count("hello").await;
     let long = count(&"hello world ".repeat(50)).await;
     assert!(short > 0 && long > short * 10, "{short} {long}");
+    server.stop().await;
+}
+
+/// A reasoning reply puts its thinking first: a signed `thinking` block, then the encrypted-only
+/// block as `redacted_thinking`, then the text; streamed, the thinking deltas come first and
+/// the signature closes their block before the next block starts, indices in order.
+#[tokio::test]
+async fn thinking_comes_first_with_its_signature() {
+    let server = server().await;
+    let body =
+        json!({ "model": "dummy/think", "max_tokens": 100, "messages": [{ "role": "user", "content": "why?" }] });
+    let (status, reply) = post(&server, "/v1/messages", body.clone(), &[]).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        reply["content"],
+        json!([
+            { "type": "thinking", "thinking": "Thinking hard.", "signature": "sig-dummy-1" },
+            { "type": "redacted_thinking", "data": "enc-dummy-2" },
+            { "type": "text", "text": "thought" },
+        ])
+    );
+
+    let mut streamed = body;
+    streamed["stream"] = json!(true);
+    let events = events(&server, streamed, &[]).await;
+    let blocks: Vec<(&str, u64, String)> = events
+        .iter()
+        .filter(|(name, _)| name.starts_with("content_block"))
+        .map(|(name, d)| {
+            let what = match name.as_str() {
+                "content_block_start" => d["content_block"]["type"].as_str().unwrap().to_string(),
+                "content_block_delta" => d["delta"]["type"].as_str().unwrap().to_string(),
+                _ => "stop".to_string(),
+            };
+            (name.as_str(), d["index"].as_u64().unwrap(), what)
+        })
+        .collect();
+    let expected = [
+        ("content_block_start", 0, "thinking"),
+        ("content_block_delta", 0, "thinking_delta"),
+        ("content_block_delta", 0, "thinking_delta"),
+        ("content_block_delta", 0, "signature_delta"),
+        ("content_block_stop", 0, "stop"),
+        ("content_block_start", 1, "redacted_thinking"),
+        ("content_block_stop", 1, "stop"),
+        ("content_block_start", 2, "text"),
+        ("content_block_delta", 2, "text_delta"),
+        ("content_block_stop", 2, "stop"),
+    ];
+    let got: Vec<(&str, u64, &str)> = blocks.iter().map(|(n, i, w)| (*n, *i, w.as_str())).collect();
+    assert_eq!(got, expected);
+    let thinking: String = events.iter().filter_map(|(_, d)| d["delta"]["thinking"].as_str()).collect();
+    assert_eq!(thinking, "Thinking hard.");
+    let signature = events.iter().find_map(|(_, d)| d["delta"]["signature"].as_str());
+    assert_eq!(signature, Some("sig-dummy-1"));
+    let redacted = events.iter().find(|(_, d)| d["content_block"]["type"] == "redacted_thinking").unwrap();
+    assert_eq!(redacted.1["content_block"]["data"], "enc-dummy-2");
+    server.stop().await;
+}
+
+/// A client's own thinking blocks reach the provider as reasoning, signatures and redacted data
+/// unchanged, so Claude Code's history replays intact.
+#[tokio::test]
+async fn client_thinking_replays_with_its_signature() {
+    let server = server().await;
+    let body = json!({ "model": "dummy/think", "max_tokens": 100, "messages": [
+        { "role": "user", "content": "why?" },
+        { "role": "assistant", "content": [
+            { "type": "thinking", "thinking": "hmm", "signature": "sig-client" },
+            { "type": "redacted_thinking", "data": "enc-client" },
+            { "type": "text", "text": "because" }] },
+        { "role": "user", "content": "and then?" },
+    ] });
+    let (status, reply) = post(&server, "/v1/messages", body, &[]).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["content"][2]["text"], "thought; replayed sig-client enc-client");
+    server.stop().await;
+}
+
+/// Image blocks (base64 or URL) reach the provider in order with the text; a media type no
+/// vendor takes, or bad base64, is refused in Anthropic's error shape.
+#[tokio::test]
+async fn images_reach_the_provider() {
+    let server = server().await;
+    let image = |source: Value| {
+        json!({ "model": "dummy/parts", "max_tokens": 100, "messages": [{ "role": "user",
+        "content": [{ "type": "text", "text": "look" }, { "type": "image", "source": source }, { "type": "text", "text": "ok?" }] }] })
+    };
+    let png = json!({ "type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo=" });
+    let (status, reply) = post(&server, "/v1/messages", image(png), &[]).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["content"][0]["text"], "text look\nbase64 image/png 12\ntext ok?");
+    let url = json!({ "type": "url", "url": "https://example.com/cat.jpg" });
+    let (_, reply) = post(&server, "/v1/messages", image(url), &[]).await;
+    assert_eq!(reply["content"][0]["text"], "text look\nurl https://example.com/cat.jpg\ntext ok?");
+    for source in [
+        json!({ "type": "base64", "media_type": "image/tiff", "data": "AAAA" }),
+        json!({ "type": "base64", "media_type": "image/png", "data": "not base64!" }),
+        json!({ "type": "file", "file_id": "file_1" }),
+    ] {
+        let (status, reply) = post(&server, "/v1/messages", image(source.clone()), &[]).await;
+        assert_eq!(
+            (status, reply["error"]["type"].as_str()),
+            (400, Some("invalid_request_error")),
+            "{source}: {reply}"
+        );
+    }
     server.stop().await;
 }

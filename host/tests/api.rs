@@ -414,3 +414,61 @@ async fn unused_memory_plugins_touch_no_database() {
         codexcontinue::start(config, unreachable.into_iter().collect()).await.err().expect("the store cannot connect");
     assert!(error.to_string().contains("redis-memory"), "{error}");
 }
+
+/// A server with the dummy provider and a copy of it under another id, `other`.
+async fn two_dummies() -> TestServer {
+    let (manifest, wasm) = common::plugin("dummy");
+    let other =
+        common::without_env(&std::fs::read_to_string(manifest).unwrap()).replace("id = \"dummy\"", "id = \"other\"");
+    let custom = vec![("other".into(), other, std::fs::read(wasm).unwrap())];
+    TestServer::start(Setup { plugins: vec!["dummy"], custom, ..Setup::default() }).await
+}
+
+/// A reply's reasoning is stored with the turn and replayed, signatures unchanged, when the
+/// next turn goes to the same provider, and never to another one; `/chat` shows the
+/// reasoning text, as JSON and as `reasoning` events before the deltas.
+#[tokio::test]
+async fn stored_reasoning_replays_only_to_its_provider() {
+    let server = two_dummies().await;
+    let (status, first) = server.chat("why?", json!({ "provider": "dummy", "model": "think" })).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!((first["reply"].as_str(), first["reasoning"].as_str()), (Some("thought"), Some("Thinking hard.")));
+    let session = first["session_id"].as_str().unwrap().to_string();
+    let (_, history) = server.get(&format!("/memory/{session}")).await;
+    let stored = &history["messages"][1]["metadata"];
+    assert_eq!(stored["reasoning"][0]["signature"], "sig-dummy-1", "{history}");
+    assert_eq!(stored["reasoning"][1]["encrypted_content"], "enc-dummy-2");
+
+    let next = json!({ "session_id": session, "provider": "dummy", "model": "think" });
+    let (_, second) = server.chat("and then?", next).await;
+    assert_eq!(second["reply"], "thought; replayed sig-dummy-1 enc-dummy-2", "{second}");
+    let elsewhere = json!({ "session_id": session, "provider": "other", "model": "think" });
+    let (_, third) = server.chat("and else?", elsewhere).await;
+    assert_eq!(third["reply"], "thought", "another provider gets no signature: {third}");
+
+    let body = json!({ "message": "why?", "provider": "dummy", "model": "think", "stream": true });
+    let text = server.client.post(server.url("/chat")).json(&body).send().await.unwrap().text().await.unwrap();
+    let names: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("event: ")).collect();
+    assert_eq!(names, ["start", "reasoning", "reasoning", "delta", "done"], "{text}");
+    server.stop().await;
+}
+
+/// `/chat` takes images as URLs after the message, in order; memory keeps the text and the
+/// images' media types, never their bytes; an image no vendor could use is refused.
+#[tokio::test]
+async fn chat_images_reach_the_provider() {
+    let server = two_dummies().await;
+    let images = json!(["https://example.com/cat.jpg", "data:image/png;base64,iVBORw0KGgo="]);
+    let (status, body) = server.chat("look", json!({ "provider": "dummy", "model": "parts", "images": images })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reply"], "text look\nurl https://example.com/cat.jpg\nbase64 image/png 12");
+    let (_, history) = server.get(&format!("/memory/{}", body["session_id"].as_str().unwrap())).await;
+    let input = &history["messages"][0];
+    assert_eq!(input["content"], "look");
+    assert_eq!(input["metadata"]["images"], json!(["url", "image/png"]), "{history}");
+    assert!(!history.to_string().contains("iVBORw0KGgo"), "no image bytes are stored: {history}");
+    let bad = json!({ "provider": "dummy", "model": "parts", "images": ["ftp://example.com/cat.jpg"] });
+    let (status, body) = server.chat("look", bad).await;
+    assert_eq!((status, error_code(&body)), (422, "invalid_parameter"));
+    server.stop().await;
+}

@@ -39,7 +39,8 @@ async fn chat_completion_has_the_openai_shape() {
     server.stop().await;
 }
 
-/// Content given as a list of text parts is accepted; other parts are refused clearly.
+/// Content given as a list of text and image parts reaches the provider in order, images by
+/// https or data URL; other parts, and images no vendor could use, are refused clearly.
 #[tokio::test]
 async fn content_parts() {
     let server = server().await;
@@ -47,10 +48,70 @@ async fn content_parts() {
     let (status, reply) = completion(&server, body, &[]).await;
     assert_eq!(status, 200, "{reply}");
     assert!(reply["choices"][0]["message"]["content"].as_str().unwrap().contains("from parts"));
-    let body =
-        json!({ "messages": [{ "role": "user", "content": [{ "type": "image_url", "image_url": { "url": "x" } }] }] });
-    let (status, reply) = completion(&server, body, &[]).await;
+    let image = |url: &str| {
+        json!({ "model": "dummy/parts", "messages": [{ "role": "user", "content": [
+        { "type": "text", "text": "look" }, { "type": "image_url", "image_url": { "url": url, "detail": "low" } }] }] })
+    };
+    let (status, reply) = completion(&server, image("https://example.com/cat.jpg"), &[]).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["choices"][0]["message"]["content"], "text look\nurl https://example.com/cat.jpg");
+    let (_, reply) = completion(&server, image("data:image/webp;base64,UklGRg=="), &[]).await;
+    assert_eq!(reply["choices"][0]["message"]["content"], "text look\nbase64 image/webp 8");
+    for url in ["x", "data:image/svg+xml;base64,PHN2Zz4=", "data:image/png;base64,###"] {
+        let (status, reply) = completion(&server, image(url), &[]).await;
+        assert_eq!((status, error_code(&reply)), (422, "invalid_parameter"), "{url}: {reply}");
+    }
+    let audio = json!({ "messages": [{ "role": "user", "content": [{ "type": "input_audio", "input_audio": {} }] }] });
+    let (status, reply) = completion(&server, audio, &[]).await;
     assert_eq!((status, error_code(&reply)), (422, "invalid_parameter"));
+    server.stop().await;
+}
+
+/// Reasoning comes out as `reasoning_content` (whole, and as `delta.reasoning_content` chunks
+/// before the content); a refusal is `message.refusal` with `content: null`, and streamed,
+/// a `delta.refusal` before the finish chunk.
+#[tokio::test]
+async fn reasoning_content_and_refusals() {
+    let server = server().await;
+    let ask = |model: &str, stream: bool| json!({ "model": model, "stream": stream, "messages": [{ "role": "user", "content": "why?" }] });
+    let (status, reply) = completion(&server, ask("dummy/think", false), &[]).await;
+    assert_eq!(status, 200, "{reply}");
+    let message = &reply["choices"][0]["message"];
+    assert_eq!(message["content"], "thought");
+    assert_eq!(message["reasoning_content"], "Thinking hard.");
+    assert_eq!(message["refusal"], Value::Null);
+
+    let (_, reply) = completion(&server, ask("dummy/refuse", false), &[]).await;
+    let message = &reply["choices"][0]["message"];
+    assert_eq!(message["content"], Value::Null, "{reply}");
+    assert_eq!(message["refusal"], "I can't help with that.");
+    assert_eq!(reply["choices"][0]["finish_reason"], "stop");
+
+    let chunks = |text: String| -> Vec<Value> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect()
+    };
+    let deltas = |chunks: &[Value], key: &str| -> Vec<String> {
+        chunks.iter().filter_map(|c| c["choices"][0]["delta"][key].as_str().map(str::to_string)).collect()
+    };
+    let r =
+        server.client.post(server.url("/v1/chat/completions")).json(&ask("dummy/think", true)).send().await.unwrap();
+    let streamed = chunks(r.text().await.unwrap());
+    assert_eq!(deltas(&streamed, "reasoning_content"), ["Thinking ", "hard."]);
+    let first_content = streamed.iter().position(|c| c["choices"][0]["delta"]["content"] == "thought").unwrap();
+    let last_reasoning =
+        streamed.iter().rposition(|c| c["choices"][0]["delta"]["reasoning_content"].is_string()).unwrap();
+    assert!(last_reasoning < first_content, "reasoning streams before the content");
+
+    let r =
+        server.client.post(server.url("/v1/chat/completions")).json(&ask("dummy/refuse", true)).send().await.unwrap();
+    let streamed = chunks(r.text().await.unwrap());
+    assert_eq!(deltas(&streamed, "refusal"), ["I can't help with that."]);
+    let refusal = streamed.iter().position(|c| c["choices"][0]["delta"]["refusal"].is_string()).unwrap();
+    assert_eq!(streamed[refusal + 1]["choices"][0]["finish_reason"], "stop");
     server.stop().await;
 }
 

@@ -215,3 +215,112 @@ async fn bad_requests() {
     assert_eq!(create(&server, offered, &[]).await.0, 200);
     server.stop().await;
 }
+
+/// The server-sent events of a streamed response.
+async fn stream(server: &TestServer, mut body: Value) -> Vec<Value> {
+    body["stream"] = json!(true);
+    let r = server.client.post(server.url("/v1/responses")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    text.lines().filter_map(|l| l.strip_prefix("data: ")).map(|d| serde_json::from_str(d).unwrap()).collect()
+}
+
+/// Reasoning comes out as `reasoning` items before the message, with `encrypted_content` only
+/// when `include` asks for it; streamed, the reasoning item opens first, its `reasoning_text`
+/// deltas come before the text, and every item keeps its output index.
+#[tokio::test]
+async fn reasoning_items_come_first() {
+    let server = server().await;
+    let body = json!({ "model": "dummy/think", "input": "why?", "store": false });
+    let (status, plain) = create(&server, body.clone(), &[]).await;
+    assert_eq!(status, 200, "{plain}");
+    let kinds: Vec<&str> = plain["output"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["reasoning", "reasoning", "message"]);
+    assert_eq!(plain["output"][0]["id"], "rs_dummy_1");
+    assert_eq!(plain["output"][0]["content"], json!([{ "type": "reasoning_text", "text": "Thinking hard." }]));
+    assert_eq!(plain["output"][0]["summary"], json!([]));
+    assert!(plain["output"][1].get("encrypted_content").is_none(), "not asked for: {plain}");
+    assert_eq!(output_text(&plain), "thought");
+
+    let mut asked = body;
+    asked["include"] = json!(["reasoning.encrypted_content"]);
+    let (_, encrypted) = create(&server, asked.clone(), &[]).await;
+    assert_eq!(encrypted["output"][1]["encrypted_content"], "enc-dummy-2");
+
+    let events = stream(&server, asked).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds[2..7],
+        [
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.reasoning_text.delta",
+            "response.reasoning_text.delta",
+            "response.reasoning_text.done",
+        ],
+        "{kinds:?}"
+    );
+    assert_eq!(events[2]["item"]["type"], "reasoning");
+    let done: Vec<&Value> = events.iter().filter(|e| e["type"] == "response.output_item.done").collect();
+    let indexed: Vec<(u64, &str)> =
+        done.iter().map(|e| (e["output_index"].as_u64().unwrap(), e["item"]["type"].as_str().unwrap())).collect();
+    assert_eq!(indexed, [(0, "reasoning"), (1, "reasoning"), (2, "message")]);
+    assert_eq!(done[1]["item"]["encrypted_content"], "enc-dummy-2");
+    let first_text = kinds.iter().position(|k| *k == "response.output_text.delta").unwrap();
+    let reasoning_done = kinds.iter().rposition(|k| *k == "response.reasoning_text.done").unwrap();
+    assert!(reasoning_done < first_text, "{kinds:?}");
+    let completed = &events.last().unwrap()["response"];
+    assert_eq!(completed["output"].as_array().unwrap().len(), 3);
+    server.stop().await;
+}
+
+/// A client's reasoning items (with encrypted content) join the assistant message they belong
+/// to and reach the provider unchanged.
+#[tokio::test]
+async fn reasoning_items_replay_to_the_provider() {
+    let server = server().await;
+    let body = json!({ "model": "dummy/think", "store": false, "input": [
+        { "role": "user", "content": "why?" },
+        { "type": "reasoning", "id": "rs_1", "summary": [{ "type": "summary_text", "text": "hmm" }], "encrypted_content": "enc-client" },
+        { "type": "message", "role": "assistant", "content": [{ "type": "output_text", "text": "because" }] },
+        { "role": "user", "content": "and then?" },
+    ] });
+    let (status, reply) = create(&server, body, &[]).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(output_text(&reply), "thought; replayed enc-client");
+    server.stop().await;
+}
+
+/// A refusal is a `refusal` content part.
+#[tokio::test]
+async fn refusals_are_refusal_parts() {
+    let server = server().await;
+    let (status, reply) = create(&server, json!({ "model": "dummy/refuse", "input": "do it" }), &[]).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["output"][0]["content"], json!([{ "type": "refusal", "refusal": "I can't help with that." }]));
+    let (_, stored) = server.get(&format!("/v1/responses/{}", reply["id"].as_str().unwrap())).await;
+    assert_eq!(stored["output"][0]["content"][0]["type"], "refusal", "{stored}");
+    let events = stream(&server, json!({ "model": "dummy/refuse", "input": "do it", "store": false })).await;
+    let last = &events.last().unwrap()["response"];
+    assert_eq!(last["output"][0]["content"][0]["refusal"], "I can't help with that.");
+    server.stop().await;
+}
+
+/// `input_image` parts reach the provider in order with the text; a `file_id` image gets a
+/// clear 400.
+#[tokio::test]
+async fn input_images() {
+    let server = server().await;
+    let image = |part: Value| {
+        json!({ "model": "dummy/parts", "store": false, "input": [{ "role": "user",
+        "content": [{ "type": "input_text", "text": "look" }, part] }] })
+    };
+    let url = json!({ "type": "input_image", "image_url": "data:image/jpeg;base64,/9j/4AAQ", "detail": "auto" });
+    let (status, reply) = create(&server, image(url), &[]).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(output_text(&reply), "text look\nbase64 image/jpeg 8");
+    let (status, reply) = create(&server, image(json!({ "type": "input_image", "file_id": "file_1" })), &[]).await;
+    assert_eq!((status, error_code(&reply)), (400, "invalid_request"), "{reply}");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("file_id"));
+    server.stop().await;
+}

@@ -22,9 +22,11 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::Caller;
 use super::headers::{PROVIDER_HEADER, WORKSPACE_HEADER, header, session};
-use crate::conversation::{Event, Session, TurnRequest};
+use crate::conversation::{Event, Session, TurnRequest, content};
 use crate::providers::{ChatOptions, Reply};
-use crate::runtime::types::{Message, Role, StreamEvent, ToolCall, ToolSpec};
+use crate::runtime::types::{
+    ContentPart, Image, ImageData, Message, ReasoningBlock, Role, StreamEvent, ToolCall, ToolSpec,
+};
 use crate::tokens;
 
 /// Claude Code's id for its conversation, stable across the turns of one session.
@@ -97,8 +99,34 @@ enum Block {
         #[serde(default)]
         is_error: bool,
     },
-    Thinking {},
-    RedactedThinking {},
+    Image {
+        source: ImageSource,
+    },
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+        #[serde(default)]
+        signature: Option<String>,
+    },
+    RedactedThinking {
+        data: String,
+    },
+    #[serde(other)]
+    Unsupported,
+}
+
+/// Where an image block's bytes are: inline, or at a URL the vendor fetches.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ImageSource {
+    Base64 {
+        media_type: String,
+        data: String,
+    },
+    Url {
+        url: String,
+    },
+    /// Anthropic's Files API (`file`), which no provider here can read.
     #[serde(other)]
     Unsupported,
 }
@@ -284,8 +312,9 @@ fn text(content: Text) -> Result<String, AnthropicError> {
 }
 
 /// One Anthropic message as canonical messages: tool results become tool messages (before any
-/// text of the same turn), tool uses become the assistant's tool calls. Thinking blocks are
-/// dropped: no provider here can replay them yet.
+/// text of the same turn), tool uses become the assistant's tool calls, images stay in order
+/// with the text, and an assistant's `thinking` / `redacted_thinking` blocks become its
+/// reasoning, signatures intact, so they replay unchanged to the vendor that made them.
 fn decode(message: InMessage, out: &mut Vec<Message>) -> Result<(), AnthropicError> {
     let role = match message.role.as_str() {
         "user" => Role::User,
@@ -298,11 +327,17 @@ fn decode(message: InMessage, out: &mut Vec<Message>) -> Result<(), AnthropicErr
         Text::Plain(text) => vec![Block::Text { text }],
         Text::Blocks(blocks) => blocks,
     };
-    let mut texts = Vec::new();
+    let mut parts = Vec::new();
     let mut calls = Vec::new();
+    let mut reasoning = Vec::new();
     for block in blocks {
         match block {
-            Block::Text { text } => texts.push(text),
+            Block::Text { text } => parts.push(ContentPart::Text(text)),
+            Block::Image { source } => parts.push(ContentPart::Image(match source {
+                ImageSource::Base64 { media_type, data } => Image::Base64(ImageData { media_type, data }),
+                ImageSource::Url { url } => content::from_url(&url),
+                ImageSource::Unsupported => return Err(invalid("image sources must be base64 or url")),
+            })),
             Block::ToolUse { id, name, input } if role == Role::Assistant => {
                 let arguments = if input.is_null() { "{}".to_string() } else { input.to_string() };
                 calls.push(ToolCall { id, name, arguments });
@@ -316,18 +351,32 @@ fn decode(message: InMessage, out: &mut Vec<Message>) -> Result<(), AnthropicErr
                 result.tool_call_id = Some(tool_use_id);
                 out.push(result);
             }
-            Block::Thinking {} | Block::RedactedThinking {} => {}
+            Block::Thinking { thinking, signature } if role == Role::Assistant => reasoning.push(ReasoningBlock {
+                text: thinking,
+                signature: signature.filter(|s| !s.is_empty()),
+                encrypted_content: None,
+                id: None,
+            }),
+            Block::RedactedThinking { data } if role == Role::Assistant => reasoning.push(ReasoningBlock {
+                text: String::new(),
+                signature: None,
+                encrypted_content: Some(data),
+                id: None,
+            }),
+            // Only assistant turns think; anything else a client put there is not replayable.
+            Block::Thinking { .. } | Block::RedactedThinking { .. } => {}
             Block::ToolUse { .. } | Block::ToolResult { .. } => {
                 return Err(invalid("tool_use blocks belong to assistant turns, tool_result blocks to user turns"));
             }
             Block::Unsupported => {
-                return Err(invalid("only text, tool_use, tool_result and thinking blocks are supported"));
+                return Err(invalid("only text, image, tool_use, tool_result and thinking blocks are supported"));
             }
         }
     }
-    if !texts.is_empty() || !calls.is_empty() {
-        let mut message = Message::text(role, &texts.join("\n"));
+    if !parts.is_empty() || !calls.is_empty() || !reasoning.is_empty() {
+        let mut message = content::message(role, parts);
         message.tool_calls = calls;
+        message.reasoning = reasoning;
         out.push(message);
     }
     Ok(())
@@ -367,9 +416,20 @@ fn input(arguments: &str) -> Value {
     }
 }
 
-/// The `message` object.
+/// A reasoning block as Anthropic writes it: `redacted_thinking` when only encrypted data is
+/// left, else `thinking` with its signature.
+fn thinking(block: &ReasoningBlock) -> Value {
+    match &block.encrypted_content {
+        Some(data) if block.text.is_empty() => json!({ "type": "redacted_thinking", "data": data }),
+        _ => {
+            json!({ "type": "thinking", "thinking": block.text, "signature": block.signature.as_deref().unwrap_or_default() })
+        }
+    }
+}
+
+/// The `message` object: thinking blocks first, then text, then tool uses.
 fn message(reply: &Reply) -> Value {
-    let mut content = Vec::new();
+    let mut content: Vec<Value> = reply.reasoning.iter().map(thinking).collect();
     if !reply.content.is_empty() || reply.tool_calls.is_empty() {
         content.push(json!({ "type": "text", "text": reply.content }));
     }
@@ -391,6 +451,7 @@ struct Blocks {
 
 #[derive(PartialEq)]
 enum Open {
+    Thinking,
     Text,
     Tool(u32),
 }
@@ -420,6 +481,28 @@ impl Blocks {
         ));
     }
 
+    /// A complete reasoning block as its own block: a `thinking` block streams its text and then
+    /// its signature; `redacted_thinking` comes whole in its start event.
+    fn whole(&mut self, block: &ReasoningBlock, out: &mut Vec<SseEvent>) {
+        self.close(out);
+        let start = thinking(block);
+        if start["type"] == "redacted_thinking" {
+            self.start(Open::Thinking, start, out);
+        } else {
+            self.start(Open::Thinking, json!({ "type": "thinking", "thinking": "", "signature": "" }), out);
+            self.delta(json!({ "type": "thinking_delta", "thinking": block.text }), out);
+            self.sign(block, out);
+        }
+        self.close(out);
+    }
+
+    /// The `signature_delta` that ends a thinking block, when the block is signed.
+    fn sign(&self, block: &ReasoningBlock, out: &mut Vec<SseEvent>) {
+        if let Some(signature) = &block.signature {
+            self.delta(json!({ "type": "signature_delta", "signature": signature }), out);
+        }
+    }
+
     fn close(&mut self, out: &mut Vec<SseEvent>) {
         if self.open.take().is_some() {
             out.push(sse("content_block_stop", json!({ "type": "content_block_stop", "index": self.next })));
@@ -434,6 +517,8 @@ fn sse(name: &str, data: Value) -> SseEvent {
 
 /// Anthropic's event sequence: `message_start`, `ping`, per block `content_block_start`,
 /// deltas and `content_block_stop`, then `message_delta` and `message_stop`; or `error`.
+/// Thinking streams first; its signature comes only with the reply, so the text after it is
+/// held until then ([`crate::conversation::reasoning_first`]).
 fn events(turn: crate::conversation::Turn) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     let start = json!({ "type": "message_start", "message": {
         "id": message_id(), "type": "message", "role": "assistant", "model": turn.model(), "content": [],
@@ -441,9 +526,35 @@ fn events(turn: crate::conversation::Turn) -> impl Stream<Item = Result<SseEvent
     }});
     let head = [sse("message_start", start), sse("ping", json!({ "type": "ping" }))];
     let mut blocks = Blocks::default();
-    let body = turn.stream().flat_map(move |event| {
+    let body = crate::conversation::reasoning_first(turn.stream()).flat_map(move |event| {
         let mut out = Vec::new();
         match event {
+            Event::Stream(StreamEvent::Reasoning(text)) => {
+                let open = blocks.open == Some(Open::Thinking);
+                if !open && blocks.next == 0 && blocks.open.is_none() {
+                    blocks.start(
+                        Open::Thinking,
+                        json!({ "type": "thinking", "thinking": "", "signature": "" }),
+                        &mut out,
+                    );
+                }
+                // Reasoning after the text has begun has no place in Anthropic's order: the
+                // reply's blocks still hold it for the next turn.
+                if blocks.open == Some(Open::Thinking) {
+                    blocks.delta(json!({ "type": "thinking_delta", "thinking": text }), &mut out);
+                }
+            }
+            Event::Reasoned(reasoning) => {
+                let mut rest = reasoning.iter().collect::<Vec<_>>();
+                if blocks.open == Some(Open::Thinking) {
+                    // The streamed block is the first readable one; its signature closes it.
+                    if let Some(at) = rest.iter().position(|b| b.encrypted_content.is_none()) {
+                        blocks.sign(rest.remove(at), &mut out);
+                    }
+                    blocks.close(&mut out);
+                }
+                rest.into_iter().for_each(|block| blocks.whole(block, &mut out));
+            }
             Event::Stream(StreamEvent::Delta(text)) => {
                 if !blocks.switch(&Open::Text, &mut out) {
                     blocks.start(Open::Text, json!({ "type": "text", "text": "" }), &mut out);
@@ -461,8 +572,7 @@ fn events(turn: crate::conversation::Turn) -> impl Stream<Item = Result<SseEvent
                     blocks.delta(json!({ "type": "input_json_delta", "partial_json": call.arguments }), &mut out);
                 }
             }
-            // Reasoning is not passed through the dialects yet.
-            Event::Stream(StreamEvent::Usage(_) | StreamEvent::Reasoning(_)) => {}
+            Event::Stream(StreamEvent::Usage(_)) => {}
             Event::Done(outcome) => {
                 let reply = &outcome.reply;
                 if blocks.next == 0 && blocks.open.is_none() {

@@ -1,5 +1,6 @@
 //! `POST /chat`: one turn of a conversation with memory. Replies as JSON, or as server-sent
-//! events with `"stream": true` (`start`, `delta`..., then `done` or `error`).
+//! events with `"stream": true` (`start`, `reasoning`... and `delta`..., then `done` or
+//! `error`).
 //!
 //! The turn (message and reply) is stored atomically after the provider answers, so a failed
 //! call leaves the history unchanged and the client can simply retry.
@@ -19,9 +20,9 @@ use super::error::ApiError;
 use super::extract::{Caller, Json};
 use super::{AppState, rfc3339_ms};
 
-use crate::conversation::{Event, MemoryUse, Outcome, Session, TurnRequest};
+use crate::conversation::{Event, MemoryUse, Outcome, Session, TurnRequest, content};
 use crate::providers::{ChatOptions, Usage};
-use crate::runtime::types::{Message, Role, StreamEvent};
+use crate::runtime::types::{ContentPart, Message, ReasoningBlock, Role, StreamEvent};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +30,11 @@ pub struct ChatBody {
     /// The user's message: not blank, at most `max_message_chars` characters (262144 by default; 413 beyond).
     #[schema(pattern = r"\S")]
     message: String,
+    /// Images to show the model after the message: `http(s)` URLs, or
+    /// `data:<media type>;base64,<data>` URLs (JPEG, PNG, GIF or WebP). Memory keeps only the
+    /// message text and the images' media types.
+    #[serde(default)]
+    images: Vec<String>,
     /// Continue this session; without one a new session starts.
     #[schema(value_type = Option<super::openapi::Id>)]
     session_id: Option<String>,
@@ -49,7 +55,7 @@ pub struct ChatBody {
     /// One stop sequence or a list of them.
     #[serde(default)]
     stop: Stop,
-    /// Reply as server-sent events: `start`, `delta`..., then `done` or `error`.
+    /// Reply as server-sent events: `start`, `reasoning`... and `delta`..., then `done` or `error`.
     #[serde(default)]
     stream: bool,
     /// A workspace whose files are recalled into this chat.
@@ -83,9 +89,12 @@ pub struct ChatReply {
     /// The id of the reply in the session's history.
     message_id: u64,
     reply: String,
+    /// What the model reasoned before replying, when it shows its reasoning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning: Option<String>,
     provider: String,
     model: String,
-    /// `stop`, `length`, `tool_calls` or `content_filter`.
+    /// `stop`, `length`, `tool_calls`, `content_filter`, `refusal` or `context_window`.
     #[schema(value_type = String)]
     finish_reason: &'static str,
     usage: Usage,
@@ -98,7 +107,7 @@ pub struct ChatReply {
 #[utoipa::path(post, path = "/chat", operation_id = "chat", tag = "chat", request_body = ChatBody,
     params(super::openapi::UserHeader),
     responses(
-        (status = 200, description = "The reply; with `stream: true`, server-sent events `start`, `delta`..., then `done` (this object) or `error`.",
+        (status = 200, description = "The reply; with `stream: true`, server-sent events `start`, `reasoning` (`{\"content\"}`, when the model shows its reasoning) and `delta` (`{\"content\"}`)..., then `done` (this object) or `error`.",
             content((ChatReply = "application/json"), (serde_json::Value = "text/event-stream"))),
         (status = 400, body = super::openapi::ErrorResponse), (status = 404, description = "Unknown session or provider", body = super::openapi::ErrorResponse),
         (status = 413, body = super::openapi::ErrorResponse), (status = 415, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse),
@@ -116,7 +125,9 @@ pub async fn chat(
     if let Some(system) = body.system {
         messages.push(Message::text(Role::System, &system));
     }
-    messages.push(Message::text(Role::User, &body.message));
+    let mut message = Message::text(Role::User, &body.message);
+    message.content.extend(body.images.iter().map(|url| ContentPart::Image(content::from_url(url))));
+    messages.push(message);
     let request = TurnRequest {
         user: caller.user(body.user_id.as_deref())?,
         session: body.session_id.map_or(Session::New, Session::Existing),
@@ -143,7 +154,8 @@ pub async fn chat(
         match event {
             // This API streams text; tool calls arrive whole in `done` (and on /v1).
             Event::Stream(StreamEvent::Delta(delta)) => Some(sse("delta", &json!({ "content": delta }))),
-            Event::Stream(_) => None,
+            Event::Stream(StreamEvent::Reasoning(text)) => Some(sse("reasoning", &json!({ "content": text }))),
+            Event::Stream(_) | Event::Reasoned(_) => None,
             Event::Done(outcome) => Some(sse("done", &reply(*outcome))),
             Event::Failed(error) => Some(sse("error", &ApiError::from(error).streamed())),
         }
@@ -156,6 +168,7 @@ fn reply(outcome: Outcome) -> ChatReply {
     ChatReply {
         session_id: outcome.session.unwrap_or_default(),
         message_id: outcome.message_id.unwrap_or_default(),
+        reasoning: reasoning_text(&outcome.reply.reasoning),
         reply: outcome.reply.content,
         provider: outcome.reply.provider,
         model: outcome.reply.model,
@@ -164,6 +177,13 @@ fn reply(outcome: Outcome) -> ChatReply {
         created_at: rfc3339_ms(outcome.created_at_ms),
         memory: outcome.memory,
     }
+}
+
+/// The readable text of reasoning blocks, one paragraph each; `None` when there is none (the
+/// model hid it, or did not reason).
+pub fn reasoning_text(blocks: &[ReasoningBlock]) -> Option<String> {
+    let texts: Vec<&str> = blocks.iter().map(|b| b.text.as_str()).filter(|t| !t.is_empty()).collect();
+    (!texts.is_empty()).then(|| texts.join("\n\n"))
 }
 
 fn sse(name: &str, data: &impl Serialize) -> SseEvent {

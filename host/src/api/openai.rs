@@ -19,12 +19,13 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::chat::Stop;
+use super::chat::reasoning_text;
 use super::error::ApiError;
 use super::extract::{Caller, Json};
 use super::headers::{PROVIDER_HEADER, SESSION_HEADER, WORKSPACE_HEADER, header};
-use crate::conversation::{Event, Session, Turn, TurnRequest};
+use crate::conversation::{Event, Session, Turn, TurnRequest, content};
 use crate::providers::{ChatOptions, Reply, Usage};
-use crate::runtime::types::{self, StreamEvent, ToolCall, ToolSpec};
+use crate::runtime::types::{self, ContentPart, StreamEvent, ToolCall, ToolSpec};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CompletionBody {
@@ -81,7 +82,7 @@ struct InMessage {
     tool_call_id: Option<String>,
 }
 
-/// Message content: a string, or a list of parts of which the text parts are kept.
+/// Message content: a string, or a list of text, refusal and image parts.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(untagged)]
 enum Content {
@@ -91,11 +92,24 @@ enum Content {
     Parts(Vec<Part>),
 }
 
+/// A content part: `{"type": "text", "text"}`, `{"type": "image_url", "image_url": {"url",
+/// "detail"?}}` (an `http(s)` or `data:<media type>;base64,` URL), or an assistant's
+/// `{"type": "refusal", "refusal"}`.
 #[derive(Debug, Deserialize, ToSchema)]
 struct Part {
     #[serde(rename = "type")]
     kind: String,
     text: Option<String>,
+    refusal: Option<String>,
+    image_url: Option<ImageUrl>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct ImageUrl {
+    url: String,
+    /// `auto`, `low` or `high`; accepted, not passed on (the contract has no detail level).
+    #[allow(dead_code)]
+    detail: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -127,19 +141,20 @@ struct InToolSpec {
 }
 
 impl Content {
-    fn text(self) -> Result<String, ApiError> {
+    fn parts(self) -> Result<Vec<ContentPart>, ApiError> {
         match self {
-            Content::Null => Ok(String::new()),
-            Content::Text(text) => Ok(text),
-            Content::Parts(parts) => {
-                if let Some(p) = parts.iter().find(|p| p.kind != "text") {
-                    return Err(ApiError::invalid_parameter(format!(
-                        "content parts of type {:?} are not supported; send text",
-                        p.kind
-                    )));
-                }
-                Ok(parts.into_iter().filter_map(|p| p.text).collect::<Vec<_>>().join("\n"))
-            }
+            Content::Null => Ok(Vec::new()),
+            Content::Text(text) => Ok(vec![ContentPart::Text(text)]),
+            Content::Parts(parts) => parts
+                .into_iter()
+                .map(|p| match (p.kind.as_str(), p.text, p.refusal, p.image_url) {
+                    ("text", Some(text), ..) | ("refusal", _, Some(text), _) => Ok(ContentPart::Text(text)),
+                    ("image_url", _, _, Some(image)) => Ok(ContentPart::Image(content::from_url(&image.url))),
+                    (kind, ..) => Err(ApiError::invalid_parameter(format!(
+                        "content parts of type {kind:?} are not supported; send text and image_url parts"
+                    ))),
+                })
+                .collect(),
         }
     }
 }
@@ -160,7 +175,7 @@ fn message(m: InMessage) -> Result<types::Message, ApiError> {
             .map(|c| ToolCall { id: c.id, name: c.function.name, arguments: c.function.arguments })
             .collect(),
         tool_call_id: m.tool_call_id,
-        ..types::Message::text(role, &m.content.text()?)
+        ..content::message(role, m.content.parts()?)
     })
 }
 
@@ -238,9 +253,19 @@ fn tool_calls(calls: &[ToolCall]) -> Value {
         .collect()
 }
 
-/// The `chat.completion` object.
+/// The `chat.completion` object. A refusal is `message.refusal` with `content: null`, as
+/// OpenAI answers one; reasoning is `reasoning_content`, the field DeepSeek, vLLM and
+/// OpenRouter-compatible clients read.
 fn completion(reply: &Reply) -> Value {
-    let mut message = json!({ "role": "assistant", "content": reply.content });
+    let refused = reply.finish_reason == "refusal";
+    let mut message = json!({
+        "role": "assistant",
+        "content": if refused { Value::Null } else { json!(reply.content) },
+        "refusal": if refused { json!(reply.content) } else { Value::Null },
+    });
+    if let Some(reasoning) = reasoning_text(&reply.reasoning) {
+        message["reasoning_content"] = json!(reasoning);
+    }
     if !reply.tool_calls.is_empty() {
         message["tool_calls"] = tool_calls(&reply.tool_calls);
     }
@@ -305,12 +330,21 @@ fn chunks(turn: Turn, include_usage: bool) -> impl Stream<Item = Result<SseEvent
                 }
                 vec![chunk(&model, choice(json!({ "tool_calls": [call] }), None), None)]
             }
-            // Reasoning is not passed through the dialects yet.
-            Event::Stream(StreamEvent::Usage(_) | StreamEvent::Reasoning(_)) => Vec::new(),
+            Event::Stream(StreamEvent::Reasoning(text)) => {
+                vec![chunk(&model, choice(json!({ "reasoning_content": text }), None), None)]
+            }
+            Event::Stream(StreamEvent::Usage(_)) | Event::Reasoned(_) => Vec::new(),
             Event::Done(outcome) => {
                 let reply = &outcome.reply;
                 let finish = finish_reason(reply.finish_reason);
-                let mut last = vec![chunk(&reply.model, choice(json!({}), Some(finish)), None)];
+                let mut last = Vec::new();
+                // The contract names a refusal only when the reply ends, after its text went
+                // out as content; the refusal follows as one `delta.refusal` for clients that
+                // look there.
+                if reply.finish_reason == "refusal" {
+                    last.push(chunk(&reply.model, choice(json!({ "refusal": reply.content }), None), None));
+                }
+                last.push(chunk(&reply.model, choice(json!({}), Some(finish)), None));
                 if include_usage {
                     last.push(chunk(&reply.model, json!([]), Some(&reply.usage)));
                 }

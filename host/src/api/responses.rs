@@ -26,7 +26,7 @@ use super::extract::{Caller, Json};
 use super::headers::{PROVIDER_HEADER, WORKSPACE_HEADER, header, session};
 use crate::conversation::{self, Event, Outcome, Session, TurnRequest};
 use crate::providers::{ChatOptions, Usage};
-use crate::runtime::types::{Message, Role, StreamEvent, ToolCall, ToolSpec};
+use crate::runtime::types::{ContentPart, Message, ReasoningBlock, Role, StreamEvent, ToolCall, ToolSpec};
 use crate::store::{self, Scope};
 
 /// Codex CLI's id for its conversation, stable across the turns of one session.
@@ -74,7 +74,11 @@ pub struct ResponsesBody {
     /// Whose memory, when API keys are off.
     #[schema(value_type = Option<super::openapi::UserId>)]
     user: Option<String>,
-    /// Everything else (reasoning, include, text, prompt_cache_key...) is accepted and ignored.
+    /// `reasoning.encrypted_content` adds the reasoning items' encrypted content to the output,
+    /// for clients that keep their own history (`store: false`); other values are ignored.
+    #[serde(default)]
+    include: Vec<String>,
+    /// Everything else (reasoning, text, prompt_cache_key...) is accepted and ignored.
     #[serde(flatten)]
     #[schema(ignore)]
     _other: Map<String, Value>,
@@ -122,13 +126,21 @@ pub async fn create(
         messages.push(Message::text(Role::System, instructions));
     }
     if let Some(previous) = &body.previous_response_id {
-        messages.extend(chain(&state, &user, previous).await?);
+        // Stored reasoning goes back only to the provider that produced it.
+        let provider = header(&headers, PROVIDER_HEADER);
+        let (route, _) = state.conversation.route(provider, body.model.clone()).map_err(ApiError::from)?;
+        let label = crate::providers::label(&route.primary);
+        messages.extend(chain(&state, &user, previous, &label).await?);
     }
     match body.input {
         Input::Text(text) => messages.push(Message::text(Role::User, &text)),
         Input::Items(items) => {
             for item in items {
                 decode(item, &mut messages)?;
+            }
+            // Reasoning with no message or call after it belongs to no reply: it is dropped.
+            if messages.last().is_some_and(reasoning_only) {
+                messages.pop();
             }
         }
     }
@@ -159,16 +171,19 @@ pub async fn create(
     };
     let turn = state.conversation.prepare(request).await?;
     let instructions = body.instructions.map(|i| state.conversation.masked(&i));
-    let echo = Echo { id, previous: body.previous_response_id, instructions, store: stored };
+    let encrypted = body.include.iter().any(|i| i == "reasoning.encrypted_content");
+    let echo = Echo { id, previous: body.previous_response_id, instructions, store: stored, encrypted };
     if body.stream {
         return Ok(Sse::new(events(turn, echo)).keep_alive(KeepAlive::default()).into_response());
     }
     let outcome = turn.reply().await?;
-    Ok(Json(response(&echo, "completed", &outcome.reply.model, output(&outcome.reply), Some(&outcome))).into_response())
+    let output = output(&outcome.reply, echo.encrypted);
+    Ok(Json(response(&echo, "completed", &outcome.reply.model, output, Some(&outcome))).into_response())
 }
 
-/// The messages of a stored chain, oldest first, as the provider should see them again.
-async fn chain(state: &AppState, user: &str, previous: &str) -> Result<Vec<Message>, ApiError> {
+/// The messages of a stored chain, oldest first, as `provider` (a reply's label) should see
+/// them again.
+async fn chain(state: &AppState, user: &str, previous: &str, provider: &str) -> Result<Vec<Message>, ApiError> {
     let mut turns = Vec::new();
     let mut next = Some(previous.to_string());
     while let Some(id) = next.take() {
@@ -186,7 +201,7 @@ async fn chain(state: &AppState, user: &str, previous: &str) -> Result<Vec<Messa
             .map(str::to_string);
         turns.push(messages);
     }
-    Ok(turns.into_iter().rev().flatten().map(|m| conversation::replay(&m)).collect())
+    Ok(turns.into_iter().rev().flatten().map(|m| conversation::replay(&m, provider)).collect())
 }
 
 /// A stored response's messages (its input, then the reply), or 404.
@@ -203,8 +218,9 @@ async fn stored(state: &AppState, user: &str, id: &str) -> Result<Vec<store::Mes
     }
 }
 
-/// One input item as canonical messages. Function calls join the assistant message before
-/// them; reasoning items are dropped (no provider here can replay another's reasoning).
+/// One input item as canonical messages. Reasoning items and function calls join the assistant
+/// message they belong to (reasoning comes first, its message or calls follow), encrypted
+/// content and ids intact, so they replay unchanged to the vendor that made them.
 fn decode(item: Value, out: &mut Vec<Message>) -> Result<(), ApiError> {
     let kind = item["type"].as_str().unwrap_or(if item.get("role").is_some() { "message" } else { "" });
     match kind {
@@ -215,7 +231,12 @@ fn decode(item: Value, out: &mut Vec<Message>) -> Result<(), ApiError> {
                 Some("system" | "developer") => Role::System,
                 other => return Err(invalid(format!("input: message role {other:?} is not supported"))),
             };
-            out.push(Message::text(role, &content(&item["content"])?));
+            let message = conversation::content::message(role, parts(&item["content"])?);
+            match out.last_mut() {
+                // The reply whose reasoning came just before.
+                Some(last) if role == Role::Assistant && reasoning_only(last) => last.content = message.content,
+                _ => out.push(message),
+            }
         }
         "function_call" | "custom_tool_call" => {
             let arguments = item.get("arguments").or_else(|| item.get("input"));
@@ -238,10 +259,65 @@ fn decode(item: Value, out: &mut Vec<Message>) -> Result<(), ApiError> {
             result.tool_call_id = item["call_id"].as_str().map(str::to_string);
             out.push(result);
         }
-        "reasoning" => {}
+        "reasoning" => {
+            let texts = |key: &str, kind: &str| -> Vec<String> {
+                let parts = item[key].as_array().into_iter().flatten().filter(|p| p["type"] == kind);
+                parts.filter_map(|p| p["text"].as_str().map(str::to_string)).collect()
+            };
+            let mut text = texts("content", "reasoning_text");
+            if text.is_empty() {
+                text = texts("summary", "summary_text");
+            }
+            let block = ReasoningBlock {
+                text: text.join("\n\n"),
+                signature: None,
+                encrypted_content: item["encrypted_content"].as_str().map(str::to_string),
+                id: item["id"].as_str().map(str::to_string),
+            };
+            match out.last_mut() {
+                Some(last) if reasoning_only(last) => last.reasoning.push(block),
+                _ => {
+                    let mut message = Message::text(Role::Assistant, "");
+                    message.reasoning.push(block);
+                    out.push(message);
+                }
+            }
+        }
         other => return Err(invalid(format!("input items of type {other:?} are not supported"))),
     }
     Ok(())
+}
+
+/// An assistant message that holds only reasoning so far: the message or calls of the same
+/// reply join it.
+fn reasoning_only(message: &Message) -> bool {
+    message.role == Role::Assistant
+        && !message.reasoning.is_empty()
+        && message.tool_calls.is_empty()
+        && message.plain_text().is_empty()
+}
+
+/// A message's content: a string, or text and `input_image` parts in order (an image by
+/// `image_url`, an `http(s)` or `data:` URL; `file_id` images are refused).
+fn parts(value: &Value) -> Result<Vec<ContentPart>, ApiError> {
+    let Value::Array(parts) = value else { return Ok(vec![ContentPart::Text(content(value)?)]) };
+    let mut out = Vec::with_capacity(parts.len());
+    for part in parts {
+        if part["type"] != "input_image" {
+            out.push(ContentPart::Text(content(&Value::Array(vec![part.clone()]))?));
+            continue;
+        }
+        match part["image_url"].as_str() {
+            Some(url) => out.push(ContentPart::Image(conversation::content::from_url(url))),
+            None if part.get("file_id").is_some_and(|f| !f.is_null()) => {
+                return Err(invalid(
+                    "input_image by file_id needs OpenAI's Files API, which this server does not have; send image_url",
+                ));
+            }
+            None => return Err(invalid("input_image needs an image_url")),
+        }
+    }
+    Ok(out)
 }
 
 /// Text content: a string, or parts of which the text ones are kept.
@@ -297,17 +373,28 @@ struct Echo {
     previous: Option<String>,
     instructions: Option<String>,
     store: bool,
+    /// Whether reasoning items carry their encrypted content (`include`).
+    encrypted: bool,
 }
 
 fn item_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
 }
 
-/// The output items of a reply: a message when there is text, then its function calls.
-fn output(reply: &crate::providers::Reply) -> Vec<Value> {
-    let mut items = Vec::new();
+/// The output items of a reply: its reasoning, a message when there is text, then its function
+/// calls.
+fn output(reply: &crate::providers::Reply, encrypted: bool) -> Vec<Value> {
+    let mut items: Vec<Value> = reply
+        .reasoning
+        .iter()
+        .map(|b| {
+            let id = b.id.clone().unwrap_or_else(|| item_id("rs"));
+            reasoning_item(&id, &b.text, b.encrypted_content.as_deref().filter(|_| encrypted), "completed")
+        })
+        .collect();
     if !reply.content.is_empty() || reply.tool_calls.is_empty() {
-        items.push(message_item(&item_id("msg"), &reply.content, "completed"));
+        let refused = reply.finish_reason == "refusal";
+        items.push(message_item(&item_id("msg"), &reply.content, "completed", refused));
     }
     items.extend(reply.tool_calls.iter().map(|c| call_item(&item_id("fc"), &c.id, &c.name, &c.arguments, "completed")));
     items
@@ -318,9 +405,25 @@ fn stored_item_id(response_id: &str, seq: u64) -> String {
     format!("msg_{}_{seq}", response_id.trim_start_matches("resp_"))
 }
 
-fn message_item(id: &str, text: &str, status: &str) -> Value {
-    json!({ "type": "message", "id": id, "status": status, "role": "assistant",
-        "content": [{ "type": "output_text", "text": text, "annotations": [] }] })
+/// An assistant message item; a refusal is a `refusal` part, as OpenAI writes one.
+fn message_item(id: &str, text: &str, status: &str, refused: bool) -> Value {
+    let part = match refused {
+        true => json!({ "type": "refusal", "refusal": text }),
+        false => json!({ "type": "output_text", "text": text, "annotations": [] }),
+    };
+    json!({ "type": "message", "id": id, "status": status, "role": "assistant", "content": [part] })
+}
+
+/// A `reasoning` item: the readable text as `reasoning_text` content, and the encrypted content
+/// when the client asked for it.
+fn reasoning_item(id: &str, text: &str, encrypted: Option<&str>, status: &str) -> Value {
+    let content: Vec<Value> =
+        (!text.is_empty()).then(|| json!({ "type": "reasoning_text", "text": text })).into_iter().collect();
+    let mut item = json!({ "type": "reasoning", "id": id, "summary": [], "content": content, "status": status });
+    if let Some(encrypted) = encrypted {
+        item["encrypted_content"] = json!(encrypted);
+    }
+    item
 }
 
 fn call_item(id: &str, call_id: &str, name: &str, arguments: &str, status: &str) -> Value {
@@ -355,6 +458,7 @@ fn response(echo: &Echo, status: &str, model: &str, output: Vec<Value>, outcome:
 
 /// Which output item is open in a stream.
 enum Open {
+    Reasoning { id: String, text: String },
     Text { id: String, text: String },
     Call { index: u32, id: String, call_id: String, name: String, arguments: String },
 }
@@ -364,6 +468,10 @@ struct Writer {
     sequence: u64,
     items: Vec<Value>,
     open: Option<Open>,
+    /// Whether reasoning items carry their encrypted content.
+    encrypted: bool,
+    /// Whether the reply is a refusal (known when it ends, before the last items close).
+    refused: bool,
 }
 
 impl Writer {
@@ -378,12 +486,15 @@ impl Writer {
         let index = self.items.len();
         let item = match self.open.take() {
             None => return,
+            Some(Open::Reasoning { id, text }) => {
+                return self.close_reasoning(id, text, None, out);
+            }
             Some(Open::Text { id, text }) => {
                 let at = json!({ "item_id": id, "output_index": index, "content_index": 0 });
                 out.push(self.event("response.output_text.done", merge(&at, json!({ "text": text, "logprobs": [] }))));
                 let part = json!({ "type": "output_text", "text": text, "annotations": [] });
                 out.push(self.event("response.content_part.done", merge(&at, json!({ "part": part }))));
-                message_item(&id, &text, "completed")
+                message_item(&id, &text, "completed", self.refused)
             }
             Some(Open::Call { id, call_id, name, arguments, .. }) => {
                 let done = json!({ "item_id": id, "output_index": index, "arguments": arguments });
@@ -391,6 +502,65 @@ impl Writer {
                 call_item(&id, &call_id, &name, &arguments, "completed")
             }
         };
+        out.push(self.event("response.output_item.done", json!({ "output_index": index, "item": item })));
+        self.items.push(item);
+    }
+
+    /// Streams reasoning text into an open reasoning item, opening one first; its
+    /// `reasoning_text` part opens with the first text.
+    fn reasoning(&mut self, delta: String, out: &mut Vec<SseEvent>) {
+        if !matches!(self.open, Some(Open::Reasoning { .. })) {
+            self.close(out);
+            self.open_reasoning(item_id("rs"), out);
+        }
+        let index = self.items.len();
+        let Some(Open::Reasoning { id, text }) = &mut self.open else { unreachable!("opened above") };
+        let (id, first) = (id.clone(), text.is_empty());
+        text.push_str(&delta);
+        let at = json!({ "item_id": id, "output_index": index, "content_index": 0 });
+        if first {
+            let part = json!({ "type": "reasoning_text", "text": "" });
+            out.push(self.event("response.content_part.added", merge(&at, json!({ "part": part }))));
+        }
+        out.push(self.event("response.reasoning_text.delta", merge(&at, json!({ "delta": delta }))));
+    }
+
+    fn open_reasoning(&mut self, id: String, out: &mut Vec<SseEvent>) {
+        let item = reasoning_item(&id, "", None, "in_progress");
+        out.push(self.event("response.output_item.added", json!({ "output_index": self.items.len(), "item": item })));
+        self.open = Some(Open::Reasoning { id, text: String::new() });
+    }
+
+    /// The reply's reasoning blocks: the streamed item closes with the first block's encrypted
+    /// content; the other blocks follow as whole items.
+    fn reasoned(&mut self, blocks: Vec<ReasoningBlock>, out: &mut Vec<SseEvent>) {
+        let mut blocks = blocks.into_iter();
+        if matches!(self.open, Some(Open::Reasoning { .. })) {
+            let Some(Open::Reasoning { id, text }) = self.open.take() else { unreachable!("matched above") };
+            let first = blocks.next();
+            self.close_reasoning(id, text, first.and_then(|b| b.encrypted_content), out);
+        }
+        self.close(out);
+        for block in blocks {
+            self.open_reasoning(block.id.unwrap_or_else(|| item_id("rs")), out);
+            if !block.text.is_empty() {
+                self.reasoning(block.text, out);
+            }
+            let Some(Open::Reasoning { id, text }) = self.open.take() else { unreachable!("opened above") };
+            self.close_reasoning(id, text, block.encrypted_content, out);
+        }
+    }
+
+    fn close_reasoning(&mut self, id: String, text: String, encrypted: Option<String>, out: &mut Vec<SseEvent>) {
+        let index = self.items.len();
+        if !text.is_empty() {
+            let at = json!({ "item_id": id, "output_index": index, "content_index": 0 });
+            out.push(self.event("response.reasoning_text.done", merge(&at, json!({ "text": text }))));
+            let part = json!({ "type": "reasoning_text", "text": text });
+            out.push(self.event("response.content_part.done", merge(&at, json!({ "part": part }))));
+        }
+        let encrypted = encrypted.filter(|_| self.encrypted);
+        let item = reasoning_item(&id, &text, encrypted.as_deref(), "completed");
         out.push(self.event("response.output_item.done", json!({ "output_index": index, "item": item })));
         self.items.push(item);
     }
@@ -447,20 +617,24 @@ fn merge(base: &Value, extra: Value) -> Value {
 /// `response.completed`; or `error` and `response.failed`.
 fn events(turn: conversation::Turn, echo: Echo) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     let model = turn.model();
-    let mut writer = Writer { sequence: 0, items: Vec::new(), open: None };
+    let mut writer = Writer { sequence: 0, items: Vec::new(), open: None, encrypted: echo.encrypted, refused: false };
     let started = response(&echo, "in_progress", &model, Vec::new(), None);
     let head = vec![
         writer.event("response.created", json!({ "response": started })),
         writer.event("response.in_progress", json!({ "response": started })),
     ];
-    let body = turn.stream().flat_map(move |event| {
+    // A reasoning item closes with its encrypted content, which comes only with the reply: the
+    // text after it is held until then.
+    let body = conversation::reasoning_first(turn.stream()).flat_map(move |event| {
         let mut out = Vec::new();
         match event {
+            Event::Stream(StreamEvent::Reasoning(text)) => writer.reasoning(text, &mut out),
+            Event::Reasoned(blocks) => writer.reasoned(blocks, &mut out),
             Event::Stream(StreamEvent::Delta(text)) => writer.text(text, &mut out),
             Event::Stream(StreamEvent::ToolCall(call)) => writer.call(call, &mut out),
-            // Reasoning is not passed through the dialects yet.
-            Event::Stream(StreamEvent::Usage(_) | StreamEvent::Reasoning(_)) => {}
+            Event::Stream(StreamEvent::Usage(_)) => {}
             Event::Done(outcome) => {
+                writer.refused = outcome.reply.finish_reason == "refusal";
                 if writer.items.is_empty() && writer.open.is_none() {
                     writer.text(String::new(), &mut out);
                 }
@@ -499,11 +673,17 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
     let messages = stored(&state, &user, &id).await?;
     let reply = messages.last().expect("stored() returns a reply last");
     let metadata = reply.metadata.clone().unwrap_or_default();
-    let replay = conversation::replay(reply);
-    let mut items = Vec::new();
+    let replay = conversation::replay(reply, metadata["provider"].as_str().unwrap_or_default());
+    let mut items: Vec<Value> = (replay.reasoning.iter().enumerate())
+        .map(|(i, b)| {
+            let item = b.id.clone().unwrap_or_else(|| format!("rs_{}_{i}", id.trim_start_matches("resp_")));
+            reasoning_item(&item, &b.text, None, "completed")
+        })
+        .collect();
     let text = replay.plain_text();
     if !text.is_empty() || replay.tool_calls.is_empty() {
-        items.push(message_item(&stored_item_id(&id, reply.seq), &text, "completed"));
+        let refused = metadata["finish_reason"] == "refusal";
+        items.push(message_item(&stored_item_id(&id, reply.seq), &text, "completed", refused));
     }
     for (i, call) in replay.tool_calls.iter().enumerate() {
         items.push(call_item(
@@ -519,6 +699,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
         previous: metadata["previous_response_id"].as_str().map(str::to_string),
         instructions: None,
         store: true,
+        encrypted: false,
     };
     let mut body = response(&echo, "completed", metadata["model"].as_str().unwrap_or_default(), items, None);
     body["created_at"] = json!(reply.created_at_ms / 1000);

@@ -3,8 +3,10 @@
 //! Each HTTP dialect is a thin adapter that decodes its request into a [`TurnRequest`] and
 //! encodes the [`Outcome`] or the [`Event`]s back into its wire format.
 
+pub mod content;
 mod error;
 mod prompt;
+mod reasoning;
 mod span;
 
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use tracing::{Instrument, Span};
 
 pub use error::Error;
 pub use prompt::replay;
+pub use reasoning::first as reasoning_first;
 
 use crate::capabilities::mask::Masker;
 use crate::config::RequestLimits;
@@ -84,6 +87,9 @@ pub struct Outcome {
 #[derive(Debug)]
 pub enum Event {
     Stream(StreamEvent),
+    /// The reply's complete reasoning blocks, with signatures: only from [`reasoning_first`],
+    /// after the streamed reasoning and before the text and tool calls.
+    Reasoned(Vec<types::ReasoningBlock>),
     Done(Box<Outcome>),
     Failed(Error),
 }
@@ -219,7 +225,9 @@ impl Conversation {
             History::Stored => {
                 // Memory's prompt holds system, long-term section and window; the client's
                 // input (its message, or tool results with their calls) follows as sent.
-                let mut prompt: Vec<_> = built.messages.iter().map(prompt::from_memory).collect();
+                // Stored reasoning goes back only to the provider that produced it.
+                let label = providers::label(plugin);
+                let mut prompt: Vec<_> = built.messages.iter().map(|m| prompt::from_memory(m, &label)).collect();
                 let start = prompt::input_start(&messages);
                 prompt.extend(messages.drain(start..).filter(|m| m.role != types::Role::System));
                 messages = prompt;
@@ -258,6 +266,11 @@ impl Conversation {
         }
         let limit = self.limits.max_message_chars;
         for message in &request.messages {
+            for part in &message.content {
+                if let types::ContentPart::Image(image) = part {
+                    content::check(image)?;
+                }
+            }
             let chars: usize = message
                 .content
                 .iter()
@@ -429,6 +442,7 @@ impl Turn {
                 .collect();
             metadata["tool_calls"] = Value::Array(calls);
         }
+        reasoning::store(&mut metadata, &reply.reasoning);
         for (key, value) in self.metadata {
             metadata[key] = value;
         }

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::memory::{Input, PromptMessage};
-use crate::runtime::types::{Message, Role, ToolCall};
+use crate::runtime::types::{ContentPart, Image, Message, Role, ToolCall};
 use crate::store;
 use crate::tokens;
 
@@ -19,26 +19,51 @@ pub fn new_input(messages: &[Message]) -> Vec<Input> {
     messages[input_start(messages)..]
         .iter()
         .filter(|m| m.role != Role::System)
-        .map(|m| Input {
-            role: store_role(m.role),
-            content: m.plain_text(),
-            metadata: m.tool_call_id.as_ref().map(|id| json!({ "tool_call_id": id })),
-        })
+        .map(|m| Input { role: store_role(m.role), content: m.plain_text(), metadata: input_metadata(m) })
         .collect()
 }
 
+/// What memory keeps beside an input's text: the call a tool result answers, and the images
+/// the message held, by media type (`url` for a linked image); never their bytes, so a stored
+/// turn replays as text.
+fn input_metadata(message: &Message) -> Option<Value> {
+    let mut metadata = serde_json::Map::new();
+    if let Some(id) = &message.tool_call_id {
+        metadata.insert("tool_call_id".into(), json!(id));
+    }
+    let images: Vec<&str> = message
+        .content
+        .iter()
+        .filter_map(|part| match part {
+            ContentPart::Image(Image::Base64(data)) => Some(data.media_type.as_str()),
+            ContentPart::Image(Image::Url(url)) => Some(data_url_media_type(url).unwrap_or("url")),
+            ContentPart::Text(_) => None,
+        })
+        .collect();
+    if !images.is_empty() {
+        metadata.insert("images".into(), json!(images));
+    }
+    (!metadata.is_empty()).then_some(Value::Object(metadata))
+}
+
+/// The media type of a `data:<type>;base64,` URL.
+fn data_url_media_type(url: &str) -> Option<&str> {
+    url.strip_prefix("data:")?.split([';', ',']).next()
+}
+
 /// A stored message as the provider should see it again: tool results keep their call ids,
-/// replies their tool calls.
-pub fn replay(message: &store::Message) -> Message {
-    restore(message.role, &message.content, message.metadata.as_ref())
+/// replies their tool calls, and their reasoning blocks when `provider` (as replies label it)
+/// produced them.
+pub fn replay(message: &store::Message, provider: &str) -> Message {
+    restore(message.role, &message.content, message.metadata.as_ref(), provider)
 }
 
-/// A message of memory's prompt as the provider should see it (the same replay).
-pub fn from_memory(message: &PromptMessage) -> Message {
-    restore(message.role, &message.content, message.metadata.as_ref())
+/// A message of memory's prompt as `provider` should see it (the same replay).
+pub fn from_memory(message: &PromptMessage, provider: &str) -> Message {
+    restore(message.role, &message.content, message.metadata.as_ref(), provider)
 }
 
-fn restore(role: store::Role, content: &str, metadata: Option<&Value>) -> Message {
+fn restore(role: store::Role, content: &str, metadata: Option<&Value>, provider: &str) -> Message {
     let role = match role {
         store::Role::System => Role::System,
         store::Role::User => Role::User,
@@ -60,6 +85,7 @@ fn restore(role: store::Role, content: &str, metadata: Option<&Value>) -> Messag
                 .collect()
         })
         .unwrap_or_default();
+    out.reasoning = super::reasoning::restore(metadata, provider);
     out
 }
 

@@ -395,11 +395,16 @@ impl Providers {
         for (i, plugin) in candidates.iter().enumerate() {
             // Model names are vendor-specific: a fallback answers with its own default model.
             let own = plugin.manifest.id == first;
-            let request = self.request(
+            let mut request = self.request(
                 plugin,
                 messages,
                 if own { options.clone() } else { ChatOptions { model: None, ..options.clone() } },
             );
+            // Reasoning signatures and encrypted content belong to the vendor that made them:
+            // another vendor cannot read them and must not be handed them.
+            if !own {
+                request.messages.iter_mut().for_each(|m| m.reasoning.clear());
+            }
             let once = |attempt| {
                 let span = attempt_span(plugin, &request, attempt, (i > 0).then_some(first.as_str()));
                 self.once(plugin, &request, events.as_ref(), &streamed).instrument(span)

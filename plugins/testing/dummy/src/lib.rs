@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use codexcontinue_sdk::http::Request;
 use codexcontinue_sdk::{
-    ChatRequest, ChatResponse, EmbedRequest, Embeddings, HttpError, Provider, ProviderError, ProviderInfo, RateLimit,
-    Sink, Usage, config, export_provider, log, secret,
+    ChatRequest, ChatResponse, ContentPart, EmbedRequest, Embeddings, FinishReason, HttpError, Image, Provider,
+    ProviderError, ProviderInfo, RateLimit, ReasoningBlock, Sink, StreamEvent, Usage, config, export_provider, log,
+    secret,
 };
 
 /// What a request asks the dummy to do, chosen by its model name.
@@ -49,7 +50,19 @@ enum Behaviour<'a> {
     /// Reply with the prompt it was given, one `role: content` line per message, so memory
     /// tests can see what the host sent.
     Prompt,
+    /// Reason like a signing vendor: stream the reasoning deltas [`THOUGHTS`], reply `thought`
+    /// with a signed block and an encrypted-only one, and append what reasoning the request
+    /// carried back (`; replayed <signature|encrypted>...`), so host tests see what was replayed.
+    Think,
+    /// Decline: reply `I can't help with that.` with finish reason `refusal`.
+    Refuse,
+    /// Describe the content parts of the last user message, one per line (`text <text>`,
+    /// `url <url>`, `base64 <media type> <data length>`), so host tests see images arrive.
+    Parts,
 }
+
+/// What the `think` model streams as reasoning, in order.
+const THOUGHTS: [&str; 2] = ["Thinking ", "hard."];
 
 impl<'a> Behaviour<'a> {
     fn from_model(model: &'a str) -> Self {
@@ -84,6 +97,9 @@ impl<'a> Behaviour<'a> {
             "log" => Self::Log,
             "stderr" => Self::Stderr,
             "prompt" => Self::Prompt,
+            "think" => Self::Think,
+            "refuse" => Self::Refuse,
+            "parts" => Self::Parts,
             _ => Self::Ok,
         }
     }
@@ -151,9 +167,65 @@ fn respond(request: &ChatRequest, emit: &mut dyn FnMut(&str)) -> Result<ChatResp
             .map(|m| format!("{}: {}", codexcontinue_sdk::vendor::role_name(m.role), m.text()).to_lowercase())
             .collect::<Vec<_>>()
             .join("\n"),
+        Behaviour::Think => {
+            let content = format!("thought{}", replayed(request));
+            emit(&content);
+            return Ok(ChatResponse { reasoning: thoughts(), ..reply(request, content) });
+        }
+        Behaviour::Refuse => {
+            let content = "I can't help with that.".to_owned();
+            emit(&content);
+            return Ok(ChatResponse { finish_reason: FinishReason::Refusal, ..reply(request, content) });
+        }
+        Behaviour::Parts => parts(request),
     };
     emit(&content);
     Ok(reply(request, content))
+}
+
+/// The reasoning blocks `think` returns: one signed over the streamed text, one encrypted only.
+fn thoughts() -> Vec<ReasoningBlock> {
+    vec![
+        ReasoningBlock {
+            text: THOUGHTS.concat(),
+            signature: Some("sig-dummy-1".into()),
+            encrypted_content: None,
+            id: Some("rs_dummy_1".into()),
+        },
+        ReasoningBlock {
+            text: String::new(),
+            signature: None,
+            encrypted_content: Some("enc-dummy-2".into()),
+            id: None,
+        },
+    ]
+}
+
+/// `; replayed a b` naming each reasoning block's signature (or encrypted content) that
+/// `request` carried, or nothing when it carried none.
+fn replayed(request: &ChatRequest) -> String {
+    let seen: Vec<&str> = request
+        .messages
+        .iter()
+        .flat_map(|m| &m.reasoning)
+        .filter_map(|b| b.signature.as_deref().or(b.encrypted_content.as_deref()))
+        .collect();
+    if seen.is_empty() { String::new() } else { format!("; replayed {}", seen.join(" ")) }
+}
+
+/// One line per content part of the last user message.
+fn parts(request: &ChatRequest) -> String {
+    let last = request.messages.iter().rev().find(|m| m.role == codexcontinue_sdk::Role::User);
+    last.map(|m| &m.content[..])
+        .unwrap_or_default()
+        .iter()
+        .map(|part| match part {
+            ContentPart::Text(text) => format!("text {text}"),
+            ContentPart::Image(Image::Url(url)) => format!("url {url}"),
+            ContentPart::Image(Image::Base64(data)) => format!("base64 {} {}", data.media_type, data.data.len()),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A `stop` reply with a fixed usage, echoing the requested model.
@@ -234,6 +306,9 @@ impl Provider for Dummy {
 
     fn chat_stream(request: ChatRequest, out: &Sink) -> Result<ChatResponse, ProviderError> {
         crash_if_configured();
+        if Behaviour::from_model(&request.model) == Behaviour::Think {
+            THOUGHTS.into_iter().for_each(|t| out.emit(&StreamEvent::Reasoning(t.to_owned())));
+        }
         configured(respond(&request, &mut |delta| out.delta(delta)))
     }
 
@@ -300,6 +375,24 @@ mod tests {
         let (deltas, result) = run("stream-drop");
         assert_eq!(deltas, ["a", "b", "c"]);
         assert_eq!(result, Err(ProviderError::unavailable("stream dropped")));
+    }
+
+    /// `think` returns a signed and an encrypted block and names the reasoning it was given;
+    /// `refuse` refuses; `parts` describes the user's content parts.
+    #[test]
+    fn reasoning_refusal_and_parts() {
+        let response = run("think").1.unwrap();
+        assert_eq!(response.content, "thought");
+        assert_eq!(response.reasoning, thoughts());
+        let mut earlier = codexcontinue_sdk::Message::assistant("thought");
+        earlier.reasoning = thoughts();
+        let request = ChatRequest::new("think", vec![earlier, codexcontinue_sdk::Message::user("again")]);
+        assert_eq!(respond(&request, &mut |_| {}).unwrap().content, "thought; replayed sig-dummy-1 enc-dummy-2");
+        assert_eq!(run("refuse").1.unwrap().finish_reason, FinishReason::Refusal);
+        let mut user = codexcontinue_sdk::Message::user("look");
+        user.content.push(ContentPart::Image(Image::Url("https://example.com/a.png".into())));
+        let request = ChatRequest::new("parts", vec![user]);
+        assert_eq!(respond(&request, &mut |_| {}).unwrap().content, "text look\nurl https://example.com/a.png");
     }
 
     /// `error-*` models fail with their case and emit nothing.
