@@ -152,3 +152,52 @@ async fn dimensions_reach_the_vendor() {
     assert_eq!(embeddings_requests(&mock).len(), 1);
     server.stop().await;
 }
+
+/// Cohere's models embed a search query differently from what it should find: memory indexes
+/// stored messages as `search_document`, and `/v1/embeddings` with `input_type: "query"` asks
+/// for `search_query`.
+#[tokio::test]
+async fn input_types_reach_cohere() {
+    let mock = MockServer::start(|request| {
+        if request.uri != "/v2/embed" {
+            let message = json!({"role": "assistant", "content": [{"type": "text", "text": "noted"}]});
+            return Reply::json(
+                200,
+                json!({"id": "c14c80c3-18eb-4519-9460-6c92edd8cfb4", "finish_reason": "COMPLETE", "message": message,
+                    "usage": {"tokens": {"input_tokens": 7, "output_tokens": 1}}}),
+            );
+        }
+        let texts = request.json()["texts"].clone();
+        let floats = vec![vec![0.25f32, 0.5]; texts.as_array().map_or(0, Vec::len)];
+        Reply::json(
+            200,
+            json!({"id": "8d1ab4a6-8c9e-4f56-a1c1-0cbf3c3a7a52", "embeddings": {"float": floats}, "texts": texts,
+                "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": 3}},
+                "response_type": "embeddings_by_type"}),
+        )
+    })
+    .await;
+    let setup = Setup {
+        plugins: Vec::new(),
+        custom: vec![plugin_with("cohere", |m| m)],
+        env: vec![("CO_API_KEY", "co-test-key".into()), ("CO_API_URL", mock.url.clone())],
+        ..Setup::default()
+    };
+    let server = TestServer::start(setup).await;
+    let (_, memory) = turn_and_settle(&server, None, "Our runbooks live in the wiki.").await;
+    assert_eq!(memory["index"]["embedded_messages"], 2, "{memory}");
+    let stored = embeddings_request_bodies(&mock, "/v2/embed");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["input_type"], "search_document", "{}", stored[0]);
+
+    let (status, out) =
+        server.post("/v1/embeddings", json!({"input": "where are the runbooks?", "input_type": "query"})).await;
+    assert_eq!(status, 200, "{out}");
+    let asked = embeddings_request_bodies(&mock, "/v2/embed").pop().unwrap();
+    assert_eq!((&asked["input_type"], &asked["texts"]), (&json!("search_query"), &json!(["where are the runbooks?"])));
+    server.stop().await;
+}
+
+fn embeddings_request_bodies(mock: &MockServer, path: &str) -> Vec<Value> {
+    mock.requests().into_iter().filter(|r| r.uri == path).map(|r| r.json()).collect()
+}
