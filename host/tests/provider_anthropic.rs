@@ -339,29 +339,33 @@ async fn thinking_server_tools_and_cache_in_a_stream() {
 /// long" → context_length_exceeded; 529 `overloaded_error` and 503 pass their Retry-After on.
 #[tokio::test]
 async fn size_context_and_overload_errors() {
-    let replies = vec![
-        error(413, "request_too_large", "Request exceeds the maximum allowed number of bytes."),
-        error(400, "invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum"),
-        error(529, "overloaded_error", "Overloaded").header("retry-after", "3"),
-        error(503, "api_error", "Service unavailable").header("retry-after", "4"),
+    let cases = vec![
+        (
+            error(413, "request_too_large", "Request exceeds the maximum allowed number of bytes."),
+            413,
+            "request_too_large",
+            None,
+        ),
+        (
+            error(400, "invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum"),
+            400,
+            "context_length_exceeded",
+            None,
+        ),
+        (
+            error(529, "overloaded_error", "Overloaded").header("retry-after", "3"),
+            503,
+            "upstream_overloaded",
+            Some("3"),
+        ),
+        (
+            error(503, "api_error", "Service unavailable").header("retry-after", "4"),
+            502,
+            "upstream_unavailable",
+            Some("4"),
+        ),
     ];
-    let mock = MockServer::start(vendor::script(replies)).await;
-    let server = ANTHROPIC.server(&mock).await;
-    let expected = [
-        (413, "request_too_large", None),
-        (400, "context_length_exceeded", None),
-        (503, "upstream_overloaded", Some("3")),
-        (502, "upstream_unavailable", Some("4")),
-    ];
-    for (i, (status, code, retry_after)) in expected.into_iter().enumerate() {
-        let body = json!({ "message": format!("case {i}"), "provider": "anthropic" });
-        let response = server.client.post(server.url("/chat")).json(&body).send().await.unwrap();
-        let retry = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
-        let (got, body) = common::response(response).await;
-        assert_eq!((got, common::error_code(&body)), (status, code), "case {i}: {body}");
-        assert_eq!(retry.as_deref(), retry_after, "case {i}: Retry-After");
-    }
-    server.stop().await;
+    vendor::check_errors_with_retry_after(&ANTHROPIC, cases).await;
 }
 
 /// With the default retry policy a 529 overloaded with `Retry-After: 1` is waited out and retried.

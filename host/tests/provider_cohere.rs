@@ -272,27 +272,21 @@ async fn thinking_is_not_reply_text() {
 /// pass their Retry-After on to the client.
 #[tokio::test]
 async fn size_context_and_retry_after_errors() {
-    let replies = vec![
-        error(413, "request entity too large"),
-        error(400, "too many tokens: size limit exceeded by 1200 tokens. Try using shorter or fewer inputs."),
-        error(429, "You are past the per-minute request limit.").header("retry-after", "3"),
-        error(503, "service unavailable").header("retry-after", "4"),
+    let cases = vec![
+        (error(413, "request entity too large"), 413, "request_too_large", None),
+        (
+            error(400, "too many tokens: size limit exceeded by 1200 tokens. Try using shorter or fewer inputs."),
+            400,
+            "context_length_exceeded",
+            None,
+        ),
+        (
+            error(429, "You are past the per-minute request limit.").header("retry-after", "3"),
+            429,
+            "rate_limited",
+            Some("3"),
+        ),
+        (error(503, "service unavailable").header("retry-after", "4"), 502, "upstream_unavailable", Some("4")),
     ];
-    let mock = MockServer::start(vendor::script(replies)).await;
-    let server = COHERE.server(&mock).await;
-    let expected = [
-        (413, "request_too_large", None),
-        (400, "context_length_exceeded", None),
-        (429, "rate_limited", Some("3")),
-        (502, "upstream_unavailable", Some("4")),
-    ];
-    for (i, (status, code, retry_after)) in expected.into_iter().enumerate() {
-        let body = json!({ "message": format!("case {i}"), "provider": "cohere" });
-        let response = server.client.post(server.url("/chat")).json(&body).send().await.unwrap();
-        let retry = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
-        let (got, body) = common::response(response).await;
-        assert_eq!((got, common::error_code(&body)), (status, code), "case {i}: {body}");
-        assert_eq!(retry.as_deref(), retry_after, "case {i}: Retry-After");
-    }
-    server.stop().await;
+    vendor::check_errors_with_retry_after(&COHERE, cases).await;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
-use super::{Error, Providers, label, redacted};
+use super::{Error, Judged, Providers, label, redacted};
 use crate::plugins::{Plugin, Route};
 use crate::runtime::types::{EmbedRequest, ProviderError};
 use crate::tokens;
@@ -29,6 +29,17 @@ impl Providers {
     /// Embeds `request.inputs` with the route's provider; `request.model` None means its
     /// embedding model.
     pub async fn embed(&self, route: Route, request: EmbedRequest) -> Result<Embedded, Error> {
+        self.embed_judged(route, request, Judged::Yes).await
+    }
+
+    /// The same; the memory manager's background calls (`Judged::No`) say nothing about the
+    /// provider's health or a new version, which its clients' calls judge.
+    pub(super) async fn embed_judged(
+        &self,
+        route: Route,
+        request: EmbedRequest,
+        judged: Judged,
+    ) -> Result<Embedded, Error> {
         let plugin = route.primary;
         if let Some(reason) = self.no_embeddings(&plugin, request.model.is_none()) {
             return Err(Error::Upstream { plugin: plugin.label(), error: ProviderError::Unsupported(reason) });
@@ -49,7 +60,7 @@ impl Providers {
             self.embed_once(&plugin, &request).instrument(span)
         };
         let never_streams = AtomicBool::new(false);
-        let out = tokio::time::timeout_at(deadline, self.attempts(&plugin, &never_streams, deadline, once))
+        let out = tokio::time::timeout_at(deadline, self.attempts(&plugin, (&never_streams, judged), deadline, once))
             .await
             .map_err(|_| Error::Deadline { ms: self.config.deadline_ms })?;
         if let Err(Error::Upstream { error, .. }) = &out {

@@ -44,6 +44,13 @@ pub const MAX_REPLY_BYTES: usize = 4 << 20;
 /// How long a provider's model list is reused before asking it again.
 const MODELS_TTL: Duration = Duration::from_secs(300);
 
+/// Whether a call's outcome judges the provider (health, rollout of a new version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Judged {
+    Yes,
+    No,
+}
+
 /// Why a chat could not be answered.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -409,7 +416,9 @@ impl Providers {
                 let span = attempt_span(plugin, &request, attempt, (i > 0).then_some(first.as_str()));
                 self.once(plugin, &request, events.as_ref(), &streamed).instrument(span)
             };
-            let outcome = tokio::time::timeout_at(deadline, self.attempts(plugin, &streamed, deadline, once)).await;
+            let outcome =
+                tokio::time::timeout_at(deadline, self.attempts(plugin, (&streamed, Judged::Yes), deadline, once))
+                    .await;
             let error = match outcome {
                 Ok(Ok(reply)) => return Ok(reply),
                 Ok(Err(error)) => error,
@@ -429,11 +438,12 @@ impl Providers {
     }
 
     /// Calls one provider (`call`), retrying retryable failures while the deadline allows and
-    /// nothing has been `streamed` to the client yet.
+    /// nothing has been `streamed` to the client yet. What `Judged` calls do counts toward the
+    /// provider's health and toward judging a newly rolled-out version.
     async fn attempts<T, F, Fut>(
         &self,
         plugin: &Arc<Plugin>,
-        streamed: &AtomicBool,
+        (streamed, judged): (&AtomicBool, Judged),
         deadline: tokio::time::Instant,
         mut call: F,
     ) -> Result<T, Error>
@@ -444,11 +454,13 @@ impl Providers {
         let mut attempt = 0;
         loop {
             let result = call(attempt).await;
-            self.registry.outcome(plugin, !result.as_ref().is_err_and(retry::plugin_at_fault));
-            match &result {
-                Ok(_) => self.health.success(&plugin.manifest.id),
-                Err(e) if retry::worth_falling_back(e) => self.health.failure(&plugin.manifest.id, e.to_string()),
-                Err(_) => {}
+            if judged == Judged::Yes {
+                self.registry.outcome(plugin, !result.as_ref().is_err_and(retry::plugin_at_fault));
+                match &result {
+                    Ok(_) => self.health.success(&plugin.manifest.id),
+                    Err(e) if retry::worth_falling_back(e) => self.health.failure(&plugin.manifest.id, e.to_string()),
+                    Err(_) => {}
+                }
             }
             let error = match result {
                 Ok(reply) => return Ok(reply),
@@ -632,8 +644,9 @@ impl Providers {
                 Err(error) => Err(Error::Runtime(error)),
             }
         };
-        let never_streams = AtomicBool::new(false);
-        let listed = tokio::time::timeout_at(deadline, self.attempts(plugin, &never_streams, deadline, once)).await;
+        // A model list says little about a new version (it may crash on every chat): not judged.
+        let listing = (&AtomicBool::new(false), Judged::No);
+        let listed = tokio::time::timeout_at(deadline, self.attempts(plugin, listing, deadline, once)).await;
         let mut models = match listed {
             Ok(Ok(models)) => models,
             Ok(Err(Error::Upstream { error, .. })) => return Err(describe(&error)),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{ChatOptions, Error, Providers};
+use super::{ChatOptions, Error, Judged, Providers};
 use crate::memory::{Model, Purpose};
 use crate::runtime::types::{self, EmbedRequest, InputType, ProviderError};
 
@@ -43,7 +43,7 @@ impl Model for ProviderModel {
         });
         let route = self.providers.select(Some(&self.id)).map_err(|e| e.to_string())?;
         let request = EmbedRequest { model: None, inputs: texts, input_type, dimensions: None };
-        match self.providers.embed(route, request).await {
+        match self.providers.embed_judged(route, request, Judged::No).await {
             Ok(out) => Ok(Some((out.model, out.vectors))),
             Err(Error::Upstream { error: ProviderError::Unsupported(_), .. }) => Ok(None),
             Err(e) => Err(e.to_string()),

@@ -163,16 +163,23 @@ pub fn stalled(content_type: &str, first: &str) -> Reply {
 /// Each reply makes `POST /chat` fail with (status, code); a 429 also sets `Retry-After` to
 /// `retry_after` (seconds). Runs against one server with no retries: one vendor call per case.
 pub async fn check_errors(vendor: &Vendor, cases: Vec<(Reply, u16, &str)>, retry_after: &str) {
-    let expected: Vec<(u16, &str)> = cases.iter().map(|(_, status, code)| (*status, *code)).collect();
+    let cases =
+        cases.into_iter().map(|(reply, status, code)| (reply, status, code, (status == 429).then_some(retry_after)));
+    check_errors_with_retry_after(vendor, cases.collect()).await;
+}
+
+/// The same, with the `Retry-After` (or none) each case must pass on to the client.
+pub async fn check_errors_with_retry_after(vendor: &Vendor, cases: Vec<(Reply, u16, &str, Option<&str>)>) {
+    let expected: Vec<_> = cases.iter().map(|(_, status, code, retry)| (*status, *code, *retry)).collect();
     let mock = MockServer::start(script(cases.into_iter().map(|(reply, ..)| reply).collect())).await;
     let server = vendor.server(&mock).await;
-    for (i, (status, code)) in expected.iter().enumerate() {
+    for (i, (status, code, retry_after)) in expected.iter().enumerate() {
         let body = json!({ "message": format!("case {i}"), "provider": vendor.id });
         let response = server.client.post(server.url("/chat")).json(&body).send().await.unwrap();
         let retry = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
         let (got, body) = super::response(response).await;
         assert_eq!((got, error_code(&body)), (*status, *code), "case {i}: {body}");
-        assert_eq!(retry.as_deref(), (*status == 429).then_some(retry_after), "case {i}: Retry-After");
+        assert_eq!(retry.as_deref(), *retry_after, "case {i}: Retry-After");
         // A vendor's error never leaks our key or request into the client's error.
         assert!(!body.to_string().contains("test-key"), "case {i}: {body}");
     }
