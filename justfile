@@ -36,6 +36,5 @@ lint:
     cd examples && cargo clippy --workspace --all-targets --target host-tuple -- -D warnings
 
 # Benchmarks (figures are written down in BENCHMARKS.md).
-bench:
-    cargo xtask build-plugins
-    cargo bench --package codexcontinue
+bench *ARGS:
+    cargo xtask bench {{ARGS}}

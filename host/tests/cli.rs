@@ -75,6 +75,18 @@ async fn acknowledged_turns_survive_kill_9() {
         assert_eq!(status, 200, "{reply}");
         session = reply["session_id"].clone();
     }
+    // Concurrent turns share flushes (group commit); each is still durable once answered.
+    let concurrent = (0..16).map(|i| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let body = json!({ "message": format!("concurrent {i}") });
+            let (status, reply) =
+                common::response(client.post(format!("{url}/chat")).json(&body).send().await.unwrap()).await;
+            assert_eq!(status, 200, "{reply}");
+            (i, reply["session_id"].as_str().unwrap().to_string())
+        }
+    });
+    let concurrent = futures::future::join_all(concurrent).await;
     child.kill().unwrap(); // SIGKILL: no shutdown, no flush on exit
     child.wait().unwrap();
 
@@ -85,6 +97,12 @@ async fn acknowledged_turns_survive_kill_9() {
     let messages = history["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 10);
     assert_eq!(messages[8]["content"], "turn 4");
+    for (i, session) in concurrent {
+        let (status, history) =
+            common::response(client.get(format!("{url}/memory/{session}")).send().await.unwrap()).await;
+        assert_eq!(status, 200, "{history}");
+        assert_eq!(history["messages"][0]["content"], format!("concurrent {i}"), "{history}");
+    }
     child.kill().unwrap();
     child.wait().unwrap();
 }

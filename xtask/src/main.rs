@@ -30,6 +30,9 @@ commands:
                     the Streamlit front end (frontends/streamlit/, pinned into a virtualenv
                     in target/streamlit) against CODEXCONTINUE_URL (default
                     http://127.0.0.1:8080); ARGS go to `streamlit run`
+  bench [ARGS...]   build-plugins, install oha (the load generator) when missing, then
+                    `cargo bench --package codexcontinue ARGS...`: the overhead, memory,
+                    reload, telemetry and side-by-side proxy benchmarks (BENCHMARKS.md)
   test [ARGS...]    build-plugins, then every test: host and SDK (nextest when installed,
                     else cargo test; ARGS go to the runner), the plugins' own unit tests, the
                     examples (built for wasm, then their harness tests), the plugin
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Some("build-plugins") => build_plugins(),
         Some("run") => build_plugins().and_then(|()| run(&args[1..])),
         Some("test") => build_plugins().and_then(|()| test(&args[1..])),
+        Some("bench") => build_plugins().and_then(|()| bench(forwarded(&args[1..]))),
         Some("test-web") => build_plugins().and_then(|()| build_server(&root())).and_then(|()| web_tests(&root())),
         Some("test-api") => build_plugins().and_then(|()| build_server(&root())).and_then(|()| api_contract(&root())),
         Some("test-agents") => {
@@ -179,6 +183,15 @@ fn forwarded(args: &[String]) -> &[String] {
         Some("--") => &args[1..],
         _ => args,
     }
+}
+
+/// The benchmarks; the proxy benchmark drives its load with oha, installed from crates.io.
+fn bench(args: &[String]) -> Result<(), String> {
+    if output("oha", &["--version"]).is_none() {
+        eprintln!("xtask: installing oha, the load generator of the proxy benchmark");
+        status(cargo().args(["install", "oha", "--locked"]))?;
+    }
+    status(cargo().current_dir(root()).args(["bench", "--package", "codexcontinue"]).args(args))
 }
 
 fn host_triple() -> Result<String, String> {

@@ -4,6 +4,7 @@
 //!
 //! Every call names the user; a store never lets one user's call reach another user's session.
 
+mod group_commit;
 mod plugin;
 mod sled;
 

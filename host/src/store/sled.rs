@@ -2,7 +2,8 @@
 //! `--store memory`.
 //!
 //! Durability: every write is flushed (fsync) before the call returns, so a reply the client
-//! has seen survives a crash or `kill -9` of the server. The temporary mode skips the flush.
+//! has seen survives a crash or `kill -9` of the server; concurrent writes share flushes
+//! (`group_commit.rs`). The temporary mode skips the flush.
 //!
 //! Layout, one tree each: `sessions` (id -> session), `by_user` (user \0 id -> ()), `messages`
 //! and `embeddings` (id \0 seq as big-endian u64 -> JSON, so keys sort by seq), `summaries`
@@ -16,6 +17,7 @@ use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
+use super::group_commit::GroupCommit;
 use super::{Embedding, Error, Message, NewMessage, Result, Scope, Session, Store, Summary};
 
 /// What [`SledStore::compact`] did.
@@ -39,13 +41,13 @@ fn dir_size(dir: &Path) -> u64 {
 
 /// A [`Store`] on sled.
 pub struct SledStore {
-    db: sled::Db,
     sessions: sled::Tree,
     by_user: sled::Tree,
     messages: sled::Tree,
     summaries: sled::Tree,
     embeddings: sled::Tree,
-    durable: bool,
+    /// The flusher of a durable store; none for a temporary one.
+    commit: Option<GroupCommit>,
     name: &'static str,
 }
 
@@ -72,8 +74,7 @@ impl SledStore {
             messages: tree("messages")?,
             summaries: tree("summaries")?,
             embeddings: tree("embeddings")?,
-            db,
-            durable,
+            commit: if durable { Some(GroupCommit::start(db)?) } else { None },
             name,
         })
     }
@@ -114,16 +115,10 @@ impl SledStore {
     }
 
     async fn flush(&self) -> Result<()> {
-        if self.durable {
-            // Not `flush_async`: sled 0.34 runs it on its own small thread pool, where eight
-            // concurrent flushes hang for good (store_conformance, concurrent writers).
-            let db = self.db.clone();
-            tokio::task::spawn_blocking(move || db.flush())
-                .await
-                .map_err(|e| Error::Unavailable(format!("flushing: {e}")))?
-                .map_err(unavailable)?;
+        match &self.commit {
+            Some(commit) => commit.flush().await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The session if it exists and belongs to `scope.user`.
