@@ -314,12 +314,18 @@ async fn memory_path(gateway: &Gateway, stateless: &str, body: &str) {
     let chat = format!("{}/chat", gateway.url);
     let topics =
         ["deploys", "postgres", "the parser", "billing", "tests", "the web page", "tokens", "auth", "ci", "docs"];
+    let mut session = Value::Null;
     for i in 0..5_000 {
         let message = format!("note {i}: about {}, we decided to keep option {} for now", topics[i % 10], i % 7);
-        let r = client.post(&chat).json(&json!({ "message": message, "session_id": "bench-10k" })).send().await;
-        assert!(r.unwrap().status().is_success());
+        let mut turn = json!({ "message": message });
+        if !session.is_null() {
+            turn["session_id"] = session.clone();
+        }
+        let reply: Value =
+            client.post(&chat).json(&turn).send().await.unwrap().error_for_status().unwrap().json().await.unwrap();
+        session = reply["session_id"].clone();
     }
-    let turn = json!({ "message": "what did we decide about postgres?", "session_id": "bench-10k" }).to_string();
+    let turn = json!({ "message": "what did we decide about postgres?", "session_id": session }).to_string();
     let fresh = json!({ "message": "what did we decide about postgres?" }).to_string();
     let (s, m) = (oha(stateless, body, &["-c", "1", "-n", "1000"]), oha(&chat, &turn, &["-c", "1", "-n", "1000"]));
     check(&m);

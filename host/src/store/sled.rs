@@ -39,6 +39,9 @@ fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
+/// How long opening waits for the directory's lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A [`Store`] on sled.
 pub struct SledStore {
     sessions: sled::Tree,
@@ -55,8 +58,24 @@ impl SledStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::Unavailable(format!("{}: {e}", dir.display())))?;
-        let db =
-            sled::Config::new().path(dir).open().map_err(|e| Error::Unavailable(format!("{}: {e}", dir.display())))?;
+        // sled's own worker threads keep the directory's lock for a moment after the last handle
+        // of a closed store is dropped, so a restart in the same process waits briefly for it.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match sled::Config::new().path(dir).open() {
+                Ok(db) => break db,
+                Err(e) if e.to_string().contains("could not acquire lock") => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(Error::Unavailable(format!(
+                            "{} is in use by another process (is another codexcontinue running?)",
+                            dir.display()
+                        )));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => return Err(Error::Unavailable(format!("{}: {e}", dir.display()))),
+            }
+        };
         Self::with_db(db, true, "sled")
     }
 
@@ -330,5 +349,20 @@ impl Store for SledStore {
         }
         let prefix = [scope.session.as_bytes(), b"\0"].concat();
         self.embeddings.scan_prefix(prefix).values().map(|v| decode(&v.map_err(unavailable)?)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_in_use_is_refused_and_free_again_once_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = SledStore::open(dir.path()).unwrap();
+        let Err(Error::Unavailable(e)) = SledStore::open(dir.path()) else { panic!("opened twice") };
+        assert!(e.contains("in use by another process"), "{e}");
+        drop(first);
+        SledStore::open(dir.path()).expect("reopens once the first store is gone");
     }
 }
