@@ -39,7 +39,8 @@ fn chunk(delta: &str, finish: &str) -> String {
 async fn upstream() -> String {
     use axum::routing::{get, post};
     async fn completions(body: Bytes) -> Response {
-        let streamed = body.windows(14).any(|w| w == b"\"stream\":true");
+        let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let streamed = request["stream"] == true;
         if !streamed {
             return Response::builder().header("content-type", "application/json").body(Body::from(REPLY)).unwrap();
         }
@@ -67,8 +68,12 @@ async fn upstream() -> String {
     let app = axum::Router::new().route("/v1/chat/completions", post(completions)).route("/v1/models", get(models));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move {
-        axum::serve(listener, app).tcp_nodelay(true).await.unwrap();
+        axum::serve(listener, app).await.unwrap();
     });
     url
 }
@@ -95,9 +100,10 @@ impl Gateway {
             .env("OPENAI_API_KEY", "sk-bench")
             .env("OPENAI_BASE_URL", format!("{vendor}/v1"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(server_log()).unwrap())
             .spawn()
             .expect("the release server");
+        eprintln!("proxy: server pid {} (log: {})", child.id(), server_log().display());
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(60);
         while ureq_status(&format!("{url}/healthz")) != Some(200) {
@@ -124,6 +130,11 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Where the server's log goes, for a look when a row fails.
+fn server_log() -> PathBuf {
+    std::env::temp_dir().join("codexcontinue-proxy-bench.log")
 }
 
 /// A blocking GET's status, or `None` when nothing answers.
@@ -157,6 +168,8 @@ struct Load {
     p99_ms: f64,
     ok: u64,
     failed: u64,
+    /// What went wrong, as oha names it, with counts.
+    errors: String,
 }
 
 /// Runs `oha` on CPU 0 with `args`, POSTing `body` to `url`.
@@ -164,6 +177,8 @@ fn oha(url: &str, body: &str, args: &[&str]) -> Load {
     let output = pinned("0", "oha")
         .args(["--no-tui", "--output-format", "json", "-m", "POST", "-T", "application/json", "-d", body])
         .args(args)
+        // Requests still running when a `-z` duration ends are waited for, not counted as errors.
+        .args(args.contains(&"-z").then_some("-w"))
         .arg(url)
         .output()
         .expect("oha (cargo install oha --locked)");
@@ -181,6 +196,7 @@ fn oha(url: &str, body: &str, args: &[&str]) -> Load {
         p99_ms: ms(&report["latencyPercentiles"]["p99"]),
         ok,
         failed: other + errors,
+        errors: format!("{} {}", report["statusCodeDistribution"], report["errorDistribution"]),
     }
 }
 
@@ -200,7 +216,7 @@ async fn first_events(url: &str, body: &Value, n: usize) -> (Vec<Duration>, Vec<
                 at = Some(started.elapsed());
             }
         }
-        assert!(seen.contains("help you today"), "{url}: the stream ended early: {seen}");
+        assert!(seen.contains("help you today"), "{url}: the stream ended early ({}): {seen}", server_log().display());
         if i >= 20 {
             first.push(at.expect("the stream carried the first delta"));
             total.push(started.elapsed());
@@ -242,69 +258,94 @@ async fn run() {
 
     println!("## Side by side: `POST /v1/chat/completions` through the openai plugin\n");
     println!("| measure | direct to mock | through CodexContinue | added / ratio |\n|---|---|---|---|");
-    let (d, t) = (oha(&direct, &body, &["-c", "1", "-n", "5000"]), oha(&through, &body, &["-c", "1", "-n", "5000"]));
-    check(&t);
-    println!(
-        "| p50 / p99, one connection, 5,000 requests (ms) | {:.3} / {:.3} | {:.3} / {:.3} | +{:.3} / +{:.3} |",
-        d.p50_ms,
-        d.p99_ms,
-        t.p50_ms,
-        t.p99_ms,
-        t.p50_ms - d.p50_ms,
-        t.p99_ms - d.p99_ms
-    );
-    let open = ["-q", "1000", "-z", "10s", "--latency-correction", "-c", "32"];
-    let (d, t) = (oha(&direct, &body, &open), oha(&through, &body, &open));
-    check(&t);
-    println!(
-        "| p50 / p99, open loop at 1,000 rps for 10 s (ms) | {:.3} / {:.3} | {:.3} / {:.3} | +{:.3} / +{:.3}; {} failed |",
-        d.p50_ms,
-        d.p99_ms,
-        t.p50_ms,
-        t.p99_ms,
-        t.p50_ms - d.p50_ms,
-        t.p99_ms - d.p99_ms,
-        t.failed
-    );
-    let closed = ["-c", "64", "-z", "10s"];
-    let (d, t) = (oha(&direct, &body, &closed), oha(&through, &body, &closed));
-    check(&t);
-    println!(
-        "| max throughput, 64 connections, 10 s (rps) | {:.0} | {:.0} | ratio {:.3} |",
-        d.rps,
-        t.rps,
-        t.rps / d.rps
-    );
-
-    let streamed = json!({ "model": MODEL, "stream": true, "messages": [{ "role": "user", "content": "Say hello." }] });
-    let (d_first, d_total) = first_events(&direct, &streamed, 200).await;
-    let (t_first, t_total) = first_events(&through, &streamed, 200).await;
-    println!(
-        "| first streamed delta on a keep-alive connection, p50 / p99 (ms) | {:.3} / {:.3} | {:.3} / {:.3} | +{:.3} / +{:.3} |",
-        quantile(&d_first, 0.5, 1e3),
-        quantile(&d_first, 0.99, 1e3),
-        quantile(&t_first, 0.5, 1e3),
-        quantile(&t_first, 0.99, 1e3),
-        quantile(&t_first, 0.5, 1e3) - quantile(&d_first, 0.5, 1e3),
-        quantile(&t_first, 0.99, 1e3) - quantile(&d_first, 0.99, 1e3),
-    );
-    println!(
-        "| whole stream, {} ms gap after the first delta, p50 (ms) | {:.3} | {:.3} | +{:.3} |",
-        STREAM_GAP.as_millis(),
-        quantile(&d_total, 0.5, 1e3),
-        quantile(&t_total, 0.5, 1e3),
-        quantile(&t_total, 0.5, 1e3) - quantile(&d_total, 0.5, 1e3),
-    );
-
-    memory_path(&gateway, &through, &body).await;
+    if wanted("latency") {
+        let (d, t) =
+            (oha(&direct, &body, &["-c", "1", "-n", "5000"]), oha(&through, &body, &["-c", "1", "-n", "5000"]));
+        check(&t);
+        println!(
+            "| p50 / p99, one connection, 5,000 requests (ms) | {:.3} / {:.3} | {:.3} / {:.3} | +{:.3} / +{:.3} |",
+            d.p50_ms,
+            d.p99_ms,
+            t.p50_ms,
+            t.p99_ms,
+            t.p50_ms - d.p50_ms,
+            t.p99_ms - d.p99_ms
+        );
+    }
+    if wanted("open-loop") {
+        let open = ["-q", "1000", "-z", "10s", "--latency-correction", "-c", "32"];
+        let (d, t) = (oha(&direct, &body, &open), oha(&through, &body, &open));
+        check(&t);
+        println!(
+            "| p50 / p99, open loop at 1,000 rps for 10 s (ms) | {:.3} / {:.3} | {:.3} / {:.3} | +{:.3} / +{:.3}; {} failed |",
+            d.p50_ms,
+            d.p99_ms,
+            t.p50_ms,
+            t.p99_ms,
+            t.p50_ms - d.p50_ms,
+            t.p99_ms - d.p99_ms,
+            t.failed
+        );
+    }
+    if wanted("saturation") {
+        let closed = ["-c", "64", "-z", "10s"];
+        let (d, t) = (oha(&direct, &body, &closed), oha(&through, &body, &closed));
+        check(&t);
+        println!(
+            "| max throughput, 64 connections, 10 s (rps) | {:.0} | {:.0} | ratio {:.3} |",
+            d.rps,
+            t.rps,
+            t.rps / d.rps
+        );
+    }
+    if wanted("stream") {
+        let streamed =
+            json!({ "model": MODEL, "stream": true, "messages": [{ "role": "user", "content": "Say hello." }] });
+        let (d_first, d_total) = first_events(&direct, &streamed, 200).await;
+        let (t_first, t_total) = first_events(&through, &streamed, 200).await;
+        println!(
+            "| first streamed delta on a keep-alive connection, p50 / p99 (ms) | {:.3} / {:.3} | {:.3} / {:.3} | +{:.3} / +{:.3} |",
+            quantile(&d_first, 0.5, 1e3),
+            quantile(&d_first, 0.99, 1e3),
+            quantile(&t_first, 0.5, 1e3),
+            quantile(&t_first, 0.99, 1e3),
+            quantile(&t_first, 0.5, 1e3) - quantile(&d_first, 0.5, 1e3),
+            quantile(&t_first, 0.99, 1e3) - quantile(&d_first, 0.99, 1e3),
+        );
+        println!(
+            "| whole stream, {} ms gap after the first delta, p50 (ms) | {:.3} | {:.3} | +{:.3} |",
+            STREAM_GAP.as_millis(),
+            quantile(&d_total, 0.5, 1e3),
+            quantile(&t_total, 0.5, 1e3),
+            quantile(&t_total, 0.5, 1e3) - quantile(&d_total, 0.5, 1e3),
+        );
+    }
+    if wanted("memory") {
+        memory_path(&gateway, &through, &body).await;
+    }
     soak(&gateway, &through, &body);
     println!("\nServer RSS after the run: {:.0} MiB", gateway.rss_mib());
     drop(gateway);
-    startup(&plugins, &vendor);
+    if wanted("startup") {
+        startup(&plugins, &vendor);
+    }
+}
+
+/// `cargo bench --bench proxy -- NAME…` runs only the rows named (latency, open-loop,
+/// saturation, stream, memory, startup); without names, all of them.
+fn wanted(row: &str) -> bool {
+    let names: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    names.is_empty() || names.iter().any(|n| n == row)
 }
 
 fn check(load: &Load) {
-    assert!(load.ok > 0 && load.failed == 0, "{} of {} requests failed", load.failed, load.ok + load.failed);
+    assert!(
+        load.ok > 0 && load.failed == 0,
+        "{} of {} requests failed: {}",
+        load.failed,
+        load.ok + load.failed,
+        load.errors
+    );
 }
 
 /// `/chat` on a 10,000-message session (BM25 recall, sled with its durable appends) against a
