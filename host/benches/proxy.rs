@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use axum::body::{Body, Bytes};
 use axum::response::Response;
 use serde_json::{Value, json};
-use support::{quantile, root};
+use support::{quantile, root, rss_mib_of};
 
 /// The first streamed delta is sent at once, the rest after this gap: a server that forwards
 /// deltas as they arrive shows its first event long before the gap ends.
@@ -115,13 +115,7 @@ impl Gateway {
 
     /// Resident memory, in MiB.
     fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0.0);
-        kb / 1024.0
+        rss_mib_of(&self.child.id().to_string())
     }
 }
 
@@ -394,18 +388,12 @@ async fn memory_path(gateway: &Gateway, stateless: &str, body: &str) {
 /// `BENCH_SOAK_SECS` at 1,000 requests a second, RSS sampled by a thread while oha runs.
 fn soak(gateway: &Gateway, url: &str, body: &str) {
     let Some(secs) = std::env::var("BENCH_SOAK_SECS").ok().and_then(|s| s.parse::<u64>().ok()) else { return };
-    let pid = gateway.child.id();
+    let pid = gateway.child.id().to_string();
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let sampler = std::thread::spawn(move || {
         let mut samples = Vec::new();
         loop {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-            let kb: f64 = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-                .unwrap_or(0.0);
-            samples.push(kb / 1024.0);
+            samples.push(rss_mib_of(&pid));
             if stopped.recv_timeout(Duration::from_secs(10)).is_ok() {
                 return samples;
             }

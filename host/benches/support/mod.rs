@@ -54,7 +54,12 @@ pub fn quantile(sorted: &[Duration], q: f64, unit: f64) -> f64 {
 
 /// Resident memory of this process, in MiB.
 pub fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_mib_of("self")
+}
+
+/// Resident memory of process `pid` ("self" for this one), in MiB; 0 when it is gone.
+pub fn rss_mib_of(pid: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
