@@ -419,7 +419,7 @@ fn soak(gateway: &Gateway, url: &str, body: &str) {
 }
 
 /// Warm startup (compile cache filled by a first start) and idle RSS with every plugin.
-fn startup(plugins: &PathBuf, vendor: &str) {
+fn startup(plugins: &Path, vendor: &str) {
     let data = tempfile::tempdir().unwrap();
     drop(Gateway::start(plugins, data.path(), vendor));
     let (gateway, warm) = Gateway::start(plugins, data.path(), vendor);
