@@ -250,8 +250,10 @@ async fn run() {
     oha(&direct, &body, &["-c", "4", "-n", "2000"]);
     oha(&through, &body, &["-c", "4", "-n", "2000"]);
 
-    println!("## Side by side: `POST /v1/chat/completions` through the openai plugin\n");
-    println!("| measure | direct to mock | through CodexContinue | added / ratio |\n|---|---|---|---|");
+    if ["latency", "open-loop", "saturation", "stream"].iter().any(|row| wanted(row)) {
+        println!("## Side by side: `POST /v1/chat/completions` through the openai plugin\n");
+        println!("| measure | direct to mock | through CodexContinue | added / ratio |\n|---|---|---|---|");
+    }
     if wanted("latency") {
         let (d, t) =
             (oha(&direct, &body, &["-c", "1", "-n", "5000"]), oha(&through, &body, &["-c", "1", "-n", "5000"]));
