@@ -258,41 +258,19 @@ async fn run() {
         let (d, t) =
             (oha(&direct, &body, &["-c", "1", "-n", "5000"]), oha(&through, &body, &["-c", "1", "-n", "5000"]));
         check(&t);
-        println!(
-            "| p50 / p99, one connection, 5,000 requests (ms) | {:.3} / {:.3} | {:.3} / {:.3} | +{:.3} / +{:.3} |",
-            d.p50_ms,
-            d.p99_ms,
-            t.p50_ms,
-            t.p99_ms,
-            t.p50_ms - d.p50_ms,
-            t.p99_ms - d.p99_ms
-        );
+        println!("{} |", latencies("one connection, 5,000 requests", &d, &t));
     }
     if wanted("open-loop") {
         let open = ["-q", "1000", "-z", "10s", "--latency-correction", "-c", "32"];
         let (d, t) = (oha(&direct, &body, &open), oha(&through, &body, &open));
         check(&t);
-        println!(
-            "| p50 / p99, open loop at 1,000 rps for 10 s (ms) | {:.3} / {:.3} | {:.3} / {:.3} | +{:.3} / +{:.3}; {} failed |",
-            d.p50_ms,
-            d.p99_ms,
-            t.p50_ms,
-            t.p99_ms,
-            t.p50_ms - d.p50_ms,
-            t.p99_ms - d.p99_ms,
-            t.failed
-        );
+        println!("{}; {} failed |", latencies("open loop at 1,000 rps for 10 s", &d, &t), t.failed);
     }
     if wanted("saturation") {
         let closed = ["-c", "64", "-z", "10s"];
         let (d, t) = (oha(&direct, &body, &closed), oha(&through, &body, &closed));
         check(&t);
-        println!(
-            "| max throughput, 64 connections, 10 s (rps) | {:.0} | {:.0} | ratio {:.3} |",
-            d.rps,
-            t.rps,
-            t.rps / d.rps
-        );
+        println!("{}", throughput("max throughput, 64 connections, 10 s", &d, &t));
     }
     if wanted("stream") {
         let streamed =
@@ -334,6 +312,25 @@ fn wanted(row: &str) -> bool {
     names.is_empty() || names.iter().any(|n| n == row)
 }
 
+/// A table row: p50 / p99 of `base` and of `other`, then what `other` adds (left open, so a
+/// caller can append to the last cell).
+fn latencies(measure: &str, base: &Load, other: &Load) -> String {
+    format!(
+        "| p50 / p99, {measure} (ms) | {:.3} / {:.3} | {:.3} / {:.3} | +{:.3} / +{:.3}",
+        base.p50_ms,
+        base.p99_ms,
+        other.p50_ms,
+        other.p99_ms,
+        other.p50_ms - base.p50_ms,
+        other.p99_ms - base.p99_ms
+    )
+}
+
+/// A table row: requests per second of `base` and of `other`, and their ratio.
+fn throughput(measure: &str, base: &Load, other: &Load) -> String {
+    format!("| {measure} (rps) | {:.0} | {:.0} | ratio {:.3} |", base.rps, other.rps, other.rps / base.rps)
+}
+
 fn check(load: &Load) {
     assert!(
         load.ok > 0 && load.failed == 0,
@@ -368,23 +365,10 @@ async fn memory_path(gateway: &Gateway, stateless: &str, body: &str) {
     check(&m);
     println!("\n## The memory path (sled, BM25 recall)\n");
     println!("| measure | stateless `/v1/chat/completions` | `/chat` | added |\n|---|---|---|---|");
-    println!(
-        "| p50 / p99, one connection, a 10,000-message session (ms) | {:.3} / {:.3} | {:.3} / {:.3} | +{:.3} / +{:.3} |",
-        s.p50_ms,
-        s.p99_ms,
-        m.p50_ms,
-        m.p99_ms,
-        m.p50_ms - s.p50_ms,
-        m.p99_ms - s.p99_ms
-    );
+    println!("{} |", latencies("one connection, a 10,000-message session", &s, &m));
     let (s, m) = (oha(stateless, body, &["-c", "16", "-z", "5s"]), oha(&chat, &fresh, &["-c", "16", "-z", "5s"]));
     check(&m);
-    println!(
-        "| throughput, 16 connections, a new session per turn (rps) | {:.0} | {:.0} | ratio {:.3} |",
-        s.rps,
-        m.rps,
-        m.rps / s.rps
-    );
+    println!("{}", throughput("throughput, 16 connections, a new session per turn", &s, &m));
 }
 
 /// `BENCH_SOAK_SECS` at 1,000 requests a second, RSS sampled by a thread while oha runs.

@@ -107,7 +107,8 @@ pub fn app(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(trace::make_span)
-                // One line per request at debug: at info it was 8% of a proxied request's CPU.
+                // One line per request at debug: at info its formatting took about 2% of a proxied
+                // request's CPU (BENCHMARKS.md, the proxy profile).
                 .on_response(trace::RecordStatus(DefaultOnResponse::new().level(tracing::Level::DEBUG))),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
