@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use bm25::{Document, SearchEngine, SearchEngineBuilder};
-
+use super::lexical::{Lexical, same_text};
 use crate::store::{self, Message, Role, Scope, Session, Store};
 use crate::tokens;
 
@@ -15,8 +14,6 @@ use crate::tokens;
 const CACHED_SESSIONS: usize = 256;
 /// Messages read per store call while catching up.
 const PAGE: usize = 1000;
-/// Average message length in BM25 tokens, for length normalisation; chat turns are short.
-const AVERAGE_TOKENS: f32 = 30.0;
 /// Cosine similarity below which an embedding match is noise.
 const MIN_COSINE: f32 = 0.15;
 
@@ -44,7 +41,7 @@ pub struct SessionIndex {
     tool_turns: BTreeMap<u64, Message>,
     /// Prompt tokens of messages, computed when a window first needs them.
     costs: HashMap<u64, usize>,
-    engine: SearchEngine<u64>,
+    lexical: Lexical,
     vectors: BTreeMap<u64, Vec<f32>>,
     vector_model: Option<String>,
 }
@@ -57,7 +54,7 @@ impl SessionIndex {
             messages: BTreeMap::new(),
             tool_turns: BTreeMap::new(),
             costs: HashMap::new(),
-            engine: SearchEngineBuilder::<u64>::with_avgdl(AVERAGE_TOKENS).build(),
+            lexical: Lexical::default(),
             vectors: BTreeMap::new(),
             vector_model: None,
         }
@@ -114,15 +111,16 @@ impl SessionIndex {
         // Workspace chunks superseded by a newer upload of the same file are kept out of recall.
         if let Some(replaced) = superseded(&self.messages, &message) {
             for seq in replaced {
-                self.messages.remove(&seq);
+                if let Some(old) = self.messages.remove(&seq) {
+                    self.lexical.remove(seq, &old.content);
+                }
                 self.costs.remove(&seq);
                 self.vectors.remove(&seq);
-                self.engine.remove(&seq);
             }
         }
         self.indexed_through = self.indexed_through.max(message.seq);
         if matches!(message.role, Role::User | Role::Assistant | Role::System) && !message.content.trim().is_empty() {
-            self.engine.upsert(Document::new(message.seq, message.content.clone()));
+            self.lexical.insert(message.seq, &message.content);
             self.messages.insert(message.seq, message);
         } else if message.role == Role::Tool || message.metadata.as_ref().is_some_and(|m| m.get("tool_calls").is_some())
         {
@@ -143,33 +141,27 @@ impl SessionIndex {
     /// Up to `limit` messages with `seq < before`, most relevant first. Embeddings rank when a
     /// query vector of the index's model is given and most messages have vectors; BM25 otherwise.
     pub fn search(&self, query: &str, query_vector: Option<(&str, &[f32])>, before: u64, limit: usize) -> Vec<Hit> {
-        let candidates = self.messages.range(..before).count();
-        if candidates == 0 || limit == 0 {
+        if limit == 0 || self.messages.range(..before).next().is_none() {
             return Vec::new();
         }
+        // "Most" over the whole session: the newer messages `before` leaves out are a few turns.
         let by_vectors = query_vector.filter(|(model, _)| {
-            self.vector_model.as_deref() == Some(*model) && self.vectors.range(..before).count() * 2 >= candidates
+            self.vector_model.as_deref() == Some(*model) && self.vectors.len() * 2 >= self.messages.len()
         });
-        let mut ranked: Vec<(u64, f32)> = match by_vectors {
-            Some((_, q)) => self
-                .vectors
-                .range(..before)
-                .map(|(seq, v)| (*seq, cosine(q, v)))
-                .filter(|(_, s)| *s >= MIN_COSINE)
-                .collect(),
-            None => {
-                // Ask for enough to have `limit` left once the newer (window) messages are
-                // skipped; the engine clones every result it returns.
-                let newer = self.messages.len() - candidates;
-                self.engine
-                    .search(query, limit * 3 + newer)
-                    .into_iter()
-                    .filter(|r| r.document.id < before && r.score > 0.0)
-                    .map(|r| (r.document.id, r.score))
-                    .collect()
+        let ranked = match by_vectors {
+            Some((_, q)) => {
+                let mut ranked: Vec<(u64, f32)> = self
+                    .vectors
+                    .range(..before)
+                    .map(|(seq, v)| (*seq, cosine(q, v)))
+                    .filter(|(_, s)| *s >= MIN_COSINE)
+                    .collect();
+                ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                ranked
             }
+            // Copies of a line are indexed once, so these are `limit` distinct texts.
+            None => self.lexical.search(query, before, limit),
         };
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let mut seen = std::collections::HashSet::new();
         ranked
             .into_iter()
@@ -197,11 +189,6 @@ impl SessionIndex {
             .take(limit)
             .collect()
     }
-}
-
-/// `text` as compared for duplicates: case and runs of whitespace do not count.
-pub fn same_text(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }
 
 /// For a workspace chunk: the chunks of older uploads of the same file.

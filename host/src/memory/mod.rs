@@ -10,6 +10,7 @@
 mod background;
 pub mod export;
 mod index;
+mod lexical;
 mod model;
 mod summary;
 pub mod workspace;
@@ -342,7 +343,7 @@ impl Memory {
         hits.sort_by(|a, b| b.score.total_cmp(&a.score));
         // Also across sessions: a line said in two chats takes one recall slot.
         let mut seen = std::collections::HashSet::new();
-        hits.retain(|hit| seen.insert(index::same_text(&hit.content)));
+        hits.retain(|hit| seen.insert(lexical::same_text(&hit.content)));
         hits.truncate(self.config.recall);
         Ok(Section::build(summary.as_ref(), hits, budget))
     }
@@ -550,9 +551,10 @@ struct Section {
 impl Section {
     /// Summary first, then recalled messages by relevance, dropping what does not fit.
     fn build(summary: Option<&Summary>, hits: Vec<Hit>, budget: usize) -> Option<Self> {
-        let mut text =
-            String::from("Long-term memory (from earlier in this conversation, beyond the recent messages below):");
-        let mut used = tokens::count(&text);
+        const HEADER: &str = "Long-term memory (from earlier in this conversation, beyond the recent messages below):";
+        static HEADER_TOKENS: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| tokens::count(HEADER));
+        let mut text = String::from(HEADER);
+        let mut used = *HEADER_TOKENS;
         let mut summarized = false;
         if let Some(summary) = summary {
             let line = format!("\nSummary: {}", summary.text);
