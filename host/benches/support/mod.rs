@@ -57,6 +57,16 @@ pub fn rss_mib() -> f64 {
     rss_mib_of("self")
 }
 
+/// CPU time (user + system) process `pid` ("self" for this one) has used, in seconds.
+pub fn cpu_secs_of(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and
+    // 13th, in USER_HZ ticks (100 a second on Linux).
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|t| t.parse::<f64>().ok()).sum());
+    ticks / 100.0
+}
+
 /// Resident memory of process `pid` ("self" for this one), in MiB; 0 when it is gone.
 pub fn rss_mib_of(pid: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
