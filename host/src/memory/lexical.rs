@@ -126,6 +126,9 @@ impl Lexical {
             })
             .filter(|c| !c.rest.is_empty())
             .collect();
+        if k == 0 {
+            return Vec::new();
+        }
         // Weakest first: the order in which terms stop being essential.
         let mut weakest: Vec<usize> = (0..cursors.len()).collect();
         weakest.sort_by(|a, b| cursors[*a].bound.total_cmp(&cursors[*b].bound));
@@ -133,7 +136,7 @@ impl Lexical {
         // Merge by `seq`, summing each message's terms (in query order, so equal texts score
         // equally); a min-heap keeps the best `k`.
         let mut best: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(k.min(256) + 1);
-        while k > 0 {
+        loop {
             let proposed = cursors.iter().filter(|c| c.essential).filter_map(|c| c.rest.first()).map(|(s, _)| *s).min();
             let Some(seq) = proposed else { break };
             let mut score = 0.0;
