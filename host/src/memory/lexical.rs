@@ -112,6 +112,9 @@ impl Lexical {
     /// The best `k` messages with `seq < before` for `query`, best first (ties: older first), all
     /// with a score above zero and no two with the same text.
     pub fn search(&self, query: &str, before: u64, k: usize) -> Vec<(u64, f32)> {
+        if k == 0 {
+            return Vec::new();
+        }
         let n = self.documents as f32;
         // Each query term's postings below `before`, weighted by the term's IDF.
         let mut cursors: Vec<Cursor> = self
@@ -126,9 +129,6 @@ impl Lexical {
             })
             .filter(|c| !c.rest.is_empty())
             .collect();
-        if k == 0 {
-            return Vec::new();
-        }
         // Weakest first: the order in which terms stop being essential.
         let mut weakest: Vec<usize> = (0..cursors.len()).collect();
         weakest.sort_by(|a, b| cursors[*a].bound.total_cmp(&cursors[*b].bound));
@@ -178,13 +178,9 @@ impl Lexical {
 
     /// The distinct terms of `text` with their BM25 weight (the crate repeats a term per use).
     fn terms(&self, text: &str) -> Vec<(u32, f32)> {
-        let mut terms: Vec<(u32, f32)> = Vec::new();
-        for t in self.embedder.embed(text).0 {
-            if !terms.iter().any(|(term, _)| *term == t.index) {
-                terms.push((t.index, t.value));
-            }
-        }
-        terms
+        // A workspace chunk has hundreds of tokens: a set, not a scan of what was kept.
+        let mut seen = std::collections::HashSet::new();
+        self.embedder.embed(text).0.into_iter().filter(|t| seen.insert(t.index)).map(|t| (t.index, t.value)).collect()
     }
 }
 
