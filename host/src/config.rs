@@ -109,7 +109,7 @@ impl Default for MemoryConfig {
             max_prompt_tokens: 12_000,
             reply_tokens: 1_024,
             recall: 4,
-            recall_across_sessions: false,
+            recall_across_sessions: true,
             summaries: true,
             embeddings: true,
             agent_sessions: true,

@@ -15,6 +15,13 @@ fn small_window(c: &mut Config) {
     c.providers.default = Some("dummy".into());
 }
 
+/// Recall from the workspace and the session only: the prompt-echoing model's replies repeat
+/// whole prompts, which recall from other chats would bring back.
+fn own_chat_only(c: &mut Config) {
+    small_window(c);
+    c.memory.recall_across_sessions = false;
+}
+
 async fn server(configure: fn(&mut Config)) -> TestServer {
     TestServer::start(Setup { plugins: vec!["echo", "dummy"], configure, ..Setup::default() }).await
 }
@@ -100,7 +107,7 @@ async fn summaries_and_embeddings_are_kept() {
 /// same file replaces the old one; deleting the workspace removes it.
 #[tokio::test]
 async fn workspace_files_are_recalled() {
-    let server = server(small_window).await;
+    let server = server(own_chat_only).await;
     let notes = "# Runbook\n\nThe deploy key lives in the team vault under infra/deploy.\n\nRollbacks use the previous image tag.";
     let (status, body) =
         server.post("/workspaces/infra/files", json!({ "name": "runbook.md", "content": notes })).await;

@@ -26,6 +26,8 @@ pub struct Hit {
     pub created_at_ms: u64,
     /// Where it came from, for the prompt (`file notes.md` for workspace chunks).
     pub source: Option<String>,
+    /// The title of the chat it was said in, when that is not the current one.
+    pub chat: Option<String>,
     pub score: f32,
 }
 
@@ -44,6 +46,8 @@ pub struct SessionIndex {
     lexical: Lexical,
     vectors: BTreeMap<u64, Vec<f32>>,
     vector_model: Option<String>,
+    /// For a workspace: each file's latest upload and the chunks it holds.
+    files: HashMap<String, (String, Vec<u64>)>,
 }
 
 impl SessionIndex {
@@ -57,6 +61,7 @@ impl SessionIndex {
             lexical: Lexical::default(),
             vectors: BTreeMap::new(),
             vector_model: None,
+            files: HashMap::new(),
         }
     }
 
@@ -109,14 +114,12 @@ impl SessionIndex {
 
     fn add(&mut self, message: Message) {
         // Workspace chunks superseded by a newer upload of the same file are kept out of recall.
-        if let Some(replaced) = superseded(&self.messages, &message) {
-            for seq in replaced {
-                if let Some(old) = self.messages.remove(&seq) {
-                    self.lexical.remove(seq, &old.content);
-                }
-                self.costs.remove(&seq);
-                self.vectors.remove(&seq);
+        for seq in self.supersede(&message) {
+            if let Some(old) = self.messages.remove(&seq) {
+                self.lexical.remove(seq, &old.content);
             }
+            self.costs.remove(&seq);
+            self.vectors.remove(&seq);
         }
         self.indexed_through = self.indexed_through.max(message.seq);
         if matches!(message.role, Role::User | Role::Assistant | Role::System) && !message.content.trim().is_empty() {
@@ -125,6 +128,28 @@ impl SessionIndex {
         } else if message.role == Role::Tool || message.metadata.as_ref().is_some_and(|m| m.get("tool_calls").is_some())
         {
             self.tool_turns.insert(message.seq, message);
+        }
+    }
+
+    /// For a workspace chunk: records it under its file and returns the chunks of the file's
+    /// older upload it replaces (chunks arrive in `seq` order, so a new upload id is newer).
+    fn supersede(&mut self, message: &Message) -> Vec<u64> {
+        let meta = message.metadata.as_ref();
+        let field = |name| meta.and_then(|m| m.get(name)).and_then(|v| v.as_str());
+        let (Some(file), Some(upload)) = (field("file"), field("upload")) else { return Vec::new() };
+        match self.files.get_mut(file) {
+            Some((current, chunks)) if current == upload => {
+                chunks.push(message.seq);
+                Vec::new()
+            }
+            Some((current, chunks)) => {
+                *current = upload.to_string();
+                std::mem::replace(chunks, vec![message.seq])
+            }
+            None => {
+                self.files.insert(file.to_string(), (upload.to_string(), vec![message.seq]));
+                Vec::new()
+            }
         }
     }
 
@@ -138,17 +163,16 @@ impl SessionIndex {
         self.vectors.extend(vectors.into_iter().filter(|(seq, _)| self.messages.contains_key(seq)));
     }
 
-    /// Up to `limit` messages with `seq < before`, most relevant first. Embeddings rank when a
-    /// query vector of the index's model is given and most messages have vectors; BM25 otherwise.
-    pub fn search(&self, query: &str, query_vector: Option<(&str, &[f32])>, before: u64, limit: usize) -> Vec<Hit> {
+    /// Recall candidates among messages with `seq < before`: up to `limit` best BM25 matches
+    /// and, given a query vector of the index's model, up to `limit` nearest messages by
+    /// embedding, each list best first with its own score. [`fuse`] ranks them together.
+    pub fn search(&self, query: &str, query_vector: Option<(&str, &[f32])>, before: u64, limit: usize) -> Candidates {
         if limit == 0 || self.messages.range(..before).next().is_none() {
-            return Vec::new();
+            return Candidates::default();
         }
-        // "Most" over the whole session: the newer messages `before` leaves out are a few turns.
-        let by_vectors = query_vector.filter(|(model, _)| {
-            self.vector_model.as_deref() == Some(*model) && self.vectors.len() * 2 >= self.messages.len()
-        });
-        let ranked = match by_vectors {
+        // Copies of a line are indexed once, so these are `limit` distinct texts.
+        let lexical = self.lexical.search(query, before, limit);
+        let semantic = match query_vector.filter(|(model, _)| self.vector_model.as_deref() == Some(*model)) {
             Some((_, q)) => {
                 let mut ranked: Vec<(u64, f32)> = self
                     .vectors
@@ -159,15 +183,19 @@ impl SessionIndex {
                 ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                 ranked
             }
-            // Copies of a line are indexed once, so these are `limit` distinct texts.
-            None => self.lexical.search(query, before, limit),
+            None => Vec::new(),
         };
+        Candidates { lexical: self.hits(lexical, limit), semantic: self.hits(semantic, limit) }
+    }
+
+    /// The messages of `ranked`, the same line said twice (a repeated question, a pasted note)
+    /// taking one place, at most `limit`.
+    fn hits(&self, ranked: Vec<(u64, f32)>, limit: usize) -> Vec<Hit> {
         let mut seen = std::collections::HashSet::new();
         ranked
             .into_iter()
             .filter_map(|(seq, score)| {
                 let m = self.messages.get(&seq)?;
-                // The same line said twice (a repeated question, a pasted note) takes one slot.
                 if !seen.insert(same_text(&m.content)) {
                     return None;
                 }
@@ -183,6 +211,7 @@ impl SessionIndex {
                     content: m.content.clone(),
                     created_at_ms: m.created_at_ms,
                     source,
+                    chat: None,
                     score,
                 })
             })
@@ -191,22 +220,57 @@ impl SessionIndex {
     }
 }
 
-/// For a workspace chunk: the chunks of older uploads of the same file.
-fn superseded(messages: &BTreeMap<u64, Message>, message: &Message) -> Option<Vec<u64>> {
-    let meta = message.metadata.as_ref()?;
-    let file = meta.get("file")?.as_str()?;
-    let upload = meta.get("upload")?.as_str()?;
-    let old: Vec<u64> = messages
-        .iter()
-        .filter(|(_, m)| {
-            m.metadata.as_ref().is_some_and(|md| {
-                md.get("file").and_then(|f| f.as_str()) == Some(file)
-                    && md.get("upload").and_then(|u| u.as_str()) != Some(upload)
-            })
-        })
-        .map(|(seq, _)| *seq)
-        .collect();
-    (!old.is_empty()).then_some(old)
+/// What one index offers for a query: BM25 matches and embedding neighbours, each best first.
+#[derive(Debug, Default)]
+pub struct Candidates {
+    pub lexical: Vec<Hit>,
+    pub semantic: Vec<Hit>,
+}
+
+impl Candidates {
+    /// Adds another index's candidates (another session, a workspace).
+    pub fn extend(&mut self, other: Candidates) {
+        self.lexical.extend(other.lexical);
+        self.semantic.extend(other.semantic);
+    }
+}
+
+/// Reciprocal rank fusion's damping: a list's first places count for little more than its
+/// next ones, so agreement between the lists outweighs one list's top spot.
+const RRF_K: f32 = 60.0;
+
+/// The best `limit` of all candidates by reciprocal rank fusion of the BM25 and the embedding
+/// ranking (each sorted by its own score across every index searched), the same line counted
+/// once. A name BM25 finds but embeddings score as noise is still recalled, and a reworded
+/// question BM25 misses is found by embeddings; a line both rank comes first. Each hit's
+/// `score` becomes its fused score.
+pub fn fuse(candidates: Candidates, limit: usize) -> Vec<Hit> {
+    let mut fused: Vec<Hit> = Vec::new();
+    let mut place: HashMap<String, usize> = HashMap::new();
+    for mut list in [candidates.lexical, candidates.semantic] {
+        list.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.created_at_ms.cmp(&b.created_at_ms)));
+        let mut seen = std::collections::HashSet::new();
+        let mut rank = 0;
+        for hit in list {
+            let text = same_text(&hit.content);
+            if !seen.insert(text.clone()) {
+                continue;
+            }
+            rank += 1;
+            let score = 1.0 / (RRF_K + rank as f32);
+            match place.get(&text) {
+                Some(&at) => fused[at].score += score,
+                None => {
+                    place.insert(text, fused.len());
+                    fused.push(Hit { score, ..hit });
+                }
+            }
+        }
+    }
+    // Ties (one list's rank n against the other's rank n) go to the newer line.
+    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.created_at_ms.cmp(&a.created_at_ms)));
+    fused.truncate(limit);
+    fused
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -314,20 +378,57 @@ mod tests {
             "Postgres it is, then.",
         ]);
         let hits = index.search("which database for the audit log?", None, 4, 2);
-        assert_eq!(hits[0].seq, 1, "{hits:?}");
-        assert!(hits.iter().all(|h| h.seq < 4));
-        assert!(index.search("quantum chromodynamics", None, 5, 3).is_empty());
+        assert!(hits.semantic.is_empty(), "no vectors, no neighbours");
+        assert_eq!(hits.lexical[0].seq, 1, "{hits:?}");
+        assert!(hits.lexical.iter().all(|h| h.seq < 4));
+        assert!(index.search("quantum chromodynamics", None, 5, 3).lexical.is_empty());
     }
 
-    /// With vectors for most messages, the query vector ranks.
+    fn seqs(hits: &[Hit]) -> Vec<u64> {
+        hits.iter().map(|h| h.seq).collect()
+    }
+
+    /// A query vector of the index's model finds the nearest messages, noise left out.
     #[test]
     fn vector_recall() {
-        let mut index = index(&["alpha", "beta", "gamma"]);
-        index.add_vectors("m", [(1, vec![1.0, 0.0]), (2, vec![0.0, 1.0]), (3, vec![0.7, 0.7])]);
-        let hits = index.search("zzz", Some(("m", &[0.0, 1.0])), 10, 2);
-        assert_eq!(hits.iter().map(|h| h.seq).collect::<Vec<_>>(), [2, 3]);
-        // A query vector of another model falls back to BM25, which finds nothing here.
-        assert!(index.search("zzz", Some(("other", &[0.0, 1.0])), 10, 2).is_empty());
+        let mut index = index(&["alpha", "beta", "gamma", "delta"]);
+        index.add_vectors("m", [(1, vec![1.0, 0.0]), (2, vec![0.0, 1.0]), (3, vec![0.7, 0.7]), (4, vec![1.0, -0.1])]);
+        let hits = index.search("zzz", Some(("m", &[0.0, 1.0])), 10, 3);
+        assert_eq!(seqs(&hits.semantic), [2, 3], "1 and 4 are below the cutoff");
+        // A query vector of another model is not comparable: BM25 alone, which finds nothing.
+        let other = index.search("zzz", Some(("other", &[0.0, 1.0])), 10, 2);
+        assert!(other.semantic.is_empty() && other.lexical.is_empty(), "{other:?}");
+    }
+
+    fn hit(seq: u64, content: &str, score: f32) -> Hit {
+        Hit { seq, role: Role::User, content: content.into(), created_at_ms: seq, source: None, chat: None, score }
+    }
+
+    /// Fusion keeps what either ranking found (a BM25 name match the embeddings scored as noise
+    /// is not lost), puts what both found first, counts a line once and keeps `limit`.
+    #[test]
+    fn fusion_of_both_rankings() {
+        let candidates = Candidates {
+            lexical: vec![hit(1, "Ticket ZX-41 is Priya's", 7.0), hit(2, "we use Postgres", 3.0)],
+            semantic: vec![
+                hit(3, "the database is Postgres", 0.9),
+                hit(2, "We use  Postgres", 0.8),
+                hit(4, "lunch was pizza", 0.2),
+            ],
+        };
+        let fused = fuse(candidates, 3);
+        // 2 in both; 1 and 3 each first in one list, the newer first.
+        assert_eq!(seqs(&fused), [2, 3, 1], "{fused:?}");
+        assert!(fused[0].score > fused[1].score && fused[1].score == fused[2].score);
+        assert!(fuse(Candidates::default(), 3).is_empty());
+    }
+
+    /// Each ranking is sorted by its own score across indexes before ranks are given.
+    #[test]
+    fn fusion_ranks_across_indexes() {
+        let mut all = Candidates { lexical: vec![hit(1, "weak match", 1.0)], semantic: Vec::new() };
+        all.extend(Candidates { lexical: vec![hit(9, "strong match", 5.0)], semantic: Vec::new() });
+        assert_eq!(seqs(&fuse(all, 2)), [9, 1]);
     }
 
     /// A new upload of a workspace file replaces the chunks of the old one.
@@ -340,8 +441,8 @@ mod tests {
         };
         index.add(chunk(1, "a", "the deploy key lives in vault"));
         index.add(chunk(2, "b", "the deploy key lives in the keychain"));
-        let hits = index.search("where does the deploy key live", None, 10, 5);
-        assert_eq!(hits.iter().map(|h| h.seq).collect::<Vec<_>>(), [2]);
+        let hits = index.search("where does the deploy key live", None, 10, 5).lexical;
+        assert_eq!(seqs(&hits), [2]);
         assert_eq!(hits[0].source.as_deref(), Some("file notes.md"));
     }
 }

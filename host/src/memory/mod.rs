@@ -26,7 +26,7 @@ use crate::config::MemoryConfig;
 use crate::store::{self, Embedding, Message, NewMessage, Role, Scope, Session, Store, Summary};
 use crate::tokens;
 use background::Background;
-use index::{Hit, Indexes};
+use index::{Candidates, Hit, Indexes};
 pub use model::{Model, Purpose};
 
 /// Longest session title, in characters, derived from the first message.
@@ -37,6 +37,8 @@ const LONG_TERM_SHARE: usize = 4;
 const EMBED_WAIT: Duration = Duration::from_secs(2);
 /// Messages embedded per background job; older ones catch up on later turns.
 const EMBED_BATCH: usize = 64;
+/// Other chats searched by cross-session recall: the most recently active.
+const OTHER_SESSIONS: usize = 20;
 
 /// Why a memory operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -291,8 +293,8 @@ impl Memory {
         Ok(Prompt { messages, recalled, summarized, section })
     }
 
-    /// The long-term section, if there is anything older than the window (or in the workspace)
-    /// to bring back, within `budget` tokens.
+    /// The long-term section, if there is anything older than the window, in the user's other
+    /// chats or in the workspace to bring back, within `budget` tokens.
     #[tracing::instrument(name = "memory recall", skip_all, fields(codexcontinue.budget_tokens = budget as i64))]
     async fn long_term(
         &self,
@@ -303,49 +305,57 @@ impl Memory {
         model: &dyn Model,
     ) -> Result<Option<Section>, Error> {
         let older = session.is_some() && window_start > 1;
+        let across = self.config.recall_across_sessions;
         let workspace =
             request.workspace.map(|w| Scope::new(&request.scope.user, workspace::session_id(&request.scope.user, w)));
-        if !older && workspace.is_none() {
+        if !older && !across && workspace.is_none() {
             return Ok(None);
         }
         let summary = match older {
             true => self.store.get_summary(request.scope).await?.filter(|s| !s.text.is_empty()),
             false => None,
         };
-        let mut hits = Vec::new();
-        // (session, recall only below this seq)
-        let mut sources: Vec<(Session, u64)> = Vec::new();
+        // What to search: (session, recall only below this seq, its title if it is another chat).
+        let mut sources: Vec<(Session, u64, Option<String>)> = Vec::new();
         if let Some(session) = session.filter(|_| older) {
-            sources.push((session.clone(), window_start));
-            if self.config.recall_across_sessions {
-                let others =
-                    self.sessions(&request.scope.user, 20).await?.into_iter().filter(|s| s.id != request.scope.session);
-                sources.extend(others.map(|s| (s, u64::MAX)));
-            }
+            sources.push((session.clone(), window_start, None));
+        }
+        if across {
+            // Also on a new chat's first message: what was said elsewhere is all there is then.
+            let others = self.sessions(&request.scope.user, OTHER_SESSIONS + 1).await?;
+            sources.extend(others.into_iter().filter(|s| s.id != request.scope.session).take(OTHER_SESSIONS).map(
+                |s| {
+                    let title = s.title.clone().unwrap_or_else(|| "untitled".into());
+                    (s, u64::MAX, Some(title))
+                },
+            ));
         }
         if let Some(ws) = workspace
             && let Some(session) = self.store.get_session(&ws.session).await?.filter(|s| s.user == ws.user)
         {
-            sources.push((session, u64::MAX));
+            sources.push((session, u64::MAX, None));
         }
+        // Each index offers twice what is recalled, so fusion has depth to choose from.
+        let depth = self.config.recall * 2;
+        let mut candidates = Candidates::default();
         let mut query_vector: Option<(String, Vec<f32>)> = None;
-        for (source, before) in sources {
+        let mut embedded = false;
+        for (source, before, chat) in sources {
             let index = self.indexes.get(self.store.as_ref(), &source).await?;
             let index = index.lock().await;
-            if query_vector.is_none()
-                && let Some(vector_model) = index.vector_model()
-            {
-                query_vector = embed_query(model, request.message).await.filter(|(m, _)| m == vector_model);
+            if !embedded && index.vector_model().is_some() {
+                // Asked once per prompt, and only when some index has vectors to compare with.
+                embedded = true;
+                query_vector = embed_query(model, request.message).await;
             }
             let query = query_vector.as_ref().map(|(m, v)| (m.as_str(), v.as_slice()));
-            hits.extend(index.search(request.message, query, before, self.config.recall));
+            let mut found = index.search(request.message, query, before, depth);
+            if let Some(chat) = chat {
+                found.lexical.iter_mut().chain(found.semantic.iter_mut()).for_each(|hit| hit.chat = Some(chat.clone()));
+            }
+            candidates.extend(found);
         }
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
-        // Also across sessions: a line said in two chats takes one recall slot.
-        let mut seen = std::collections::HashSet::new();
-        hits.retain(|hit| seen.insert(lexical::same_text(&hit.content)));
-        hits.truncate(self.config.recall);
-        Ok(Section::build(summary.as_ref(), hits, budget))
+        Ok(Section::build(summary.as_ref(), index::fuse(candidates, self.config.recall), budget))
     }
 
     /// Stores the user's message and the reply as one atomic, durable append (creating the
@@ -549,12 +559,17 @@ struct Section {
 }
 
 impl Section {
-    /// Summary first, then recalled messages by relevance, dropping what does not fit.
+    /// The summary, then the recalled messages that fit, chosen by relevance (`hits` comes best
+    /// first) and written oldest first with date and time, so the model can tell which of two
+    /// lines that disagree is the newer.
     fn build(summary: Option<&Summary>, hits: Vec<Hit>, budget: usize) -> Option<Self> {
-        const HEADER: &str = "Long-term memory (from earlier in this conversation, beyond the recent messages below):";
-        static HEADER_TOKENS: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| tokens::count(HEADER));
+        const HEADER: &str = "Long-term memory (said before the recent messages below):";
+        const RECALLED: &str =
+            "\nRelevant earlier messages, oldest first (where they disagree, the newer one is current):";
+        static FIXED: std::sync::LazyLock<(usize, usize)> =
+            std::sync::LazyLock::new(|| (tokens::count(HEADER), tokens::count(RECALLED)));
         let mut text = String::from(HEADER);
-        let mut used = *HEADER_TOKENS;
+        let mut used = FIXED.0;
         let mut summarized = false;
         if let Some(summary) = summary {
             let line = format!("\nSummary: {}", summary.text);
@@ -565,29 +580,35 @@ impl Section {
                 summarized = true;
             }
         }
-        let mut recalled = 0;
+        used += FIXED.1;
+        let mut chosen = Vec::new();
         for hit in hits {
-            let day = OffsetDateTime::from_unix_timestamp((hit.created_at_ms / 1000) as i64)
+            let when = OffsetDateTime::from_unix_timestamp((hit.created_at_ms / 1000) as i64)
                 .ok()
                 .and_then(|t| t.format(&Rfc3339).ok())
-                .map(|t| t[..10].to_string())
+                .map(|t| t[..16].replace('T', " "))
                 .unwrap_or_default();
             let who = match (&hit.source, hit.role) {
                 (Some(source), _) => source.clone(),
                 (None, Role::User) => "user".into(),
                 (None, _) => "assistant".into(),
             };
-            let line = format!("\n- {who} ({day}): {}", hit.content);
+            let line = match &hit.chat {
+                Some(chat) => format!("\n- {who} ({when} UTC, in chat \u{201c}{chat}\u{201d}): {}", hit.content),
+                None => format!("\n- {who} ({when} UTC): {}", hit.content),
+            };
             let cost = tokens::count(&line);
             if used + cost > budget {
                 continue;
             }
-            if recalled == 0 {
-                text.push_str("\nRelevant earlier messages:");
-            }
-            text.push_str(&line);
             used += cost;
-            recalled += 1;
+            chosen.push((hit.created_at_ms, hit.seq, line));
+        }
+        let recalled = chosen.len();
+        if recalled > 0 {
+            chosen.sort();
+            text.push_str(RECALLED);
+            chosen.into_iter().for_each(|(_, _, line)| text.push_str(&line));
         }
         (summarized || recalled > 0).then_some(Self { text, recalled, summarized })
     }

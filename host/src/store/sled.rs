@@ -5,9 +5,11 @@
 //! has seen survives a crash or `kill -9` of the server; concurrent writes share flushes
 //! (`group_commit.rs`). The temporary mode skips the flush.
 //!
-//! Layout, one tree each: `sessions` (id -> session), `by_user` (user \0 id -> ()), `messages`
-//! and `embeddings` (id \0 seq as big-endian u64 -> JSON, so keys sort by seq), `summaries`
-//! (id -> JSON).
+//! Layout, one tree each: `sessions` (id -> session), `recent` (user \0 inverted `updated_at_ms`
+//! as big-endian u64, id -> (), so a user's sessions list newest first without reading the
+//! others), `messages` and `embeddings` (id \0 seq as big-endian u64 -> JSON, so keys sort by
+//! seq), `summaries` (id -> JSON). Stores from before `recent` had `by_user` (user \0 id); it is
+//! replaced on open.
 
 use std::path::Path;
 
@@ -45,7 +47,7 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// A [`Store`] on sled.
 pub struct SledStore {
     sessions: sled::Tree,
-    by_user: sled::Tree,
+    recent: sled::Tree,
     messages: sled::Tree,
     summaries: sled::Tree,
     embeddings: sled::Tree,
@@ -87,9 +89,22 @@ impl SledStore {
 
     fn with_db(db: sled::Db, durable: bool, name: &'static str) -> Result<Self> {
         let tree = |n: &str| db.open_tree(n).map_err(unavailable);
+        let (sessions, recent) = (tree("sessions")?, tree("recent")?);
+        if recent.is_empty() && !sessions.is_empty() {
+            // One atomic batch: a crash part-way leaves `recent` empty, and it is rebuilt again.
+            let mut batch = sled::Batch::default();
+            for value in sessions.iter().values() {
+                batch.insert(recent_key(&decode::<Session>(&value.map_err(unavailable)?)?), &[]);
+            }
+            recent.apply_batch(batch).map_err(unavailable)?;
+            db.flush().map_err(unavailable)?;
+        }
+        if db.tree_names().iter().any(|name| name.as_ref() == b"by_user") {
+            db.drop_tree("by_user").map_err(unavailable)?;
+        }
         Ok(Self {
-            sessions: tree("sessions")?,
-            by_user: tree("by_user")?,
+            sessions,
+            recent,
             messages: tree("messages")?,
             summaries: tree("summaries")?,
             embeddings: tree("embeddings")?,
@@ -190,8 +205,9 @@ fn seq_key(session: &str, seq: u64) -> Vec<u8> {
     key
 }
 
-fn user_key(user: &str, session: &str) -> Vec<u8> {
-    [user.as_bytes(), b"\0", session.as_bytes()].concat()
+/// The session's place in its user's `recent` listing, which changes with every append.
+fn recent_key(session: &Session) -> Vec<u8> {
+    [session.user.as_bytes(), b"\0", &(u64::MAX - session.updated_at_ms).to_be_bytes(), session.id.as_bytes()].concat()
 }
 
 fn flatten<T>(result: std::result::Result<T, TransactionError<Error>>) -> Result<T> {
@@ -215,10 +231,19 @@ impl Store for SledStore {
     async fn list_sessions(&self, user: &str, limit: usize) -> Result<Vec<Session>> {
         check_key(user)?;
         let prefix = [user.as_bytes(), b"\0"].concat();
-        let mut sessions = Vec::new();
-        for entry in self.by_user.scan_prefix(&prefix).keys() {
+        let mut sessions: Vec<Session> = Vec::new();
+        // Newest first; read on past `limit` only through sessions as recent as the last one
+        // taken, which then order by id.
+        for entry in self.recent.scan_prefix(&prefix).keys() {
             let key = entry.map_err(unavailable)?;
-            let id = std::str::from_utf8(&key[prefix.len()..]).map_err(|e| Error::Invalid(e.to_string()))?;
+            let (stamp, id) = key[prefix.len()..].split_at(8);
+            let updated_at_ms =
+                u64::MAX - u64::from_be_bytes(stamp.try_into().map_err(|_| Error::Invalid("recent key".into()))?);
+            if sessions.len() >= limit && sessions.last().is_none_or(|s| s.updated_at_ms != updated_at_ms) {
+                break;
+            }
+            let id = std::str::from_utf8(id).map_err(|e| Error::Invalid(e.to_string()))?;
+            // A session deleted or written since the key was read is skipped or read as it is.
             if let Some(bytes) = self.sessions.get(id).map_err(unavailable)? {
                 sessions.push(decode::<Session>(&bytes)?);
             }
@@ -231,13 +256,16 @@ impl Store for SledStore {
     async fn append(&self, scope: &Scope, messages: Vec<NewMessage>, title: Option<String>) -> Result<Vec<Message>> {
         check_key(&scope.user)?;
         check_key(&scope.session)?;
-        let stored = flatten((&self.sessions, &self.by_user, &self.messages).transaction(
-            |(sessions, by_user, tx_messages)| {
+        let stored =
+            flatten((&self.sessions, &self.recent, &self.messages).transaction(|(sessions, recent, tx_messages)| {
                 let abort = ConflictableTransactionError::Abort;
                 let found = sessions.get(&scope.session)?.map(|b| decode::<Session>(&b)).transpose().map_err(abort)?;
                 scope.check(found.as_ref()).map_err(abort)?;
                 let mut session = match found {
-                    Some(session) => session,
+                    Some(session) => {
+                        recent.remove(recent_key(&session))?;
+                        session
+                    }
                     None => Session {
                         id: scope.session.clone(),
                         user: scope.user.clone(),
@@ -265,10 +293,9 @@ impl Store for SledStore {
                 }
                 session.message_count += messages.len() as u64;
                 sessions.insert(scope.session.as_bytes(), encode(&session).map_err(abort)?)?;
-                by_user.insert(user_key(&scope.user, &scope.session), &[])?;
+                recent.insert(recent_key(&session), &[])?;
                 Ok(stored)
-            },
-        ))?;
+            }))?;
         self.flush().await?;
         Ok(stored)
     }
@@ -292,12 +319,21 @@ impl Store for SledStore {
     }
 
     async fn delete_session(&self, scope: &Scope) -> Result<bool> {
-        let Some(session) = self.owned_session(scope)? else { return Ok(false) };
-        // One transaction: the session, its index entry, and every key it could have used.
-        flatten((&self.sessions, &self.by_user, &self.messages, &self.summaries, &self.embeddings).transaction(
-            |(sessions, by_user, messages, summaries, embeddings)| {
+        if self.owned_session(scope)?.is_none() {
+            return Ok(false);
+        }
+        // One transaction: the session, its listing entry, and every key it could have used
+        // (read inside it, so an append that ran meanwhile is covered too).
+        flatten((&self.sessions, &self.recent, &self.messages, &self.summaries, &self.embeddings).transaction(
+            |(sessions, recent, messages, summaries, embeddings)| {
+                let abort = ConflictableTransactionError::Abort;
+                let Some(bytes) = sessions.get(scope.session.as_bytes())? else { return Ok(()) };
+                let session = decode::<Session>(&bytes).map_err(abort)?;
+                if session.user != scope.user {
+                    return Ok(());
+                }
                 sessions.remove(scope.session.as_bytes())?;
-                by_user.remove(user_key(&scope.user, &scope.session))?;
+                recent.remove(recent_key(&session))?;
                 summaries.remove(scope.session.as_bytes())?;
                 for seq in 1..=session.last_seq {
                     messages.remove(seq_key(&scope.session, seq))?;
@@ -364,5 +400,52 @@ mod tests {
         assert!(e.contains("in use by another process"), "{e}");
         drop(first);
         SledStore::open(dir.path()).expect("reopens once the first store is gone");
+    }
+
+    fn session(id: &str, user: &str, updated_at_ms: u64) -> Session {
+        Session {
+            id: id.into(),
+            user: user.into(),
+            title: None,
+            created_at_ms: 1,
+            updated_at_ms,
+            message_count: 0,
+            last_seq: 0,
+        }
+    }
+
+    /// A store written before the `recent` listing opens with its sessions listed, newest first
+    /// and ties by id descending, and without the old `by_user` tree.
+    #[tokio::test]
+    async fn stores_from_before_the_recent_listing_are_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::Config::new().path(dir.path()).open().unwrap();
+            let (sessions, by_user) = (db.open_tree("sessions").unwrap(), db.open_tree("by_user").unwrap());
+            for s in
+                [session("a", "ada", 10), session("b", "ada", 30), session("c", "ada", 30), session("d", "bob", 20)]
+            {
+                sessions.insert(s.id.as_bytes(), encode(&s).unwrap()).unwrap();
+                by_user.insert([s.user.as_bytes(), b"\0", s.id.as_bytes()].concat(), &[]).unwrap();
+            }
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        let ids = |sessions: Vec<Session>| sessions.into_iter().map(|s| s.id).collect::<Vec<_>>();
+        assert_eq!(ids(store.list_sessions("ada", 10).await.unwrap()), ["c", "b", "a"]);
+        assert_eq!(ids(store.list_sessions("ada", 1).await.unwrap()), ["c"], "ties read on, then cut");
+        assert_eq!(ids(store.list_sessions("bob", 10).await.unwrap()), ["d"]);
+        drop(store);
+        // sled's threads let go of the directory's lock shortly after the last handle.
+        let reopen = || sled::Config::new().path(dir.path()).open();
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match reopen() {
+                Ok(db) => break db,
+                Err(e) if std::time::Instant::now() >= deadline => panic!("{e}"),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        };
+        assert!(!db.tree_names().iter().any(|n| n.as_ref() == b"by_user"), "the old listing is gone");
     }
 }
