@@ -91,6 +91,9 @@ pub struct MemoryConfig {
     pub recall: usize,
     /// Also recall from the user's other sessions.
     pub recall_across_sessions: bool,
+    /// Keep facts the user states ("remember that …", "we decided …") and bring the current ones
+    /// into every chat; "forget …" removes them.
+    pub facts: bool,
     /// Keep a rolling summary of long sessions (written in the background by their provider).
     pub summaries: bool,
     /// Embed messages for recall (in the background, with the session's provider, when it
@@ -110,6 +113,7 @@ impl Default for MemoryConfig {
             reply_tokens: 1_024,
             recall: 4,
             recall_across_sessions: true,
+            facts: true,
             summaries: true,
             embeddings: true,
             agent_sessions: true,

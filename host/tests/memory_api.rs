@@ -186,3 +186,85 @@ async fn v1_clients_with_their_own_history_get_memory_added() {
     assert!(prompt.ends_with("user: hi\nassistant: hello\nuser: how do i indent rust?"), "{prompt}");
     server.stop().await;
 }
+
+/// The facts a new chat's first prompt states for `message`, as the prompt-echoing model saw
+/// them (lowercased), one line each. Earlier echoed prompts recalled from other chats are not
+/// facts: only the lines under the section's own heading are.
+async fn stated_facts(server: &TestServer, message: &str) -> Vec<String> {
+    let (status, body) = server.chat(message, json!({ "model": "prompt" })).await;
+    assert_eq!(status, 200, "{body}");
+    let prompt = body["reply"].as_str().unwrap();
+    let Some(rest) = prompt.strip_prefix("system: long-term memory (said before the recent messages below):\nfacts")
+    else {
+        return Vec::new();
+    };
+    rest.lines().skip(1).take_while(|l| l.starts_with("- ")).map(str::to_string).collect()
+}
+
+/// Facts: "remember that …" keeps one, a newer statement about the same subject replaces it
+/// (the old one stays as history, and the prompt names it as replaced), current facts reach a
+/// new chat's first message, `POST` adds one, "forget …" and `DELETE` remove them for good.
+#[tokio::test]
+async fn facts_are_kept_replaced_recalled_and_forgotten() {
+    let server = server(small_window).await;
+    let session = conversation(&server, &["Remember that the audit log database is Postgres."]).await;
+    let (status, body) = server.get("/memory/facts").await;
+    assert_eq!(status, 200, "{body}");
+    let fact = &body["facts"][0];
+    assert_eq!(fact["id"], "audit-log-database", "{body}");
+    assert_eq!(fact["statement"], "The audit log database is Postgres.");
+    assert_eq!(
+        (fact["source"]["session_id"].as_str(), fact["source"]["message_id"].as_u64()),
+        (Some(&*session), Some(1))
+    );
+    let stated = stated_facts(&server, "Which database holds the audit log?").await;
+    assert!(stated.len() == 1 && stated[0].starts_with("- the audit log database is postgres. (since "), "{stated:?}");
+
+    conversation(&server, &["OK, please remember that the audit log database is MySQL now. Thanks!"]).await;
+    let (_, body) = server.get("/memory/facts").await;
+    let facts = body["facts"].as_array().unwrap();
+    assert_eq!(facts.len(), 1, "{body}");
+    assert_eq!(facts[0]["statement"], "The audit log database is MySQL now.");
+    assert_eq!(facts[0]["history"][0]["statement"], "The audit log database is Postgres.");
+    assert_eq!(facts[0]["history"][0]["valid_until"], facts[0]["valid_from"]);
+    let stated = stated_facts(&server, "Which database holds the audit log?").await;
+    assert_eq!(stated.len(), 1, "{stated:?}");
+    assert!(stated[0].starts_with("- the audit log database is mysql now. (since "), "{stated:?}");
+    assert!(stated[0].ends_with("; replaced: \u{201c}the audit log database is postgres.\u{201d})"), "{stated:?}");
+
+    let (status, body) = server.post("/memory/facts", json!({ "statement": "my cat is named Biscuit" })).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!((body["id"].as_str(), body["statement"].as_str()), (Some("cat"), Some("My cat is named Biscuit.")));
+    let stated = stated_facts(&server, "hello").await;
+    assert_eq!(stated.len(), 2, "the newest facts fill free places: {stated:?}");
+    assert!(stated.iter().any(|l| l.starts_with("- my cat is named biscuit.")), "{stated:?}");
+    conversation(&server, &["Please forget my cat's name."]).await;
+    let (_, body) = server.get("/memory/facts").await;
+    assert_eq!(body["facts"].as_array().unwrap().len(), 1, "{body}");
+    let stated = stated_facts(&server, "what is my cat called?").await;
+    assert!(stated.len() == 1 && stated[0].contains("mysql"), "{stated:?}");
+
+    let (status, _) = server.delete("/memory/facts/audit-log-database").await;
+    assert_eq!(status, 204);
+    let (status, body) = server.delete("/memory/facts/audit-log-database").await;
+    assert_eq!((status, error_code(&body)), (404, "fact_not_found"));
+    let (_, body) = server.get("/memory/facts").await;
+    assert_eq!(body["facts"], json!([]));
+    assert_eq!(stated_facts(&server, "Which database holds the audit log?").await, Vec::<String>::new());
+    // Facts are the user's own, and never listed as chats.
+    let (_, body) = server.post("/memory/facts", json!({ "statement": "The deploy day is Tuesday." })).await;
+    assert_eq!(body["id"], "deploy-day");
+    let (_, theirs) = server.get("/memory/facts?user_id=mallory").await;
+    assert_eq!(theirs["facts"], json!([]));
+    let (_, sessions) = server.get("/sessions").await;
+    assert!(sessions["sessions"].as_array().unwrap().iter().all(|s| !s["id"].as_str().unwrap().starts_with("facts:")));
+    for bad in [
+        json!({ "statement": "  " }),
+        json!({ "statement": "x".repeat(301) }),
+        json!({ "statement": "a b", "subject": "--" }),
+    ] {
+        let (status, body) = server.post("/memory/facts", bad).await;
+        assert_eq!((status, error_code(&body)), (422, "invalid_parameter"), "{body}");
+    }
+    server.stop().await;
+}

@@ -24,10 +24,12 @@ async fn the_document_matches_the_routes() {
     let mut documented: Vec<String> = operations.iter().map(|(m, p, _)| format!("{m} {p}")).collect();
     documented.sort();
     let expected = [
+        "DELETE /memory/facts/{fact_id}",
         "DELETE /memory/{session_id}",
         "DELETE /v1/responses/{response_id}",
         "DELETE /workspaces/{workspace_id}",
         "GET /healthz",
+        "GET /memory/facts",
         "GET /memory/{session_id}",
         "GET /sessions",
         "GET /status",
@@ -37,6 +39,7 @@ async fn the_document_matches_the_routes() {
         "GET /workspaces/{workspace_id}/files",
         "POST /admin/plugins/reload",
         "POST /chat",
+        "POST /memory/facts",
         "POST /v1/chat/completions",
         "POST /v1/embeddings",
         "POST /v1/messages",

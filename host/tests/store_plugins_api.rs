@@ -28,10 +28,12 @@ fn normalize(value: Value, session: &str, user: &str) -> Value {
         Value::Array(items) => Value::Array(items.into_iter().map(|v| normalize(v, session, user)).collect()),
         Value::Object(map) => Value::Object(
             map.into_iter()
-                // Messages are embedded in the background: how many are done (and whether that
-                // is still going on) is timing, not store.
+                // Messages are embedded in the background: how many are done, whether any is
+                // yet (and so whether a model is named) and whether that is still going on is
+                // timing, not store.
                 .map(|(k, v)| match k.as_str() {
                     "embedded_messages" => (k, Value::String("<count>".into())),
+                    "embedding_model" => (k, Value::String("<timing>".into())),
                     "updating" => (k, Value::String("<timing>".into())),
                     _ => (k, normalize(v, session, user)),
                 })

@@ -1,5 +1,6 @@
-//! `GET /memory/{session_id}` (history, paginated), `DELETE /memory/{session_id}` and
-//! `GET /sessions` (the caller's chats).
+//! `GET /memory/{session_id}` (history, paginated), `DELETE /memory/{session_id}`,
+//! `GET /sessions` (the caller's chats), and the caller's facts: `GET` and `POST /memory/facts`,
+//! `DELETE /memory/facts/{fact_id}`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,6 +11,7 @@ use super::error::ApiError;
 use super::extract::{Caller, Json, Query};
 use super::{AppState, rfc3339_ms};
 use crate::ids::check_session_id;
+use crate::memory::{Fact, Found, id_of};
 use crate::store::{Message, Role, Scope, Session};
 
 /// Messages per page when the client does not say.
@@ -190,4 +192,146 @@ pub async fn sessions(
     let limit = page_size(query.limit)?;
     let sessions = state.memory.sessions(&user, limit).await?;
     Ok(Json(Sessions { user_id: user, sessions: sessions.into_iter().map(Into::into).collect() }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FactSource {
+    session_id: String,
+    message_id: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FactVersion {
+    statement: String,
+    valid_from: String,
+    /// When the next version replaced it.
+    valid_until: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FactView {
+    /// The subject's words joined by `-`: a newer statement with the same id replaces this one.
+    id: String,
+    subject: String,
+    /// The current statement.
+    statement: String,
+    valid_from: String,
+    /// The message it was said in; none when added through `POST /memory/facts`.
+    source: Option<FactSource>,
+    /// Earlier statements about the subject, newest first.
+    history: Vec<FactVersion>,
+}
+
+impl From<Fact> for FactView {
+    fn from(f: Fact) -> Self {
+        Self {
+            id: f.id,
+            subject: f.subject,
+            statement: f.statement,
+            valid_from: rfc3339_ms(f.valid_from_ms),
+            source: f.source.map(|s| FactSource { session_id: s.session, message_id: s.seq }),
+            history: f
+                .history
+                .into_iter()
+                .map(|v| FactVersion {
+                    statement: v.statement,
+                    valid_from: rfc3339_ms(v.valid_from_ms),
+                    valid_until: rfc3339_ms(v.valid_until_ms),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Facts {
+    user_id: String,
+    facts: Vec<FactView>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FactsQuery {
+    #[param(value_type = Option<super::openapi::UserId>)]
+    user_id: Option<String>,
+}
+
+/// The caller's facts, most recently changed first, each with its history.
+#[utoipa::path(get, path = "/memory/facts", operation_id = "list_facts", tag = "memory", params(FactsQuery, super::openapi::UserHeader),
+    responses((status = 200, body = Facts), (status = 400, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse)))]
+pub async fn facts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<FactsQuery>,
+) -> Result<Json<Facts>, ApiError> {
+    let user = caller.user(query.user_id.as_deref())?;
+    let facts = state.memory.facts(&user).await?;
+    Ok(Json(Facts { user_id: user, facts: facts.into_iter().map(Into::into).collect() }))
+}
+
+/// Longest statement accepted, in characters.
+const STATEMENT_CHARS: usize = 300;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FactBody {
+    /// What holds from now on, not blank.
+    #[schema(pattern = r"\S", max_length = 300)]
+    statement: String,
+    /// What it is about; a fact with the same subject is replaced (and kept as history). Read
+    /// from the statement when absent: the words before its verb.
+    #[schema(pattern = r"[A-Za-z0-9]", max_length = 100)]
+    subject: Option<String>,
+    #[schema(value_type = Option<super::openapi::UserId>)]
+    user_id: Option<String>,
+}
+
+/// Adds a fact, or corrects one: a statement about a subject that already has a fact replaces
+/// it, and the old statement stays as history.
+#[utoipa::path(post, path = "/memory/facts", operation_id = "add_fact", tag = "memory", request_body = FactBody,
+    params(super::openapi::UserHeader),
+    responses((status = 201, body = FactView), (status = 400, body = super::openapi::ErrorResponse), (status = 413, body = super::openapi::ErrorResponse),
+        (status = 415, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse)))]
+pub async fn add_fact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<FactBody>,
+) -> Result<(StatusCode, Json<FactView>), ApiError> {
+    let user = caller.user(body.user_id.as_deref())?;
+    let statement = body.statement.trim();
+    if statement.is_empty() || statement.chars().count() > STATEMENT_CHARS || statement.contains('\0') {
+        return Err(ApiError::invalid_parameter(format!("statement must be 1-{STATEMENT_CHARS} characters of text")));
+    }
+    let mut found = Found::new(statement);
+    if let Some(subject) = &body.subject {
+        let subject = subject.trim();
+        if id_of(subject).is_empty() || subject.chars().count() > 100 {
+            return Err(ApiError::invalid_parameter("subject must be 1-100 characters with a letter or digit"));
+        }
+        found.subject = subject.to_lowercase();
+    }
+    let id = id_of(&found.subject);
+    // The default provider embeds it when it can; recall falls back to BM25 otherwise.
+    let model = state.providers.default_provider().ok().map(|p| state.providers.model(&p.manifest.id));
+    let facts = state.memory.remember(&user, vec![found], None, model).await?;
+    let fact = facts.into_iter().find(|f| f.id == id).ok_or_else(|| ApiError::internal("the fact was not kept"))?;
+    Ok((StatusCode::CREATED, Json(fact.into())))
+}
+
+/// Deletes a fact and its history.
+#[utoipa::path(delete, path = "/memory/facts/{fact_id}", operation_id = "delete_fact", tag = "memory",
+    params(("fact_id" = String, Path, description = "A fact's id, from `GET /memory/facts`"), FactsQuery, super::openapi::UserHeader),
+    responses((status = 204, description = "Deleted"), (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse)))]
+pub async fn delete_fact(
+    State(state): State<AppState>,
+    Path(fact_id): Path<String>,
+    caller: Caller,
+    Query(query): Query<FactsQuery>,
+) -> Result<StatusCode, ApiError> {
+    let user = caller.user(query.user_id.as_deref())?;
+    match state.memory.delete_fact(&user, &fact_id).await? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(ApiError::not_found("fact_not_found", format!("fact {fact_id:?} not found"))),
+    }
 }

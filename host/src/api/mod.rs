@@ -64,6 +64,8 @@ pub fn app(state: AppState) -> Router {
     let max_body = state.config.limits.max_body_bytes;
     let mut api = Router::new()
         .route("/chat", post(chat::chat))
+        .route("/memory/facts", get(memory::facts).post(memory::add_fact))
+        .route("/memory/facts/{fact_id}", axum::routing::delete(memory::delete_fact))
         .route("/memory/{session_id}", get(memory::history).delete(memory::delete))
         .route("/sessions", get(memory::sessions))
         .route("/workspaces/{workspace_id}/files", post(workspaces::add_file).get(workspaces::files))

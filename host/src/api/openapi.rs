@@ -56,6 +56,7 @@ pub struct UserHeader {
     info(title = "CodexContinue", description = "A self-hosted, memory-augmented LLM backend: chat with memory, and an OpenAI-compatible API."),
     paths(
         chat::chat, memory::history, memory::delete, memory::sessions,
+        memory::facts, memory::add_fact, memory::delete_fact,
         workspaces::add_file, workspaces::files, workspaces::delete,
         openai::completions, openai::models, embeddings::embeddings,
         anthropic::messages, anthropic::count_tokens,

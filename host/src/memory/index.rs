@@ -28,6 +28,8 @@ pub struct Hit {
     pub source: Option<String>,
     /// The title of the chat it was said in, when that is not the current one.
     pub chat: Option<String>,
+    /// For a fact: the statement it replaced.
+    pub replaces: Option<String>,
     pub score: f32,
 }
 
@@ -46,8 +48,13 @@ pub struct SessionIndex {
     lexical: Lexical,
     vectors: BTreeMap<u64, Vec<f32>>,
     vector_model: Option<String>,
-    /// For a workspace: each file's latest upload and the chunks it holds.
-    files: HashMap<String, (String, Vec<u64>)>,
+    /// Versioned groups of messages, where only the latest version is recalled: a workspace
+    /// file's chunks by upload, a fact's statements. Each group's latest version and its seqs.
+    versions: HashMap<String, (String, Vec<u64>)>,
+    /// For a fact: the statement its newest version replaced.
+    replaced: HashMap<u64, String>,
+    /// For the facts session: messages of chats (session, seq) that recall leaves out.
+    forgotten: std::collections::HashSet<(String, u64)>,
 }
 
 impl SessionIndex {
@@ -61,7 +68,9 @@ impl SessionIndex {
             lexical: Lexical::default(),
             vectors: BTreeMap::new(),
             vector_model: None,
-            files: HashMap::new(),
+            versions: HashMap::new(),
+            replaced: HashMap::new(),
+            forgotten: Default::default(),
         }
     }
 
@@ -113,15 +122,20 @@ impl SessionIndex {
     }
 
     fn add(&mut self, message: Message) {
-        // Workspace chunks superseded by a newer upload of the same file are kept out of recall.
+        // Workspace chunks of an older upload and older versions of a fact are kept out of recall.
         for seq in self.supersede(&message) {
             if let Some(old) = self.messages.remove(&seq) {
                 self.lexical.remove(seq, &old.content);
+                if super::facts::id_of_message(&message).is_some() {
+                    self.replaced.insert(message.seq, old.content);
+                }
             }
+            self.replaced.remove(&seq);
             self.costs.remove(&seq);
             self.vectors.remove(&seq);
         }
         self.indexed_through = self.indexed_through.max(message.seq);
+        self.forgotten.extend(super::facts::forgotten_of(&message));
         if matches!(message.role, Role::User | Role::Assistant | Role::System) && !message.content.trim().is_empty() {
             self.lexical.insert(message.seq, &message.content);
             self.messages.insert(message.seq, message);
@@ -131,26 +145,41 @@ impl SessionIndex {
         }
     }
 
-    /// For a workspace chunk: records it under its file and returns the chunks of the file's
-    /// older upload it replaces (chunks arrive in `seq` order, so a new upload id is newer).
+    /// For a versioned message (a workspace chunk, a fact): records it under its group and
+    /// returns the messages of the group's older version it replaces. Messages arrive in `seq`
+    /// order, so a new version is a newer one; each statement of a fact is a version of its own.
     fn supersede(&mut self, message: &Message) -> Vec<u64> {
         let meta = message.metadata.as_ref();
         let field = |name| meta.and_then(|m| m.get(name)).and_then(|v| v.as_str());
-        let (Some(file), Some(upload)) = (field("file"), field("upload")) else { return Vec::new() };
-        match self.files.get_mut(file) {
-            Some((current, chunks)) if current == upload => {
-                chunks.push(message.seq);
+        let (group, version) = match (field("file"), field("upload"), super::facts::id_of_message(message)) {
+            (Some(file), Some(upload), _) => (format!("file:{file}"), upload.to_string()),
+            (_, _, Some(fact)) => (format!("fact:{fact}"), message.seq.to_string()),
+            _ => return Vec::new(),
+        };
+        match self.versions.get_mut(&group) {
+            Some((current, seqs)) if *current == version => {
+                seqs.push(message.seq);
                 Vec::new()
             }
-            Some((current, chunks)) => {
-                *current = upload.to_string();
-                std::mem::replace(chunks, vec![message.seq])
+            Some((current, seqs)) => {
+                *current = version;
+                std::mem::replace(seqs, vec![message.seq])
             }
             None => {
-                self.files.insert(file.to_string(), (upload.to_string(), vec![message.seq]));
+                self.versions.insert(group, (version, vec![message.seq]));
                 Vec::new()
             }
         }
+    }
+
+    /// Messages of chats (session, seq) that recall must leave out (see `facts`).
+    pub fn forgotten(&self) -> &std::collections::HashSet<(String, u64)> {
+        &self.forgotten
+    }
+
+    /// The newest `limit` recallable messages, newest first.
+    pub fn newest(&self, limit: usize) -> Vec<Hit> {
+        self.hits(self.messages.keys().rev().take(limit).map(|seq| (*seq, 0.0)).collect(), limit)
     }
 
     /// Adds vectors for messages (from the store or freshly computed).
@@ -212,6 +241,7 @@ impl SessionIndex {
                     created_at_ms: m.created_at_ms,
                     source,
                     chat: None,
+                    replaces: self.replaced.get(&seq).cloned(),
                     score,
                 })
             })
@@ -401,7 +431,16 @@ mod tests {
     }
 
     fn hit(seq: u64, content: &str, score: f32) -> Hit {
-        Hit { seq, role: Role::User, content: content.into(), created_at_ms: seq, source: None, chat: None, score }
+        Hit {
+            seq,
+            role: Role::User,
+            content: content.into(),
+            created_at_ms: seq,
+            source: None,
+            chat: None,
+            replaces: None,
+            score,
+        }
     }
 
     /// Fusion keeps what either ranking found (a BM25 name match the embeddings scored as noise

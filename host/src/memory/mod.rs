@@ -3,12 +3,14 @@
 //! one) and the short-term window of recent turns, all fitted to a token budget. It is the
 //! only layer that talks to the [`Store`].
 //!
-//! Files: `index` (recall: BM25 or embeddings), `summary` (rolling summaries), `background`
+//! Files: `index` (recall: BM25 and embeddings, fused), `lexical` (the BM25 index), `facts`
+//! (statements kept per user, current or replaced), `summary` (rolling summaries), `background`
 //! (the jobs that write them), `workspace` (attached files), `export` (JSONL), `model` (what it
 //! needs from a provider).
 
 mod background;
 pub mod export;
+mod facts;
 mod index;
 mod lexical;
 mod model;
@@ -26,6 +28,7 @@ use crate::config::MemoryConfig;
 use crate::store::{self, Embedding, Message, NewMessage, Role, Scope, Session, Store, Summary};
 use crate::tokens;
 use background::Background;
+pub use facts::{Fact, Found, Source, Version, id_of};
 use index::{Candidates, Hit, Indexes};
 pub use model::{Model, Purpose};
 
@@ -39,6 +42,8 @@ const EMBED_WAIT: Duration = Duration::from_secs(2);
 const EMBED_BATCH: usize = 64;
 /// Other chats searched by cross-session recall: the most recently active.
 const OTHER_SESSIONS: usize = 20;
+/// Facts written into a prompt at most: the most relevant, then the newest.
+const FACTS_RECALLED: usize = 5;
 
 /// Why a memory operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -151,11 +156,24 @@ pub struct Memory {
     config: MemoryConfig,
     indexes: Indexes,
     background: Background,
+    /// Held while facts are written: a rewrite must not lose a fact added meanwhile.
+    facts_lock: tokio::sync::Mutex<()>,
+}
+
+/// Sessions that hold something other than a chat (a workspace's files, a user's facts).
+fn hidden(session: &str) -> bool {
+    workspace::is_workspace(session) || facts::is_facts(session)
 }
 
 impl Memory {
     pub fn new(store: Arc<dyn Store>, config: MemoryConfig) -> Self {
-        Self { store, config, indexes: Indexes::default(), background: Background::default() }
+        Self {
+            store,
+            config,
+            indexes: Indexes::default(),
+            background: Background::default(),
+            facts_lock: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// The store's name, for `/status`.
@@ -188,7 +206,7 @@ impl Memory {
     /// The chat session, if it exists and belongs to `user` (a workspace is not a chat).
     pub async fn session(&self, user: &str, id: &str) -> Result<Session, Error> {
         match self.store.get_session(id).await? {
-            Some(session) if session.user == user && !workspace::is_workspace(id) => Ok(session),
+            Some(session) if session.user == user && !hidden(id) => Ok(session),
             _ => Err(Error::SessionNotFound(id.to_string())),
         }
     }
@@ -196,7 +214,7 @@ impl Memory {
     /// For a session id the client chose: the session if it already exists for `user`.
     /// Another user's session is reported as not found, never shared.
     pub async fn claim(&self, user: &str, id: &str) -> Result<Option<Session>, Error> {
-        if workspace::is_workspace(id) {
+        if hidden(id) {
             return Err(Error::SessionNotFound(id.to_string()));
         }
         match self.store.get_session(id).await? {
@@ -209,7 +227,7 @@ impl Memory {
     /// The user's chats, most recently active first (workspaces are not chats).
     pub async fn sessions(&self, user: &str, limit: usize) -> Result<Vec<Session>, Error> {
         let mut sessions = self.store.list_sessions(user, limit.saturating_add(64)).await?;
-        sessions.retain(|s| !workspace::is_workspace(&s.id));
+        sessions.retain(|s| !hidden(&s.id));
         sessions.truncate(limit);
         Ok(sessions)
     }
@@ -308,7 +326,11 @@ impl Memory {
         let across = self.config.recall_across_sessions;
         let workspace =
             request.workspace.map(|w| Scope::new(&request.scope.user, workspace::session_id(&request.scope.user, w)));
-        if !older && !across && workspace.is_none() {
+        let facts = match self.config.facts {
+            true => self.facts_session(&request.scope.user).await?,
+            false => None,
+        };
+        if !older && !across && workspace.is_none() && facts.is_none() {
             return Ok(None);
         }
         let summary = match older {
@@ -340,7 +362,10 @@ impl Memory {
         let mut candidates = Candidates::default();
         let mut query_vector: Option<(String, Vec<f32>)> = None;
         let mut embedded = false;
-        for (source, before, chat) in sources {
+        let mut facts_hits = Vec::new();
+        let mut forgotten = std::collections::HashSet::new();
+        let facts = facts.map(|f| (f, u64::MAX, None));
+        for (i, (source, before, chat)) in facts.into_iter().chain(sources).enumerate() {
             let index = self.indexes.get(self.store.as_ref(), &source).await?;
             let index = index.lock().await;
             if !embedded && index.vector_model().is_some() {
@@ -349,13 +374,31 @@ impl Memory {
                 query_vector = embed_query(model, request.message).await;
             }
             let query = query_vector.as_ref().map(|(m, v)| (m.as_str(), v.as_slice()));
+            if i == 0 && facts::is_facts(&source.id) {
+                // Facts have their own places: the most relevant, then the newest.
+                facts_hits = index::fuse(index.search(request.message, query, before, depth), FACTS_RECALLED);
+                for hit in index.newest(FACTS_RECALLED) {
+                    if facts_hits.len() < FACTS_RECALLED && facts_hits.iter().all(|h| h.seq != hit.seq) {
+                        facts_hits.push(hit);
+                    }
+                }
+                forgotten.clone_from(index.forgotten());
+                continue;
+            }
             let mut found = index.search(request.message, query, before, depth);
+            if !forgotten.is_empty() {
+                let id = source.id.clone();
+                let keep = |hit: &Hit| !forgotten.contains(&(id.clone(), hit.seq));
+                found.lexical.retain(keep);
+                found.semantic.retain(keep);
+            }
             if let Some(chat) = chat {
                 found.lexical.iter_mut().chain(found.semantic.iter_mut()).for_each(|hit| hit.chat = Some(chat.clone()));
             }
             candidates.extend(found);
         }
-        Ok(Section::build(summary.as_ref(), index::fuse(candidates, self.config.recall), budget))
+        let hits = index::fuse(candidates, self.config.recall);
+        Ok(Section::build(facts_hits, summary.as_ref(), hits, budget))
     }
 
     /// Stores the user's message and the reply as one atomic, durable append (creating the
@@ -371,6 +414,18 @@ impl Memory {
         let now = store::stamp_ms();
         let first = turn.input.iter().find(|m| m.role == Role::User).or(turn.input.first());
         let title = first.map(|m| title_of(&m.content));
+        // What the user asked to keep or forget, by input position (its stored seq comes later).
+        let said: Vec<(usize, facts::Said)> = match self.config.facts && !hidden(&scope.session) {
+            true => turn
+                .input
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.role == Role::User)
+                .map(|(i, m)| (i, facts::read(&m.content)))
+                .filter(|(_, said)| !said.keep.is_empty() || !said.forget.is_empty())
+                .collect(),
+            false => Vec::new(),
+        };
         let input = turn.input.into_iter().map(|m| NewMessage {
             role: m.role,
             content: m.content,
@@ -387,8 +442,22 @@ impl Memory {
         };
         let messages = input.chain([reply]).collect();
         let stored = self.store.append(scope, messages, title).await?;
-        if let (Some(model), Some(last)) = (model, stored.last().map(|m| m.seq)) {
+        if let (Some(model), Some(last)) = (model.clone(), stored.last().map(|m| m.seq)) {
             self.after_append(scope, last, model).await?;
+        }
+        for (i, said) in said {
+            // The turn is stored; facts failing to keep is logged, not the turn's failure.
+            let source = stored.get(i).map(|m| (scope.session.as_str(), m.seq));
+            for what in &said.forget {
+                if let Err(e) = self.forget(&scope.user, what).await {
+                    tracing::warn!("facts not forgotten: {e}");
+                }
+            }
+            if !said.keep.is_empty()
+                && let Err(e) = self.remember(&scope.user, said.keep, source, model.clone()).await
+            {
+                tracing::warn!("facts not kept: {e}");
+            }
         }
         Ok(stored)
     }
@@ -414,7 +483,7 @@ impl Memory {
                 }
             });
         }
-        if !self.config.summaries || workspace::is_workspace(&scope.session) {
+        if !self.config.summaries || hidden(&scope.session) {
             return Ok(());
         }
         let done = self.store.get_summary(scope).await?.map_or(0, |s| s.through_seq);
@@ -562,14 +631,33 @@ impl Section {
     /// The summary, then the recalled messages that fit, chosen by relevance (`hits` comes best
     /// first) and written oldest first with date and time, so the model can tell which of two
     /// lines that disagree is the newer.
-    fn build(summary: Option<&Summary>, hits: Vec<Hit>, budget: usize) -> Option<Self> {
+    fn build(facts: Vec<Hit>, summary: Option<&Summary>, hits: Vec<Hit>, budget: usize) -> Option<Self> {
         const HEADER: &str = "Long-term memory (said before the recent messages below):";
+        const FACTS: &str = "\nFacts the user has stated (current; each replaces what it names as replaced):";
         const RECALLED: &str =
             "\nRelevant earlier messages, oldest first (where they disagree, the newer one is current):";
-        static FIXED: std::sync::LazyLock<(usize, usize)> =
-            std::sync::LazyLock::new(|| (tokens::count(HEADER), tokens::count(RECALLED)));
+        static FIXED: std::sync::LazyLock<[usize; 3]> =
+            std::sync::LazyLock::new(|| [tokens::count(HEADER), tokens::count(FACTS), tokens::count(RECALLED)]);
         let mut text = String::from(HEADER);
-        let mut used = FIXED.0;
+        let mut used = FIXED[0];
+        let mut stated = 0;
+        for fact in facts {
+            let since = minute(fact.created_at_ms);
+            let line = match &fact.replaces {
+                Some(old) => format!("\n- {} (since {since} UTC; replaced: \u{201c}{old}\u{201d})", fact.content),
+                None => format!("\n- {} (since {since} UTC)", fact.content),
+            };
+            let cost = tokens::count(&line) + if stated == 0 { FIXED[1] } else { 0 };
+            if used + cost > budget {
+                continue;
+            }
+            if stated == 0 {
+                text.push_str(FACTS);
+            }
+            text.push_str(&line);
+            used += cost;
+            stated += 1;
+        }
         let mut summarized = false;
         if let Some(summary) = summary {
             let line = format!("\nSummary: {}", summary.text);
@@ -580,14 +668,10 @@ impl Section {
                 summarized = true;
             }
         }
-        used += FIXED.1;
+        used += FIXED[2];
         let mut chosen = Vec::new();
         for hit in hits {
-            let when = OffsetDateTime::from_unix_timestamp((hit.created_at_ms / 1000) as i64)
-                .ok()
-                .and_then(|t| t.format(&Rfc3339).ok())
-                .map(|t| t[..16].replace('T', " "))
-                .unwrap_or_default();
+            let when = minute(hit.created_at_ms);
             let who = match (&hit.source, hit.role) {
                 (Some(source), _) => source.clone(),
                 (None, Role::User) => "user".into(),
@@ -610,8 +694,17 @@ impl Section {
             text.push_str(RECALLED);
             chosen.into_iter().for_each(|(_, _, line)| text.push_str(&line));
         }
-        (summarized || recalled > 0).then_some(Self { text, recalled, summarized })
+        (stated > 0 || summarized || recalled > 0).then_some(Self { text, recalled: recalled + stated, summarized })
     }
+}
+
+/// `2026-12-03 13:40`: a time in UTC to the minute.
+fn minute(ms: u64) -> String {
+    OffsetDateTime::from_unix_timestamp((ms / 1000) as i64)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .map(|t| t[..16].replace('T', " "))
+        .unwrap_or_default()
 }
 
 /// The first line of `message`, cut to [`TITLE_CHARS`] characters.
@@ -842,6 +935,34 @@ mod tests {
         assert!(matches!(late, Err(Error::Store(store::Error::Gone(_)))), "{late:?}");
         assert!(matches!(memory.session("u", "s").await, Err(Error::SessionNotFound(_))));
         assert!(memory.sessions("u", 10).await.unwrap().is_empty());
+    }
+
+    /// A rewrite of the facts cut short (both slots stored) resolves to the later generation,
+    /// and the leftover slot is deleted.
+    #[tokio::test]
+    async fn a_facts_rewrite_cut_short_keeps_the_newer_slot() {
+        let memory = memory(40, 10_000);
+        let found = |s: &str| vec![Found::new(s)];
+        memory.remember("u", found("The deploy day is Tuesday."), None, None).await.unwrap();
+        memory.remember("u", found("The cat is named Biscuit."), None, None).await.unwrap();
+        assert!(memory.delete_fact("u", "deploy-day").await.unwrap());
+        let [a, b] = facts::slots("u");
+        assert!(memory.store.get_session(&a).await.unwrap().is_none());
+        // What a crash between writing slot b and deleting slot a would have left: an older
+        // generation beside the newer one.
+        let stale = NewMessage {
+            role: Role::System,
+            content: "The deploy day is Tuesday.".into(),
+            name: None,
+            metadata: Some(Found::new("The deploy day is Tuesday.").metadata(None)),
+            created_at_ms: 1,
+        };
+        memory.store.append(&Scope::new("u", &a), vec![stale], Some(facts::title(0))).await.unwrap();
+        let listed: Vec<String> = memory.facts("u").await.unwrap().into_iter().map(|f| f.id).collect();
+        assert_eq!(listed, ["cat"]);
+        assert!(memory.store.get_session(&a).await.unwrap().is_none(), "the leftover is gone");
+        assert!(memory.store.get_session(&b).await.unwrap().is_some());
+        assert!(memory.sessions("u", 10).await.unwrap().is_empty(), "facts are not chats");
     }
 
     /// Titles come from the first line and are cut on a character boundary.

@@ -1,0 +1,565 @@
+//! Facts: short statements about the user and their work that hold until a newer one about the
+//! same subject replaces it ("the audit log database is MySQL" after "... is Postgres"). The
+//! replaced one stays as history. Current facts are recalled into every chat of the user, from a
+//! new chat's first message on.
+//!
+//! Found without a model in what the user says: "remember (that) …", "note that …", "we
+//! decided …", "decision: …"; "forget …" removes the facts it names. `POST /memory/facts` adds
+//! or corrects one, `DELETE /memory/facts/{id}` removes one with its history.
+//!
+//! Stored per user in a hidden session (`facts:<user>:a`, or `:b`), one message per version:
+//! the statement as content, the subject and the message it came from as metadata; a version's
+//! time is when it became valid. Removing a fact rewrites the others into the other slot and
+//! deletes the old one, so removed text leaves the store; the title counts the rewrites, so a
+//! rewrite cut short (both slots there) resolves to the newer.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{Error, Memory, Model};
+use crate::store::{Embedding, Message, NewMessage, Role, Scope, Session};
+
+/// Longest statement kept, in characters.
+const STATEMENT_CHARS: usize = 300;
+/// Words of a subject at most; longer ones are not a subject but a statement.
+const SUBJECT_WORDS: usize = 8;
+
+/// The two hidden sessions a user's facts may live in.
+pub fn slots(user: &str) -> [String; 2] {
+    [format!("facts:{user}:a"), format!("facts:{user}:b")]
+}
+
+/// Whether a session id is a facts session (never shown as a chat).
+pub fn is_facts(session: &str) -> bool {
+    session.starts_with("facts:")
+}
+
+/// The rewrite count a facts session's title carries.
+pub fn generation(title: Option<&str>) -> u64 {
+    title.and_then(|t| t.strip_prefix("facts ")).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+pub fn title(generation: u64) -> String {
+    format!("facts {generation}")
+}
+
+/// A statement to keep, and what it is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub subject: String,
+    pub statement: String,
+}
+
+impl Found {
+    /// A statement whose subject is read from it.
+    pub fn new(statement: &str) -> Self {
+        let statement = tidy(statement);
+        Self { subject: subject_of(&statement), statement }
+    }
+
+    /// The stored version's metadata.
+    pub fn metadata(&self, source: Option<(&str, u64)>) -> Value {
+        let source = source.map(|(session, seq)| json!({ "session": session, "seq": seq }));
+        json!({ "fact": { "id": id_of(&self.subject), "subject": self.subject, "source": source } })
+    }
+}
+
+/// What a user's message asks to keep and to forget.
+#[derive(Debug, Default, PartialEq)]
+pub struct Said {
+    pub keep: Vec<Found>,
+    pub forget: Vec<String>,
+}
+
+/// Reads explicit statements and "forget …" requests from a user's message, sentence by
+/// sentence. Questions ("remember when …?") are neither.
+pub fn read(message: &str) -> Said {
+    let mut said = Said::default();
+    for sentence in sentences(message) {
+        // ASCII lowercasing keeps byte offsets, so cut points in `lower` are cut points here.
+        let lower = sentence.to_ascii_lowercase();
+        // Lead-ins ("ok, please remember …") come off, word by word.
+        let mut lower = lower.as_str();
+        while let Some(rest) = ["please", "also", "and", "ok", "okay", "so"]
+            .iter()
+            .find_map(|word| lower.strip_prefix(word).filter(|rest| rest.starts_with([',', ' '])))
+        {
+            lower = rest.trim_start_matches([',', ' ']);
+        }
+        let at = sentence.len() - lower.len();
+        if let Some(rest) = ["forget that ", "forget about ", "forget "].iter().find_map(|p| lower.strip_prefix(p)) {
+            let what = rest.trim().trim_end_matches(['.', '!']);
+            if !what.is_empty() && !sentence.ends_with('?') {
+                said.forget.push(what.to_string());
+            }
+            continue;
+        }
+        if sentence.ends_with('?') {
+            continue;
+        }
+        // Keep what follows the cue; a decision keeps its own wording. After a bare "remember"
+        // only a statement counts ("remember my cat is named Biscuit", not "remember the llama").
+        let cues = [
+            "remember that ",
+            "remember: ",
+            "remember, ",
+            "remember ",
+            "note that ",
+            "keep in mind that ",
+            "decision: ",
+        ];
+        let statement = match cues.iter().find_map(|p| lower.strip_prefix(p).map(|rest| (p, rest.len()))) {
+            Some((&"remember ", rest)) if !has_verb(&lower[lower.len() - rest..]) => continue,
+            Some((_, rest)) => &sentence[sentence.len() - rest..],
+            None if ["we decided ", "i decided ", "we've decided ", "we agreed ", "we have decided "]
+                .iter()
+                .any(|p| lower.starts_with(p)) =>
+            {
+                &sentence[at..]
+            }
+            None => continue,
+        };
+        if statement.split_whitespace().count() >= 2 {
+            said.keep.push(Found::new(statement));
+        }
+    }
+    said
+}
+
+/// Sentences of a message: its lines, cut after `.`, `!` and `?` where a space follows (so
+/// "v1.2" and "9.5" stay whole).
+fn sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut start = 0;
+        let mut chars = line.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            let end = i + c.len_utf8();
+            if matches!(c, '.' | '!' | '?') && chars.peek().is_none_or(|(_, next)| next.is_whitespace()) {
+                out.push(line[start..end].trim());
+                start = end;
+            }
+        }
+        out.push(line[start..].trim());
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// A statement as kept: trimmed, capitalised, ending in a full stop, cut to length.
+fn tidy(statement: &str) -> String {
+    let statement = statement.trim().trim_end_matches(['.', '!', ' ']);
+    let mut out: String = statement.chars().take(STATEMENT_CHARS).collect();
+    if let Some(first) = out.chars().next() {
+        out.replace_range(..first.len_utf8(), &first.to_uppercase().to_string());
+    }
+    out.push('.');
+    out
+}
+
+/// Verbs a subject ends before.
+const VERBS: &[&str] = &[
+    "is", "are", "was", "were", "lives", "live", "runs", "run", "uses", "use", "leaves", "starts", "moved", "switched",
+    "changed", "rotates", "expires", "has", "have", "belongs", "goes", "happens", "takes",
+];
+
+/// Whether `text` reads as a statement: it has one of [`VERBS`] after its first word.
+fn has_verb(text: &str) -> bool {
+    text.split_whitespace().skip(1).any(|w| VERBS.contains(&w.trim_matches(|c: char| !c.is_alphanumeric())))
+}
+
+/// What a statement is about: the words before its verb ("the audit log database" of "The audit
+/// log database is MySQL"), without a leading article or possessive; the statement itself when
+/// no short subject shows.
+pub fn subject_of(statement: &str) -> String {
+    const LEADING: &[&str] = &["the", "our", "my", "a", "an", "that", "their", "his", "her"];
+    let lower = statement.to_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric())).collect();
+    let verb = words.iter().position(|w| VERBS.contains(w));
+    let mut subject: &[&str] = match verb {
+        Some(at) if at > 0 && at <= SUBJECT_WORDS => &words[..at],
+        _ => &words,
+    };
+    while subject.len() > 1 && LEADING.contains(&subject[0]) {
+        subject = &subject[1..];
+    }
+    let subject = subject.iter().filter(|w| !w.is_empty()).copied().collect::<Vec<_>>().join(" ");
+    match subject.as_str() {
+        "we" | "i" | "you" | "it" | "they" | "" => words.join(" "),
+        _ => subject,
+    }
+}
+
+/// A fact's id: its subject's words, lowercased and joined by `-`.
+pub fn id_of(subject: &str) -> String {
+    let id = subject
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join("-");
+    id.chars().take(96).collect()
+}
+
+/// The messages a marker says are forgotten: the sources of removed facts, which recall then
+/// leaves out, so a removed fact does not come back as the message that stated it.
+pub fn forgotten_of(message: &Message) -> Vec<(String, u64)> {
+    let Some(list) = message.metadata.as_ref().and_then(|m| m.get("forgotten")).and_then(|f| f.as_array()) else {
+        return Vec::new();
+    };
+    list.iter().filter_map(|s| Some((s["session"].as_str()?.to_string(), s["seq"].as_u64()?))).collect()
+}
+
+/// The subject id a stored version is filed under.
+pub fn id_of_message(message: &Message) -> Option<&str> {
+    message.metadata.as_ref()?.get("fact")?.get("id")?.as_str()
+}
+
+/// Whether `what` (from "forget …") names this fact: each of its words begins a word of the
+/// statement or the subject, or is begun by one ("name" names "named").
+pub fn names(what: &str, subject: &str, statement: &str) -> bool {
+    const IGNORED: &[&str] = &["the", "a", "an", "my", "our", "that", "about", "what", "said", "i", "we", "is", "was"];
+    let words = |text: &str| -> Vec<String> {
+        text.to_lowercase()
+            .split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .map(|w| w.strip_suffix("'s").unwrap_or(w).trim_matches('\'').to_string())
+            .filter(|w| !w.is_empty() && !IGNORED.contains(&w.as_str()))
+            .collect()
+    };
+    let asked = words(what);
+    let known = words(&format!("{subject} {statement}"));
+    !asked.is_empty()
+        && asked
+            .iter()
+            .all(|a| known.iter().any(|k| k.starts_with(a.as_str()) || (k.len() >= 3 && a.starts_with(k.as_str()))))
+}
+
+/// Where a fact came from.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Source {
+    pub session: String,
+    pub seq: u64,
+}
+
+/// An earlier version of a fact.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Version {
+    pub statement: String,
+    pub valid_from_ms: u64,
+    pub valid_until_ms: u64,
+}
+
+/// A fact: its current statement and its history, newest first.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Fact {
+    pub id: String,
+    pub subject: String,
+    pub statement: String,
+    pub valid_from_ms: u64,
+    pub source: Option<Source>,
+    pub history: Vec<Version>,
+}
+
+/// The facts stored as `versions` (one session's messages, oldest first), most recently
+/// changed first.
+pub fn facts_of(versions: &[Message]) -> Vec<Fact> {
+    let mut by_id: BTreeMap<&str, Vec<&Message>> = BTreeMap::new();
+    for m in versions {
+        if let Some(id) = id_of_message(m) {
+            by_id.entry(id).or_default().push(m);
+        }
+    }
+    let mut facts: Vec<Fact> = by_id
+        .into_iter()
+        .filter_map(|(id, versions)| {
+            let current = *versions.last()?;
+            let meta = &current.metadata.as_ref()?["fact"];
+            let history = versions
+                .windows(2)
+                .rev()
+                .map(|pair| Version {
+                    statement: pair[0].content.clone(),
+                    valid_from_ms: pair[0].created_at_ms,
+                    valid_until_ms: pair[1].created_at_ms,
+                })
+                .collect();
+            Some(Fact {
+                id: id.to_string(),
+                subject: meta["subject"].as_str().unwrap_or(id).to_string(),
+                statement: current.content.clone(),
+                valid_from_ms: current.created_at_ms,
+                source: meta["source"]["session"]
+                    .as_str()
+                    .zip(meta["source"]["seq"].as_u64())
+                    .map(|(session, seq)| Source { session: session.to_string(), seq }),
+                history,
+            })
+        })
+        .collect();
+    facts.sort_by(|a, b| b.valid_from_ms.cmp(&a.valid_from_ms).then_with(|| a.id.cmp(&b.id)));
+    facts
+}
+
+/// Messages read per page when loading a user's facts.
+const PAGE: usize = 1000;
+
+impl Memory {
+    /// The session holding `user`'s facts, if they have any. A rewrite cut short leaves both
+    /// slots: the one of the later generation is whole (written in one append) and kept.
+    pub(super) async fn facts_session(&self, user: &str) -> Result<Option<Session>, Error> {
+        let [a, b] = slots(user);
+        let owned = |s: Option<Session>| s.filter(|s| s.user == user);
+        let (a, b) = (owned(self.store.get_session(&a).await?), owned(self.store.get_session(&b).await?));
+        Ok(match (a, b) {
+            (Some(a), Some(b)) => {
+                let (keep, stale) = match generation(a.title.as_deref()) >= generation(b.title.as_deref()) {
+                    true => (a, b),
+                    false => (b, a),
+                };
+                self.indexes.forget(&stale.id);
+                self.store.delete_session(&Scope::of(&stale)).await?;
+                Some(keep)
+            }
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// Every stored version of `user`'s facts, oldest first.
+    async fn fact_versions(&self, session: &Session) -> Result<Vec<Message>, Error> {
+        let scope = Scope::of(session);
+        let mut versions = Vec::new();
+        let mut before = None;
+        loop {
+            let page = self.store.list_messages(&scope, before, PAGE).await?;
+            let full = page.len() == PAGE;
+            before = page.first().map(|m| m.seq);
+            versions.splice(0..0, page);
+            if !full {
+                return Ok(versions);
+            }
+        }
+    }
+
+    /// `user`'s facts, most recently changed first, each with its history.
+    pub async fn facts(&self, user: &str) -> Result<Vec<Fact>, Error> {
+        match self.facts_session(user).await? {
+            Some(session) => Ok(facts_of(&self.fact_versions(&session).await?)),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Keeps `found` statements (each replacing the current one of its subject; one already
+    /// current is not repeated), said in `source` if they come from a chat. Returns the facts
+    /// as they now stand.
+    pub async fn remember(
+        &self,
+        user: &str,
+        found: Vec<Found>,
+        source: Option<(&str, u64)>,
+        model: Option<Arc<dyn Model>>,
+    ) -> Result<Vec<Fact>, Error> {
+        let _writing = self.facts_lock.lock().await;
+        let session = self.facts_session(user).await?;
+        let current = match &session {
+            Some(session) => facts_of(&self.fact_versions(session).await?),
+            None => Vec::new(),
+        };
+        let now = crate::store::stamp_ms();
+        let mut seen = std::collections::HashSet::new();
+        let new: Vec<NewMessage> = found
+            .into_iter()
+            .filter(|f| {
+                let id = id_of(&f.subject);
+                let unchanged = current.iter().any(|c| c.id == id && c.statement == f.statement);
+                !unchanged && seen.insert(id)
+            })
+            .map(|f| NewMessage {
+                role: Role::System,
+                content: f.statement.clone(),
+                name: None,
+                metadata: Some(f.metadata(source)),
+                created_at_ms: now,
+            })
+            .collect();
+        if new.is_empty() {
+            return Ok(current);
+        }
+        let scope = match &session {
+            Some(session) => Scope::of(session),
+            None => Scope::new(user, &slots(user)[0]),
+        };
+        let stored = self.store.append(&scope, new, Some(title(0))).await?;
+        if let (Some(model), Some(last)) = (model, stored.last()) {
+            self.after_append(&scope, last.seq, model).await?;
+        }
+        self.facts(user).await
+    }
+
+    /// Removes the facts `doomed` picks (with their history): the others are written into the
+    /// other slot, with their times and vectors, and the old slot is deleted. The messages that
+    /// stated the removed facts are marked forgotten there, so recall leaves them out too.
+    /// Returns how many facts were removed.
+    async fn remove_facts(&self, user: &str, doomed: impl Fn(&Fact) -> bool) -> Result<usize, Error> {
+        let _writing = self.facts_lock.lock().await;
+        let Some(session) = self.facts_session(user).await? else { return Ok(0) };
+        let versions = self.fact_versions(&session).await?;
+        let gone: std::collections::HashSet<String> =
+            facts_of(&versions).into_iter().filter(|f| doomed(f)).map(|f| f.id).collect();
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        let sources: Vec<Value> = versions
+            .iter()
+            .filter(|m| id_of_message(m).is_some_and(|id| gone.contains(id)))
+            .filter_map(|m| m.metadata.as_ref()?.get("fact")?.get("source").filter(|s| s.is_object()).cloned())
+            .collect();
+        // Other facts, and earlier markers: forgotten stays forgotten.
+        let kept: Vec<&Message> = versions
+            .iter()
+            .filter(|m| id_of_message(m).map_or(!forgotten_of(m).is_empty(), |id| !gone.contains(id)))
+            .collect();
+        let marker = (!sources.is_empty()).then(|| NewMessage {
+            role: Role::System,
+            content: String::new(),
+            name: None,
+            metadata: Some(json!({ "forgotten": sources })),
+            created_at_ms: crate::store::stamp_ms(),
+        });
+        if !kept.is_empty() || marker.is_some() {
+            let [a, b] = slots(user);
+            let other = if session.id == a { b } else { a };
+            let scope = Scope::new(user, &other);
+            let copies = kept
+                .iter()
+                .map(|m| NewMessage {
+                    role: m.role,
+                    content: m.content.clone(),
+                    name: None,
+                    metadata: m.metadata.clone(),
+                    created_at_ms: m.created_at_ms,
+                })
+                .chain(marker)
+                .collect();
+            let generation = generation(session.title.as_deref()) + 1;
+            let stored = self.store.append(&scope, copies, Some(title(generation))).await?;
+            // The vectors move along, renumbered, so recall by meaning needs no new embeddings.
+            let renumbered: std::collections::HashMap<u64, u64> =
+                kept.iter().zip(&stored).map(|(old, new)| (old.seq, new.seq)).collect();
+            let vectors: Vec<Embedding> = self
+                .store
+                .list_embeddings(&Scope::of(&session))
+                .await?
+                .into_iter()
+                .filter_map(|e| Some(Embedding { seq: *renumbered.get(&e.seq)?, ..e }))
+                .collect();
+            if !vectors.is_empty()
+                && let Some(fresh) = self.store.get_session(&other).await?
+            {
+                self.store.put_embeddings(&Scope::of(&fresh), vectors).await?;
+            }
+        }
+        self.indexes.forget(&session.id);
+        self.store.delete_session(&Scope::of(&session)).await?;
+        Ok(gone.len())
+    }
+
+    /// Removes one fact with its history; false if `user` has no fact `id`.
+    pub async fn delete_fact(&self, user: &str, id: &str) -> Result<bool, Error> {
+        Ok(self.remove_facts(user, |f| f.id == id).await? > 0)
+    }
+
+    /// Removes the facts that `what` (from "forget …") names.
+    pub async fn forget(&self, user: &str, what: &str) -> Result<usize, Error> {
+        self.remove_facts(user, |f| names(what, &f.subject, &f.statement)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Role;
+
+    fn kept(message: &str) -> Vec<(String, String)> {
+        read(message).keep.into_iter().map(|f| (f.subject, f.statement)).collect()
+    }
+
+    /// Cues make facts, with the subject before the verb; questions and chatter do not.
+    #[test]
+    fn explicit_statements() {
+        assert_eq!(
+            kept("Remember that the audit log database is Postgres. Thanks!"),
+            [("audit log database".into(), "The audit log database is Postgres.".into())]
+        );
+        assert_eq!(
+            kept("please remember: my cat is named Biscuit"),
+            [("cat".into(), "My cat is named Biscuit.".into())]
+        );
+        assert_eq!(
+            kept("ok, we decided to ship on Tuesdays."),
+            [("we decided to ship on tuesdays".into(), "We decided to ship on Tuesdays.".into())]
+        );
+        assert_eq!(
+            kept("Note that the gateway timeout is 45 seconds"),
+            [("gateway timeout".into(), "The gateway timeout is 45 seconds.".into())]
+        );
+        assert!(kept("Do you remember the gateway timeout?").is_empty());
+        assert!(kept("Remember when we met?").is_empty());
+        assert!(kept("remember the llama").is_empty(), "not a statement");
+        assert_eq!(kept("Remember my cat is named Biscuit."), [("cat".into(), "My cat is named Biscuit.".into())]);
+        assert!(kept("Don't forget to run the tests.").is_empty());
+        assert!(read("Don't forget to run the tests.").forget.is_empty());
+        assert!(kept("The build is green.").is_empty());
+    }
+
+    /// "forget …" asks to forget what it names, which matches by word beginnings.
+    #[test]
+    fn forgetting() {
+        assert_eq!(read("Please forget my cat's name.").forget, ["my cat's name"]);
+        assert_eq!(read("forget about the gateway timeout").forget, ["the gateway timeout"]);
+        assert!(names("my cat's name", "cat", "My cat is named Biscuit."));
+        assert!(names("the gateway timeout", "gateway timeout", "The gateway timeout is 45 seconds."));
+        assert!(!names("the gateway timeout", "cat", "My cat is named Biscuit."));
+        assert!(!names("the", "cat", "My cat is named Biscuit."), "nothing named");
+    }
+
+    fn version(seq: u64, subject: &str, statement: &str) -> Message {
+        let found = Found { subject: subject.into(), statement: statement.into() };
+        Message {
+            seq,
+            role: Role::System,
+            content: statement.into(),
+            name: None,
+            metadata: Some(found.metadata(Some(("chat", seq * 10)))),
+            created_at_ms: seq * 1000,
+        }
+    }
+
+    /// Versions of a subject make one fact: the newest is current, the rest its history.
+    #[test]
+    fn versions_make_facts() {
+        let facts = facts_of(&[
+            version(1, "audit log database", "The audit log database is Postgres."),
+            version(2, "cat", "My cat is named Biscuit."),
+            version(3, "audit log database", "The audit log database is MySQL."),
+        ]);
+        assert_eq!(facts.len(), 2);
+        let db = &facts[0];
+        assert_eq!(
+            (db.id.as_str(), db.statement.as_str(), db.valid_from_ms),
+            ("audit-log-database", "The audit log database is MySQL.", 3000)
+        );
+        assert_eq!(db.source, Some(Source { session: "chat".into(), seq: 30 }));
+        assert_eq!(
+            db.history,
+            [Version {
+                statement: "The audit log database is Postgres.".into(),
+                valid_from_ms: 1000,
+                valid_until_ms: 3000
+            }]
+        );
+        assert!(facts[1].history.is_empty());
+    }
+}
