@@ -432,22 +432,31 @@ impl Memory {
             let [a, b] = slots(user);
             let other = if session.id == a { b } else { a };
             let scope = Scope::new(user, &other);
-            let copies = kept
-                .iter()
-                .map(|m| NewMessage {
+            let generation = generation(session.title.as_deref()) + 1;
+            // A header opens the new slot with a fresh time: a session's first message dates it,
+            // and that date is its incarnation (`Scope`), which must differ from any earlier
+            // incarnation of this slot, also for indexes cached on other hosts.
+            let header = NewMessage {
+                role: Role::System,
+                content: String::new(),
+                name: None,
+                metadata: Some(json!({ "generation": generation })),
+                created_at_ms: crate::store::stamp_ms(),
+            };
+            let copies: Vec<NewMessage> = std::iter::once(header)
+                .chain(kept.iter().map(|m| NewMessage {
                     role: m.role,
                     content: m.content.clone(),
                     name: None,
                     metadata: m.metadata.clone(),
                     created_at_ms: m.created_at_ms,
-                })
+                }))
                 .chain(marker)
                 .collect();
-            let generation = generation(session.title.as_deref()) + 1;
             let stored = self.store.append(&scope, copies, Some(title(generation))).await?;
             // The vectors move along, renumbered, so recall by meaning needs no new embeddings.
             let renumbered: std::collections::HashMap<u64, u64> =
-                kept.iter().zip(&stored).map(|(old, new)| (old.seq, new.seq)).collect();
+                kept.iter().zip(stored.iter().skip(1)).map(|(old, new)| (old.seq, new.seq)).collect();
             let vectors: Vec<Embedding> = self
                 .store
                 .list_embeddings(&Scope::of(&session))

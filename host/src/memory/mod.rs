@@ -965,6 +965,26 @@ mod tests {
         assert!(memory.sessions("u", 10).await.unwrap().is_empty(), "facts are not chats");
     }
 
+    /// A slot written again after two rewrites is a new incarnation, so no index cached for its
+    /// earlier self (here, or on another host) can bring back what was removed from it.
+    #[tokio::test]
+    async fn each_facts_rewrite_is_a_new_incarnation() {
+        let memory = memory(40, 10_000);
+        let keep = async |s: &str| memory.remember("u", vec![Found::new(s)], None, None).await.unwrap();
+        keep("The cat is named Biscuit.").await;
+        keep("The deploy day is Tuesday.").await;
+        let [a, b] = facts::slots("u");
+        let first = memory.store.get_session(&a).await.unwrap().unwrap().created_at_ms;
+        assert!(memory.delete_fact("u", "deploy-day").await.unwrap());
+        assert!(memory.store.get_session(&b).await.unwrap().is_some());
+        keep("The office is in Lisbon.").await;
+        assert!(memory.delete_fact("u", "office").await.unwrap());
+        let again = memory.store.get_session(&a).await.unwrap().expect("back in slot a");
+        assert_ne!(again.created_at_ms, first);
+        let listed: Vec<String> = memory.facts("u").await.unwrap().into_iter().map(|f| f.statement).collect();
+        assert_eq!(listed, ["The cat is named Biscuit."]);
+    }
+
     /// Titles come from the first line and are cut on a character boundary.
     #[test]
     fn titles() {
