@@ -74,8 +74,9 @@ pub struct Said {
     pub forget: Vec<String>,
 }
 
-/// Reads explicit statements and "forget …" requests from a user's message, sentence by
-/// sentence. Questions ("remember when …?") are neither.
+/// Reads explicit statements and "forget …" requests from what the person wrote in a user's
+/// message (not an agent's tagged context), sentence by sentence. Questions ("remember when
+/// …?") are neither.
 pub fn read(message: &str) -> Said {
     let mut said = Said::default();
     for sentence in sentences(message) {
@@ -129,11 +130,11 @@ pub fn read(message: &str) -> Said {
     said
 }
 
-/// Sentences of a message: its lines, cut after `.`, `!` and `?` where a space follows (so
-/// "v1.2" and "9.5" stay whole).
+/// Sentences of a message: its own lines, cut after `.`, `!` and `?` where a space follows
+/// (so "v1.2" and "9.5" stay whole).
 fn sentences(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
-    for line in text.lines() {
+    for line in super::own_lines(text) {
         let mut start = 0;
         let mut chars = line.char_indices().peekable();
         while let Some((i, c)) = chars.next() {
@@ -521,6 +522,9 @@ mod tests {
         assert!(kept("Don't forget to run the tests.").is_empty());
         assert!(read("Don't forget to run the tests.").forget.is_empty());
         assert!(kept("The build is green.").is_empty());
+        let agent =
+            "<system-reminder>\nNote that the file is open.\n</system-reminder>\nRemember that CI runs on Fridays.";
+        assert_eq!(kept(agent), [("ci".into(), "CI runs on Fridays.".into())], "an agent's context is not the user's");
     }
 
     /// "forget …" asks to forget what it names, which matches by word beginnings.

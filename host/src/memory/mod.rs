@@ -707,12 +707,13 @@ fn minute(ms: u64) -> String {
         .unwrap_or_default()
 }
 
-/// The first line of `message`, cut to [`TITLE_CHARS`] characters.
-fn title_of(message: &str) -> String {
-    // Coding agents open their messages with tagged context blocks (`<system-reminder>` ...
-    // `</system-reminder>`); the title is the first line of what the person wrote.
+/// The lines of `message` that the person wrote, trimmed and not blank: coding agents wrap
+/// context in tagged blocks (`<system-reminder>` ... `</system-reminder>`, Codex's
+/// `<user_instructions>` with the project's AGENTS.md), which are neither a title nor facts the
+/// user stated.
+fn own_lines(message: &str) -> impl Iterator<Item = &str> {
     let mut inside = 0usize;
-    let mut lines = message.lines().map(str::trim).filter(|line| {
+    message.lines().map(str::trim).filter(move |line| {
         let tag = line.starts_with('<') && line.ends_with('>') && !line.contains(' ');
         match (tag, line.starts_with("</")) {
             (true, true) => inside = inside.saturating_sub(1),
@@ -720,9 +721,13 @@ fn title_of(message: &str) -> String {
             _ => {}
         }
         !tag && inside == 0 && !line.is_empty()
-    });
+    })
+}
+
+/// The first line of what the person wrote in `message`, cut to [`TITLE_CHARS`] characters.
+fn title_of(message: &str) -> String {
     let first = message.trim().lines().next().unwrap_or_default().trim();
-    let line = lines.next().unwrap_or(first);
+    let line = own_lines(message).next().unwrap_or(first);
     match line.char_indices().nth(TITLE_CHARS) {
         Some((cut, _)) => format!("{}…", line[..cut].trim_end()),
         None => line.to_string(),
