@@ -10,8 +10,12 @@ use super::lexical::{Lexical, same_text};
 use crate::store::{self, Message, Role, Scope, Session, Store};
 use crate::tokens;
 
-/// Sessions whose indexes stay in memory; the least recently used is dropped beyond this.
-const CACHED_SESSIONS: usize = 256;
+/// Sessions whose indexes stay in memory, and the messages they may hold together (an index
+/// costs a few hundred bytes a message): beyond either, the least recently used are dropped.
+/// Cross-session recall reads a user's 20 latest chats each turn, so this is a few hundred
+/// active users' worth rather than a few dozen sessions.
+const CACHED_SESSIONS: usize = 4096;
+const CACHED_MESSAGES: usize = 500_000;
 /// Messages read per store call while catching up.
 const PAGE: usize = 1000;
 /// Cosine similarity below which an embedding match is noise.
@@ -309,8 +313,8 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     if norms == 0.0 { 0.0 } else { dot / norms }
 }
 
-/// A cached index and when it was last used.
-type Cached = (Instant, Arc<tokio::sync::Mutex<SessionIndex>>);
+/// A cached index, when it was last used and how many messages it held when last caught up.
+type Cached = (Instant, usize, Arc<tokio::sync::Mutex<SessionIndex>>);
 
 /// The cache of session indexes.
 #[derive(Default)]
@@ -329,15 +333,11 @@ impl Indexes {
         let last_seq = session.last_seq;
         let index = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if cache.len() >= CACHED_SESSIONS && !cache.contains_key(&scope.session) {
-                let oldest = cache.iter().min_by_key(|(_, (used, _))| *used).map(|(k, _)| k.clone());
-                oldest.map(|k| cache.remove(&k));
-            }
             let entry = cache
                 .entry(scope.session.clone())
-                .or_insert_with(|| (Instant::now(), Arc::new(tokio::sync::Mutex::new(SessionIndex::new()))));
+                .or_insert_with(|| (Instant::now(), 0, Arc::new(tokio::sync::Mutex::new(SessionIndex::new()))));
             entry.0 = Instant::now();
-            entry.1.clone()
+            entry.2.clone()
         };
         let mut guard = index.lock().await;
         if guard.created_at_ms != session.created_at_ms {
@@ -372,13 +372,43 @@ impl Indexes {
                 }
             }
         }
+        let held = guard.messages.len() + guard.tool_turns.len();
         drop(guard);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = cache.get_mut(&scope.session) {
+            entry.1 = held;
+        }
+        evict(&mut cache, &scope.session);
         Ok(index)
+    }
+
+    /// How many indexes are cached, and the messages they hold (tests).
+    #[cfg(test)]
+    fn held(&self) -> (usize, usize) {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        (cache.len(), cache.values().map(|(_, n, _)| n).sum())
     }
 
     /// Forgets the index of `session` (it was deleted).
     pub fn forget(&self, session: &str) {
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(session);
+    }
+}
+
+/// Drops the least recently used indexes (never `keep`, just used) until the cache is within
+/// [`CACHED_SESSIONS`] and [`CACHED_MESSAGES`].
+fn evict(cache: &mut HashMap<String, Cached>, keep: &str) {
+    evict_to(cache, keep, CACHED_SESSIONS, CACHED_MESSAGES);
+}
+
+fn evict_to(cache: &mut HashMap<String, Cached>, keep: &str, sessions: usize, messages: usize) {
+    let mut held: usize = cache.values().map(|(_, n, _)| n).sum();
+    while cache.len() > sessions || held > messages {
+        let oldest = cache.iter().filter(|(k, _)| k.as_str() != keep).min_by_key(|(_, (used, ..))| *used);
+        let Some(oldest) = oldest.map(|(k, _)| k.clone()) else { return };
+        if let Some((_, n, _)) = cache.remove(&oldest) {
+            held -= n;
+        }
     }
 }
 
@@ -483,5 +513,45 @@ mod tests {
         let hits = index.search("where does the deploy key live", None, 10, 5).lexical;
         assert_eq!(seqs(&hits), [2]);
         assert_eq!(hits[0].source.as_deref(), Some("file notes.md"));
+    }
+
+    /// The cache drops least recently used indexes to stay within its bounds on sessions and
+    /// messages, and never the one just used.
+    #[test]
+    fn the_cache_stays_within_its_bounds() {
+        let now = Instant::now();
+        let entry = |age: u64, n: usize| {
+            (now + std::time::Duration::from_secs(100 - age), n, Arc::new(tokio::sync::Mutex::new(SessionIndex::new())))
+        };
+        let mut cache: HashMap<String, Cached> =
+            [("old", entry(30, 400)), ("mid", entry(20, 300)), ("new", entry(10, 200)), ("used", entry(40, 500))]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+        evict_to(&mut cache, "used", 10, 800);
+        let mut left: Vec<&str> = cache.keys().map(String::as_str).collect();
+        left.sort();
+        assert_eq!(left, ["new", "used"], "the oldest went until 700 messages were left");
+        evict_to(&mut cache, "used", 1, 1_000);
+        assert_eq!(cache.keys().collect::<Vec<_>>(), ["used"]);
+    }
+
+    /// Indexes record what they hold once caught up.
+    #[tokio::test]
+    async fn cached_indexes_count_their_messages() {
+        let store = crate::store::SledStore::temporary().unwrap();
+        let scope = Scope::new("u", "s");
+        let new = |i: u64| crate::store::NewMessage {
+            role: Role::User,
+            content: format!("message {i}"),
+            name: None,
+            metadata: None,
+            created_at_ms: i,
+        };
+        store.append(&scope, (1..=3).map(new).collect(), None).await.unwrap();
+        let indexes = Indexes::default();
+        let session = store.get_session("s").await.unwrap().unwrap();
+        indexes.get(&store, &session).await.unwrap();
+        assert_eq!(indexes.held(), (1, 3));
     }
 }
