@@ -50,6 +50,7 @@ pub struct SessionIndex {
     /// Prompt tokens of messages, computed when a window first needs them.
     costs: HashMap<u64, usize>,
     lexical: Lexical,
+    /// Embeddings, scaled to unit length, so similarity is one dot product.
     vectors: BTreeMap<u64, Vec<f32>>,
     vector_model: Option<String>,
     /// Versioned groups of messages, where only the latest version is recalled: a workspace
@@ -193,7 +194,8 @@ impl SessionIndex {
             self.vectors.clear();
             self.vector_model = Some(model.to_string());
         }
-        self.vectors.extend(vectors.into_iter().filter(|(seq, _)| self.messages.contains_key(seq)));
+        let vectors = vectors.into_iter().filter(|(seq, _)| self.messages.contains_key(seq));
+        self.vectors.extend(vectors.map(|(seq, v)| (seq, unit(v))));
     }
 
     /// Recall candidates among messages with `seq < before`: up to `limit` best BM25 matches
@@ -206,16 +208,7 @@ impl SessionIndex {
         // Copies of a line are indexed once, so these are `limit` distinct texts.
         let lexical = self.lexical.search(query, before, limit);
         let semantic = match query_vector.filter(|(model, _)| self.vector_model.as_deref() == Some(*model)) {
-            Some((_, q)) => {
-                let mut ranked: Vec<(u64, f32)> = self
-                    .vectors
-                    .range(..before)
-                    .map(|(seq, v)| (*seq, cosine(q, v)))
-                    .filter(|(_, s)| *s >= MIN_COSINE)
-                    .collect();
-                ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                ranked
-            }
+            Some((_, q)) => nearest(&unit(q.to_vec()), self.vectors.range(..before), limit),
             None => Vec::new(),
         };
         Candidates { lexical: self.hits(lexical, limit), semantic: self.hits(semantic, limit) }
@@ -307,10 +300,60 @@ pub fn fuse(candidates: Candidates, limit: usize) -> Vec<Hit> {
     fused
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norms = a.iter().map(|x| x * x).sum::<f32>().sqrt() * b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norms == 0.0 { 0.0 } else { dot / norms }
+/// `v` scaled to unit length (a zero vector stays zero and matches nothing).
+fn unit(mut v: Vec<f32>) -> Vec<f32> {
+    let norm = dot(&v, &v).sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
+}
+
+/// The dot product, in eight lanes so the compiler can use SIMD (a plain sum of `f32`s must
+/// keep its order and cannot).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let (mut lanes, n) = ([0.0f32; 8], a.len().min(b.len()));
+    let (a8, b8) = (a[..n].chunks_exact(8), b[..n].chunks_exact(8));
+    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a8.zip(b8) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// The `limit` vectors most similar to the unit vector `q` (above [`MIN_COSINE`]), best first,
+/// kept in a bounded heap rather than scoring into a list and sorting it.
+fn nearest<'a>(q: &[f32], vectors: impl Iterator<Item = (&'a u64, &'a Vec<f32>)>, limit: usize) -> Vec<(u64, f32)> {
+    use std::cmp::Reverse;
+    // Ordered by score, then the older message first.
+    #[derive(PartialEq)]
+    struct Scored(f32, Reverse<u64>);
+    impl Eq for Scored {}
+    impl PartialOrd for Scored {
+        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for Scored {
+        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+            self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+        }
+    }
+    let mut best: std::collections::BinaryHeap<Reverse<Scored>> =
+        std::collections::BinaryHeap::with_capacity(limit + 1);
+    for (seq, v) in vectors {
+        let score = dot(q, v);
+        if score < MIN_COSINE || best.len() == limit && best.peek().is_some_and(|Reverse(worst)| worst.0 >= score) {
+            continue;
+        }
+        best.push(Reverse(Scored(score, Reverse(*seq))));
+        if best.len() > limit {
+            best.pop();
+        }
+    }
+    best.into_sorted_vec().into_iter().map(|Reverse(Scored(score, Reverse(seq)))| (seq, score)).collect()
 }
 
 /// A cached index, when it was last used and how many messages it held when last caught up.
@@ -553,5 +596,29 @@ mod tests {
         let session = store.get_session("s").await.unwrap().unwrap();
         indexes.get(&store, &session).await.unwrap();
         assert_eq!(indexes.held(), (1, 3));
+    }
+
+    /// The bounded heap keeps exactly what scoring everything and sorting would, in order.
+    #[test]
+    fn nearest_matches_a_full_ranking() {
+        let mut state = 0x2545f4914f6cdd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 2001) as f32 / 1000.0 - 1.0
+        };
+        let vectors: BTreeMap<u64, Vec<f32>> =
+            (1..=500u64).map(|seq| (seq, unit((0..37).map(|_| next()).collect()))).collect();
+        let q = unit((0..37).map(|_| next()).collect());
+        let mut all: Vec<(u64, f32)> =
+            vectors.iter().map(|(seq, v)| (*seq, dot(&q, v))).filter(|(_, s)| *s >= MIN_COSINE).collect();
+        all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for limit in [1, 4, 10, 1000] {
+            let expected: Vec<(u64, f32)> = all.iter().copied().take(limit).collect();
+            assert_eq!(nearest(&q, vectors.iter(), limit), expected, "limit {limit}");
+        }
+        let naive: f32 = q.iter().zip(&vectors[&1]).map(|(a, b)| a * b).sum();
+        assert!((dot(&q, &vectors[&1]) - naive).abs() < 1e-5);
     }
 }
