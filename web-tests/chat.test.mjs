@@ -458,20 +458,21 @@ describe('the web chat page with the echo demo', () => {
     assert.equal(await listed.count(), 2);
 
     // After a reload the workspace is still set, and every chat from the page names it: a
-    // question sharing words with launch.md recalls its chunk, as the server says.
+    // question sharing words with launch.md recalls its chunk (no other chat says any of it),
+    // and the footer shows what the server stored with the reply.
     await page.reload();
     await name.filter({ hasText: WS }).waitFor();
     const question = 'Which launch codename did we pick?';
-    const recalled = (await call(server, '/chat', { method: 'POST', body: { message: question, workspace_id: WS } })).body.memory.recalled;
-    assert.equal(recalled, 1, 'the server recalls the one matching chunk');
     const sent = page.waitForRequest((r) => r.url().endsWith('/chat') && r.method() === 'POST');
     await sendAndWait(page, question);
     assert.deepEqual(JSON.parse((await sent).postData()), { message: question, stream: true, workspace_id: WS });
     assert.match(await text(assistant(page).getByTestId('reply-meta')), /^echo \(offline demo\) · echo · \d+ tokens \(\d+ in, \d+ out\) · 1 recalled$/);
+    const latest = (await call(server, '/sessions')).body.sessions[0];
+    const stored = (await call(server, `/memory/${latest.id}`)).body.messages.at(-1);
+    assert.equal(stored.metadata.memory.recalled, 1, 'the server recalled the one matching chunk');
     await screenshot(page, 'wide-recalled');
     // A message sharing no words with the files recalls nothing, and the footer says nothing.
     const unrelated = 'Good morning';
-    assert.equal((await call(server, '/chat', { method: 'POST', body: { message: unrelated, workspace_id: WS } })).body.memory.recalled, 0);
     await sendAndWait(page, unrelated);
     assert.doesNotMatch(await text(assistant(page).getByTestId('reply-meta')), /recalled/);
     // Reopened, the stored replies still say what they recalled.
