@@ -94,6 +94,9 @@ pub struct MemoryConfig {
     /// Keep facts the user states ("remember that …", "we decided …") and bring the current ones
     /// into every chat; "forget …" removes them.
     pub facts: bool,
+    /// Also ask the chat's model, in the background every few turns, for the facts in what was
+    /// said (one more model call per three turns or so).
+    pub facts_from_model: bool,
     /// Keep a rolling summary of long sessions (written in the background by their provider).
     pub summaries: bool,
     /// Embed messages for recall (in the background, with the session's provider, when it
@@ -114,6 +117,7 @@ impl Default for MemoryConfig {
             recall: 4,
             recall_across_sessions: true,
             facts: true,
+            facts_from_model: false,
             summaries: true,
             embeddings: true,
             agent_sessions: true,

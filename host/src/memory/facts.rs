@@ -4,8 +4,11 @@
 //! new chat's first message on.
 //!
 //! Found without a model in what the user says: "remember (that) …", "note that …", "we
-//! decided …", "decision: …"; "forget …" removes the facts it names. `POST /memory/facts` adds
-//! or corrects one, `DELETE /memory/facts/{id}` removes one with its history.
+//! decided …", "decision: …"; "forget …" removes the facts it names. With
+//! `[memory] facts_from_model`, the chat's own model is also asked in the background, every few
+//! turns, for the facts in what was said (JSON, reusing known subjects so updates replace).
+//! `POST /memory/facts` adds or corrects one, `DELETE /memory/facts/{id}` removes one with its
+//! history.
 //!
 //! Stored per user in a hidden session (`facts:<user>:a`, or `:b`), one message per version:
 //! the statement as content, the subject and the message it came from as metadata; a version's
@@ -13,14 +16,29 @@
 //! deletes the old one, so removed text leaves the store; the title counts the rewrites, so a
 //! rewrite cut short (both slots there) resolves to the newer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Error, Memory, Model};
-use crate::store::{Embedding, Message, NewMessage, Role, Scope, Session};
+use super::index::Indexes;
+use super::{Error, Model};
+use crate::store::{Embedding, Message, NewMessage, Role, Scope, Session, Store};
+
+/// What the model is told when asked for the facts in a conversation.
+const EXTRACT: &str = "You keep a memory of durable facts about the user and their work: names, roles, \
+preferences, decisions, settings, places, dates. From the conversation below, list what is worth remembering \
+in later conversations, each fact one short sentence that stands on its own. Leave out questions, small talk, \
+and what is only true for the moment. When a fact updates one of the known subjects, use that subject exactly. \
+Reply with JSON only: {\"facts\": [{\"subject\": \"what it is about, 1-5 words\", \"statement\": \"the fact\"}]}, \
+or {\"facts\": []} when there is nothing to keep.";
+/// Messages of a chat shown to the model per extraction, at most (the newest).
+const EXTRACT_MESSAGES: usize = 20;
+/// Facts kept from one extraction, at most.
+const EXTRACT_FACTS: usize = 10;
+/// New messages in a chat before its model is asked for facts again.
+pub const EXTRACT_EVERY: u64 = 6;
 
 /// Longest statement kept, in characters.
 const STATEMENT_CHARS: usize = 300;
@@ -238,6 +256,35 @@ pub fn names(what: &str, subject: &str, statement: &str) -> bool {
             .all(|a| known.iter().any(|k| k.starts_with(a.as_str()) || (k.len() >= 3 && a.starts_with(k.as_str()))))
 }
 
+/// The statements in the model's reply to [`EXTRACT`]: the JSON object in it (code fences and
+/// prose around it are ignored) with a `facts` list of `{subject, statement}`. Anything else
+/// yields none: a model that cannot do this costs a call, never a wrong fact.
+pub fn parse_extracted(reply: &str) -> Vec<Found> {
+    let (Some(start), Some(end)) = (reply.find('{'), reply.rfind('}')) else { return Vec::new() };
+    let Ok(value) = serde_json::from_str::<Value>(reply.get(start..=end).unwrap_or_default()) else {
+        return Vec::new();
+    };
+    let Some(facts) = value.get("facts").and_then(Value::as_array) else { return Vec::new() };
+    facts
+        .iter()
+        .filter_map(|f| {
+            let statement = f.get("statement")?.as_str()?.trim();
+            if statement.split_whitespace().count() < 2 || statement.chars().count() > STATEMENT_CHARS {
+                return None;
+            }
+            let mut found = Found::new(statement);
+            if let Some(subject) = f.get("subject").and_then(Value::as_str).map(|s| s.trim().to_lowercase())
+                && !id_of(&subject).is_empty()
+                && subject.split_whitespace().count() <= SUBJECT_WORDS
+            {
+                found.subject = subject;
+            }
+            Some(found)
+        })
+        .take(EXTRACT_FACTS)
+        .collect()
+}
+
 /// Where a fact came from.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Source {
@@ -307,10 +354,69 @@ pub fn facts_of(versions: &[Message]) -> Vec<Fact> {
 /// Messages read per page when loading a user's facts.
 const PAGE: usize = 1000;
 
-impl Memory {
+/// Where a user's facts are kept: the store, the indexes to drop when a slot goes, and a lock
+/// held while facts are written (a rewrite must not lose a fact added meanwhile). Cheap to
+/// clone, so background extraction holds its own.
+#[derive(Clone)]
+pub(super) struct FactStore {
+    store: Arc<dyn Store>,
+    indexes: Arc<Indexes>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    /// By chat: the last message the model was asked about (in this process; after a restart a
+    /// chat's newest messages are read again, and an unchanged statement is not stored twice).
+    extracted: Arc<std::sync::Mutex<HashMap<String, u64>>>,
+}
+
+impl FactStore {
+    pub fn new(store: Arc<dyn Store>, indexes: Arc<Indexes>) -> Self {
+        Self { store, indexes, lock: Arc::default(), extracted: Arc::default() }
+    }
+
+    /// The last message of `session` the model was asked about; 0 if none yet.
+    pub fn extracted_through(&self, session: &str) -> u64 {
+        self.extracted.lock().unwrap_or_else(|e| e.into_inner()).get(session).copied().unwrap_or(0)
+    }
+
+    /// Asks `model` for the facts in the chat's messages since it was last asked (the newest
+    /// [`EXTRACT_MESSAGES`]) and keeps them, sourced to the newest user message read. Returns
+    /// the facts session and its last seq if anything was written.
+    pub async fn extract(&self, chat: &Scope, model: &dyn Model) -> Result<Option<(Scope, u64)>, String> {
+        let after = self.extracted_through(&chat.session);
+        let messages = self.store.list_messages(chat, None, EXTRACT_MESSAGES).await.map_err(|e| e.to_string())?;
+        let new: Vec<&Message> = messages
+            .iter()
+            .filter(|m| m.seq > after && matches!(m.role, Role::User | Role::Assistant) && !m.content.trim().is_empty())
+            .collect();
+        let (Some(last), Some(source)) =
+            (messages.last().map(|m| m.seq), new.iter().rev().find(|m| m.role == Role::User).map(|m| m.seq))
+        else {
+            return Ok(None);
+        };
+        let known: Vec<String> =
+            self.list(&chat.user).await.map_err(|e| e.to_string())?.into_iter().map(|f| f.subject).collect();
+        let transcript: Vec<String> = new
+            .iter()
+            .map(|m| {
+                let who = if m.role == Role::User { "User" } else { "Assistant" };
+                format!("{who}: {}", super::own_lines(&m.content).collect::<Vec<_>>().join("\n"))
+            })
+            .collect();
+        let known = if known.is_empty() { "(none)".to_string() } else { known.join("; ") };
+        let prompt = format!("Known subjects: {known}\n\nConversation:\n{}", transcript.join("\n"));
+        let reply = model.complete(EXTRACT, &prompt).await?;
+        let found = parse_extracted(&reply);
+        self.extracted.lock().unwrap_or_else(|e| e.into_inner()).insert(chat.session.clone(), last);
+        if found.is_empty() {
+            return Ok(None);
+        }
+        let (_, written) =
+            self.remember(&chat.user, found, Some((&chat.session, source))).await.map_err(|e| e.to_string())?;
+        Ok(written)
+    }
+
     /// The session holding `user`'s facts, if they have any. A rewrite cut short leaves both
     /// slots: the one of the later generation is whole (written in one append) and kept.
-    pub(super) async fn facts_session(&self, user: &str) -> Result<Option<Session>, Error> {
+    pub async fn session(&self, user: &str) -> Result<Option<Session>, Error> {
         let [a, b] = slots(user);
         let owned = |s: Option<Session>| s.filter(|s| s.user == user);
         let (a, b) = (owned(self.store.get_session(&a).await?), owned(self.store.get_session(&b).await?));
@@ -329,7 +435,7 @@ impl Memory {
     }
 
     /// Every stored version of `user`'s facts, oldest first.
-    async fn fact_versions(&self, session: &Session) -> Result<Vec<Message>, Error> {
+    async fn versions(&self, session: &Session) -> Result<Vec<Message>, Error> {
         let scope = Scope::of(session);
         let mut versions = Vec::new();
         let mut before = None;
@@ -345,27 +451,27 @@ impl Memory {
     }
 
     /// `user`'s facts, most recently changed first, each with its history.
-    pub async fn facts(&self, user: &str) -> Result<Vec<Fact>, Error> {
-        match self.facts_session(user).await? {
-            Some(session) => Ok(facts_of(&self.fact_versions(&session).await?)),
+    pub async fn list(&self, user: &str) -> Result<Vec<Fact>, Error> {
+        match self.session(user).await? {
+            Some(session) => Ok(facts_of(&self.versions(&session).await?)),
             None => Ok(Vec::new()),
         }
     }
 
     /// Keeps `found` statements (each replacing the current one of its subject; one already
     /// current is not repeated), said in `source` if they come from a chat. Returns the facts
-    /// as they now stand.
+    /// as they now stand, and the facts session with its last seq if anything was written
+    /// (to embed what is new).
     pub async fn remember(
         &self,
         user: &str,
         found: Vec<Found>,
         source: Option<(&str, u64)>,
-        model: Option<Arc<dyn Model>>,
-    ) -> Result<Vec<Fact>, Error> {
-        let _writing = self.facts_lock.lock().await;
-        let session = self.facts_session(user).await?;
+    ) -> Result<(Vec<Fact>, Option<(Scope, u64)>), Error> {
+        let _writing = self.lock.lock().await;
+        let session = self.session(user).await?;
         let current = match &session {
-            Some(session) => facts_of(&self.fact_versions(session).await?),
+            Some(session) => facts_of(&self.versions(session).await?),
             None => Vec::new(),
         };
         let now = crate::store::stamp_ms();
@@ -386,17 +492,15 @@ impl Memory {
             })
             .collect();
         if new.is_empty() {
-            return Ok(current);
+            return Ok((current, None));
         }
         let scope = match &session {
             Some(session) => Scope::of(session),
             None => Scope::new(user, &slots(user)[0]),
         };
         let stored = self.store.append(&scope, new, Some(title(0))).await?;
-        if let (Some(model), Some(last)) = (model, stored.last()) {
-            self.after_append(&scope, last.seq, model).await?;
-        }
-        self.facts(user).await
+        let written = stored.last().map(|last| (scope, last.seq));
+        Ok((self.list(user).await?, written))
     }
 
     /// Removes the facts `doomed` picks (with their history): the others are written into the
@@ -404,9 +508,9 @@ impl Memory {
     /// stated the removed facts are marked forgotten there, so recall leaves them out too.
     /// Returns how many facts were removed.
     async fn remove_facts(&self, user: &str, doomed: impl Fn(&Fact) -> bool) -> Result<usize, Error> {
-        let _writing = self.facts_lock.lock().await;
-        let Some(session) = self.facts_session(user).await? else { return Ok(0) };
-        let versions = self.fact_versions(&session).await?;
+        let _writing = self.lock.lock().await;
+        let Some(session) = self.session(user).await? else { return Ok(0) };
+        let versions = self.versions(&session).await?;
         let gone: std::collections::HashSet<String> =
             facts_of(&versions).into_iter().filter(|f| doomed(f)).map(|f| f.id).collect();
         if gone.is_empty() {
@@ -477,7 +581,7 @@ impl Memory {
     }
 
     /// Removes one fact with its history; false if `user` has no fact `id`.
-    pub async fn delete_fact(&self, user: &str, id: &str) -> Result<bool, Error> {
+    pub async fn delete(&self, user: &str, id: &str) -> Result<bool, Error> {
         Ok(self.remove_facts(user, |f| f.id == id).await? > 0)
     }
 
@@ -536,6 +640,27 @@ mod tests {
         assert!(names("the gateway timeout", "gateway timeout", "The gateway timeout is 45 seconds."));
         assert!(!names("the gateway timeout", "cat", "My cat is named Biscuit."));
         assert!(!names("the", "cat", "My cat is named Biscuit."), "nothing named");
+    }
+
+    /// The model's JSON is read wherever it sits in the reply; what is not that shape is none.
+    #[test]
+    fn extracted_facts() {
+        let reply = "Sure:\n```json\n{\"facts\": [{\"subject\": \"Audit log database\", \"statement\": \"the audit log database is MySQL\"}, \
+            {\"statement\": \"My cat is named Biscuit\"}, {\"subject\": \"x\", \"statement\": \"ok\"}]}\n```";
+        let found: Vec<(String, String)> =
+            parse_extracted(reply).into_iter().map(|f| (f.subject, f.statement)).collect();
+        assert_eq!(
+            found,
+            [
+                ("audit log database".into(), "The audit log database is MySQL.".into()),
+                ("cat".into(), "My cat is named Biscuit.".into()),
+            ]
+        );
+        for nothing in
+            ["", "no facts here", "{\"facts\": []}", "{\"facts\": \"none\"}", "Echo (offline demo): you said {"]
+        {
+            assert!(parse_extracted(nothing).is_empty(), "{nothing}");
+        }
     }
 
     fn version(seq: u64, subject: &str, statement: &str) -> Message {

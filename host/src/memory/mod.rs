@@ -154,10 +154,9 @@ pub struct WorkspaceFile {
 pub struct Memory {
     store: Arc<dyn Store>,
     config: MemoryConfig,
-    indexes: Indexes,
+    indexes: Arc<Indexes>,
     background: Background,
-    /// Held while facts are written: a rewrite must not lose a fact added meanwhile.
-    facts_lock: tokio::sync::Mutex<()>,
+    facts: facts::FactStore,
 }
 
 /// Sessions that hold something other than a chat (a workspace's files, a user's facts).
@@ -167,13 +166,9 @@ fn hidden(session: &str) -> bool {
 
 impl Memory {
     pub fn new(store: Arc<dyn Store>, config: MemoryConfig) -> Self {
-        Self {
-            store,
-            config,
-            indexes: Indexes::default(),
-            background: Background::default(),
-            facts_lock: tokio::sync::Mutex::new(()),
-        }
+        let indexes = Arc::new(Indexes::default());
+        let facts = facts::FactStore::new(store.clone(), indexes.clone());
+        Self { store, config, indexes, background: Background::default(), facts }
     }
 
     /// The store's name, for `/status`.
@@ -327,7 +322,7 @@ impl Memory {
         let workspace =
             request.workspace.map(|w| Scope::new(&request.scope.user, workspace::session_id(&request.scope.user, w)));
         let facts = match self.config.facts {
-            true => self.facts_session(&request.scope.user).await?,
+            true => self.facts.session(&request.scope.user).await?,
             false => None,
         };
         if !older && !across && workspace.is_none() && facts.is_none() {
@@ -483,6 +478,31 @@ impl Memory {
                 }
             });
         }
+        let extracted = self.facts.extracted_through(&scope.session);
+        if self.config.facts
+            && self.config.facts_from_model
+            && !hidden(&scope.session)
+            && last_seq.saturating_sub(extracted) >= facts::EXTRACT_EVERY
+        {
+            let (facts, indexes, job_scope, job_model) =
+                (self.facts.clone(), self.indexes.clone(), scope.clone(), model.clone());
+            let (store, embeddings) = (self.store.clone(), self.config.embeddings);
+            self.background.request(format!("extract:{}", scope.session), move || {
+                let (facts, store, indexes) = (facts.clone(), store.clone(), indexes.clone());
+                let (scope, model) = (job_scope.clone(), job_model.clone());
+                async move {
+                    match facts.extract(&scope, model.as_ref()).await {
+                        Ok(Some((kept, _))) if embeddings => {
+                            if let Err(e) = embed_session(store.as_ref(), &indexes, &kept, model.as_ref()).await {
+                                tracing::warn!("facts not embedded: {e}");
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(session = %scope.session, "facts not extracted: {e}"),
+                    }
+                }
+            });
+        }
         if !self.config.summaries || hidden(&scope.session) {
             return Ok(());
         }
@@ -505,7 +525,7 @@ impl Memory {
 
     /// Whether background work for `session` is still running (tests and shutdown use it).
     pub fn busy(&self, session: &str) -> bool {
-        self.background.is_busy(&format!("embed:{session}")) || self.background.is_busy(&format!("summary:{session}"))
+        ["embed", "summary", "extract"].iter().any(|job| self.background.is_busy(&format!("{job}:{session}")))
     }
 
     /// Attaches a text file to a workspace: chunked, stored and indexed for recall. A new
@@ -570,6 +590,38 @@ impl Memory {
             .collect())
     }
 
+    /// `user`'s facts, most recently changed first, each with its history.
+    pub async fn facts(&self, user: &str) -> Result<Vec<Fact>, Error> {
+        self.facts.list(user).await
+    }
+
+    /// Keeps `found` statements as facts of `user` (see [`facts`]), said in `source` if they
+    /// come from a chat, and embeds them in the background with `model`. Returns the facts as
+    /// they now stand.
+    pub async fn remember(
+        &self,
+        user: &str,
+        found: Vec<Found>,
+        source: Option<(&str, u64)>,
+        model: Option<Arc<dyn Model>>,
+    ) -> Result<Vec<Fact>, Error> {
+        let (facts, written) = self.facts.remember(user, found, source).await?;
+        if let (Some(model), Some((scope, last))) = (model, written) {
+            self.after_append(&scope, last, model).await?;
+        }
+        Ok(facts)
+    }
+
+    /// Removes one fact of `user` with its history; false if there is no fact `id`.
+    pub async fn delete_fact(&self, user: &str, id: &str) -> Result<bool, Error> {
+        self.facts.delete(user, id).await
+    }
+
+    /// Removes the facts of `user` that `what` (from "forget …") names; how many.
+    pub async fn forget(&self, user: &str, what: &str) -> Result<usize, Error> {
+        self.facts.forget(user, what).await
+    }
+
     /// Deletes a workspace and its files.
     pub async fn delete_workspace(&self, user: &str, workspace: &str) -> Result<(), Error> {
         self.delete(&Scope::new(user, workspace::session_id(user, workspace))).await.map_err(|e| match e {
@@ -588,6 +640,14 @@ async fn embed_query(model: &dyn Model, text: &str) -> Option<(String, Vec<f32>)
         }
         _ => None,
     }
+}
+
+/// Embeds what is new in `scope`'s session (as it is now), in the background's stead.
+async fn embed_session(store: &dyn Store, indexes: &Indexes, scope: &Scope, model: &dyn Model) -> Result<(), String> {
+    let session = store.get_session(&scope.session).await.map_err(|e| e.to_string())?;
+    let Some(session) = session.filter(|s| s.user == scope.user) else { return Ok(()) };
+    let index = indexes.get(store, &session).await.map_err(|e| e.to_string())?;
+    embed_new(store, &Scope::of(&session), &index, model).await
 }
 
 /// Embeds the messages of the session's index that have no vector yet, and stores them.
@@ -988,6 +1048,73 @@ mod tests {
         assert_ne!(again.created_at_ms, first);
         let listed: Vec<String> = memory.facts("u").await.unwrap().into_iter().map(|f| f.statement).collect();
         assert_eq!(listed, ["The cat is named Biscuit."]);
+    }
+
+    /// A model that, asked for facts, names the database the conversation mentions last, and
+    /// keeps the prompts it was asked with.
+    #[derive(Default)]
+    struct Extracting {
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Model for Extracting {
+        async fn complete(&self, system: &str, user: &str) -> Result<String, String> {
+            assert!(system.starts_with("You keep a memory of durable facts"), "only facts are asked for: {system}");
+            self.asked.lock().unwrap().push(user.to_string());
+            let db = if user.contains("MySQL") { "MySQL" } else { "Postgres" };
+            Ok(format!(
+                "{{\"facts\": [{{\"subject\": \"audit log database\", \"statement\": \"The audit log database is {db}\"}}]}}"
+            ))
+        }
+        async fn embed(&self, _: Vec<String>, _: Purpose) -> Result<Option<(String, Vec<Vec<f32>>)>, String> {
+            Ok(None)
+        }
+    }
+
+    /// With `facts_from_model`, every few turns the chat's model is asked for facts in the
+    /// background; the known subjects go with the question, so a change replaces the old fact.
+    #[tokio::test]
+    async fn facts_are_extracted_by_the_model_in_the_background() {
+        let config = MemoryConfig { summaries: false, facts_from_model: true, ..MemoryConfig::default() };
+        let memory = Memory::new(Arc::new(SledStore::temporary().unwrap()), config);
+        let model = Arc::new(Extracting::default());
+        let scope = Scope::new("u", "s");
+        let say = async |text: &str| {
+            let scope = match memory.claim("u", "s").await.unwrap() {
+                Some(session) => Scope::of(&session),
+                None => scope.clone(),
+            };
+            let turn = Turn { input: vec![Input::user(text)], reply: "ok".into(), metadata: json!({}) };
+            memory.record(&scope, turn, Some(model.clone())).await.unwrap();
+            for _ in 0..1000 {
+                if !memory.busy("s") {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            panic!("background work never finished");
+        };
+        say("The audit log moved to Postgres last week.").await;
+        say("How do I rotate its credentials?").await;
+        assert!(memory.facts("u").await.unwrap().is_empty(), "not asked before six new messages");
+        say("Thanks.").await;
+        let facts = memory.facts("u").await.unwrap();
+        assert_eq!(facts.len(), 1, "{facts:?}");
+        assert_eq!(facts[0].statement, "The audit log database is Postgres.");
+        assert_eq!(facts[0].source, Some(Source { session: "s".into(), seq: 5 }));
+        for text in ["We switched the audit log to MySQL.", "Is the migration done?", "Good."] {
+            say(text).await;
+        }
+        let facts = memory.facts("u").await.unwrap();
+        assert_eq!(facts[0].statement, "The audit log database is MySQL.");
+        assert_eq!(facts[0].history[0].statement, "The audit log database is Postgres.");
+        let asked = model.asked.lock().unwrap().clone();
+        assert_eq!(asked.len(), 2, "once per six messages");
+        assert!(asked[0].starts_with("Known subjects: (none)") && asked[0].contains("User: The audit log moved"));
+        assert!(asked[1].starts_with("Known subjects: audit log database"), "{}", asked[1]);
+        assert!(!asked[1].contains("moved to Postgres"), "only what is new since the last time");
+        memory.shutdown().await;
     }
 
     /// Titles come from the first line and are cut on a character boundary.
