@@ -1,6 +1,6 @@
 //! The HTTP API over the memory plugins: a server started with `--store postgres-memory` or
 //! `--store redis-memory` answers exactly like one on sled, and two servers sharing one Postgres
-//! schema serve one another's conversations (scale-out).
+//! schema serve one another's conversations and facts (scale-out).
 
 mod common;
 
@@ -166,4 +166,53 @@ async fn a_missing_store_plugin_is_a_clear_startup_error() {
         let message = format!("{e:#}");
         assert!(message.contains(store) && message.contains(expected), "{message}");
     }
+}
+
+/// Facts on two servers over one Postgres schema: a fact kept through one reaches a new chat
+/// on the other, and one removed through the first never comes back on the second, even after
+/// its slot is rewritten twice (a new incarnation each time, though the oldest fact kept is the
+/// same, so the other server's cached index of that slot is dropped rather than caught up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facts_are_shared_and_removed_across_servers() {
+    let schema = unique("facts");
+    let env = databases::postgres_env(&schema);
+    let with_prompt = |env| {
+        let mut setup = setup(StoreKind::Plugin("postgres-memory".into()), env);
+        setup.plugins.push("dummy");
+        setup
+    };
+    let a = TestServer::start(with_prompt(env.clone())).await;
+    let b = TestServer::start(with_prompt(env)).await;
+    let stated = async |server: &TestServer| -> String {
+        let (status, body) =
+            server.chat("what do you know?", json!({ "user_id": "team", "model": "dummy/prompt" })).await;
+        assert_eq!(status, 200, "{body}");
+        // Only the facts section: earlier chats' echoed prompts may be recalled below it.
+        let prompt = body["reply"].as_str().unwrap();
+        let Some((_, facts)) = prompt.split_once("\nfacts the user has stated") else { return String::new() };
+        facts.lines().skip(1).take_while(|l| l.starts_with("- ")).collect::<Vec<_>>().join("\n")
+    };
+    let keep = async |statement: &str| {
+        let (status, body) = a.post("/memory/facts", json!({ "user_id": "team", "statement": statement })).await;
+        assert_eq!(status, 201, "{body}");
+    };
+
+    keep("The staging region is eu-west-3.").await;
+    let (_, listed) = b.get("/memory/facts?user_id=team").await;
+    assert_eq!(listed["facts"][0]["id"], "staging-region", "{listed}");
+    assert!(stated(&b).await.contains("the staging region is eu-west-3."));
+    keep("The release owner is Ines.").await;
+    assert!(stated(&b).await.contains("the release owner is ines."), "b catches up with a");
+
+    assert_eq!(a.delete("/memory/facts/release-owner?user_id=team").await.0, 204);
+    keep("The deploy window is Tuesday.").await;
+    assert_eq!(a.delete("/memory/facts/deploy-window?user_id=team").await.0, 204);
+    let on_b = stated(&b).await;
+    assert!(on_b.contains("the staging region is eu-west-3."), "{on_b}");
+    assert!(!on_b.contains("ines") && !on_b.contains("tuesday"), "removed facts came back on b: {on_b}");
+    let (_, listed) = b.get("/memory/facts?user_id=team").await;
+    assert_eq!(listed["facts"].as_array().unwrap().len(), 1, "{listed}");
+    a.stop().await;
+    b.stop().await;
+    databases::postgres_cleanup(&schema).await;
 }
