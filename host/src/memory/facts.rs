@@ -190,26 +190,59 @@ fn has_verb(text: &str) -> bool {
     text.split_whitespace().skip(1).any(|w| VERBS.contains(&w.trim_matches(|c: char| !c.is_alphanumeric())))
 }
 
-/// What a statement is about: the words before its verb ("the audit log database" of "The audit
-/// log database is MySQL"), without a leading article or possessive; the statement itself when
-/// no short subject shows.
+/// What a statement is about, so that statements about one thing replace each other:
+/// - "we switched the audit log database to MySQL" (a change): what changed;
+/// - "we use Postgres for the audit log database" (a choice): what it is for;
+/// - "the audit log database is Postgres": the words before the verb;
+///
+/// without a leading article or possessive; the statement itself when no short subject shows.
 pub fn subject_of(statement: &str) -> String {
-    const LEADING: &[&str] = &["the", "our", "my", "a", "an", "that", "their", "his", "her"];
+    const PEOPLE: &[&str] = &["we", "i", "they", "we've", "i've", "you"];
+    const CHANGES: &[&str] = &[
+        "switched",
+        "moved",
+        "changed",
+        "migrated",
+        "renamed",
+        "raised",
+        "lowered",
+        "bumped",
+        "set",
+        "increased",
+        "decreased",
+        "reduced",
+        "updated",
+    ];
+    const CHOICES: &[&str] = &["use", "chose", "picked", "pick", "prefer", "selected", "choose"];
     let lower = statement.to_lowercase();
-    let words: Vec<&str> = lower.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric())).collect();
-    let verb = words.iter().position(|w| VERBS.contains(w));
-    let mut subject: &[&str] = match verb {
-        Some(at) if at > 0 && at <= SUBJECT_WORDS => &words[..at],
-        _ => &words,
+    let words: Vec<&str> = lower
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\''))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let phrase = |mut w: &[&str]| {
+        while w.len() > 1 && ["the", "our", "my", "a", "an", "that", "their", "his", "her", "its"].contains(&w[0]) {
+            w = &w[1..];
+        }
+        let first = *w.first()?;
+        let pronoun = PEOPLE.contains(&first) || ["it", "this", "that", "there", "he", "she"].contains(&first);
+        (w.len() <= SUBJECT_WORDS && !pronoun).then(|| w.join(" "))
     };
-    while subject.len() > 1 && LEADING.contains(&subject[0]) {
-        subject = &subject[1..];
+    let after = |rest: &[&str], word: &str| rest.iter().position(|w| *w == word);
+    if let [who, verb, rest @ ..] = words.as_slice()
+        && PEOPLE.contains(who)
+    {
+        let found = match () {
+            _ if CHANGES.contains(verb) => after(rest, "to").and_then(|to| phrase(&rest[..to])),
+            _ if CHOICES.contains(verb) => after(rest, "for").and_then(|at| phrase(&rest[at + 1..])),
+            _ => None,
+        };
+        if let Some(subject) = found {
+            return subject;
+        }
     }
-    let subject = subject.iter().filter(|w| !w.is_empty()).copied().collect::<Vec<_>>().join(" ");
-    match subject.as_str() {
-        "we" | "i" | "you" | "it" | "they" | "" => words.join(" "),
-        _ => subject,
-    }
+    let verb = words.iter().position(|w| VERBS.contains(w)).filter(|at| (1..=SUBJECT_WORDS).contains(at));
+    verb.and_then(|at| phrase(&words[..at])).unwrap_or_else(|| words.join(" "))
 }
 
 /// A fact's id: its subject's words, lowercased and joined by `-`.
@@ -629,6 +662,41 @@ mod tests {
         let agent =
             "<system-reminder>\nNote that the file is open.\n</system-reminder>\nRemember that CI runs on Fridays.";
         assert_eq!(kept(agent), [("ci".into(), "CI runs on Fridays.".into())], "an agent's context is not the user's");
+    }
+
+    /// Changes, choices and plain statements about one thing share a subject.
+    #[test]
+    fn subjects() {
+        for (statement, subject) in [
+            ("The audit log database is Postgres.", "audit log database"),
+            ("We switched the audit log database to MySQL.", "audit log database"),
+            ("We use Postgres for the audit log database.", "audit log database"),
+            ("We raised the API rate limit to 500 requests per minute.", "api rate limit"),
+            ("Our API rate limit is 100 requests per minute.", "api rate limit"),
+            ("I moved the standup to 10:15.", "standup"),
+            ("My cat's name is Biscuit.", "cat's name"),
+            ("We decided to ship on Tuesdays.", "we decided to ship on tuesdays"),
+            ("It is raining.", "it is raining"),
+            ("We switched to MySQL.", "we switched to mysql"),
+            ("We use it for the", "the"),
+            ("", ""),
+        ] {
+            assert_eq!(subject_of(statement), subject, "{statement}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever a user writes, reading it for facts never panics (cut points are byte
+        /// offsets into text of any script), and what it keeps is a tidy statement.
+        #[test]
+        fn reading_any_message_is_safe(message in "(?s).{0,200}", cue in "(remember that |Forget |note that |We decided |REMEMBER: )?") {
+            let said = read(&format!("{cue}{message}"));
+            for found in said.keep {
+                proptest::prop_assert!(found.statement.ends_with('.'));
+                proptest::prop_assert!(found.statement.chars().count() <= STATEMENT_CHARS + 1);
+            }
+            let _ = subject_of(&message);
+        }
     }
 
     /// "forget …" asks to forget what it names, which matches by word beginnings.
