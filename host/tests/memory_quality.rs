@@ -333,7 +333,11 @@ const STATED: &[(&str, &str, &str)] = &[
     ),
     ("The mobile team lead is Elena", "The mobile team lead is Jonas", "Who leads the mobile team?"),
     ("The demo day is on the 12th", "The demo day is on the 19th", "When is the demo day?"),
-    ("The search index runs on Postgres", "We moved the search index to OpenSearch", "Where does the search index run?"),
+    (
+        "The search index runs on Postgres",
+        "We moved the search index to OpenSearch",
+        "Where does the search index run?",
+    ),
 ];
 
 /// Plants every fact and update in one long conversation, each buried under unrelated turns

@@ -1117,6 +1117,30 @@ mod tests {
         memory.shutdown().await;
     }
 
+    /// Facts, their history and what was forgotten move with an export of the user.
+    #[tokio::test]
+    async fn facts_move_with_an_export() {
+        let memory = memory(40, 10_000);
+        for statement in ["The deploy day is Tuesday.", "The deploy day is Thursday.", "The office is in Lisbon."] {
+            memory.remember("ada", vec![Found::new(statement)], Some(("chat", 7)), None).await.unwrap();
+        }
+        assert!(memory.delete_fact("ada", "office").await.unwrap());
+        let mut out = Vec::new();
+        export::export(memory.store.as_ref(), "ada", &mut out).await.unwrap();
+        let target = Memory::new(Arc::new(SledStore::temporary().unwrap()), MemoryConfig::default());
+        export::import(target.store.as_ref(), out.as_slice()).await.unwrap();
+        let facts = target.facts("ada").await.unwrap();
+        assert_eq!(facts.len(), 1, "{facts:?}");
+        assert_eq!(facts[0].statement, "The deploy day is Thursday.");
+        assert_eq!(facts[0].history[0].statement, "The deploy day is Tuesday.");
+        let session = target.facts.session("ada").await.unwrap().unwrap();
+        let index = target.indexes.get(target.store.as_ref(), &session).await.unwrap();
+        assert!(
+            index.lock().await.forgotten().contains(&("chat".to_string(), 7)),
+            "the office's source stays forgotten"
+        );
+    }
+
     /// Titles come from the first line and are cut on a character boundary.
     #[test]
     fn titles() {
