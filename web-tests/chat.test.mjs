@@ -527,6 +527,27 @@ describe('the web chat page with the echo demo', () => {
     assert.equal(JSON.parse((await plain).postData()).workspace_id, undefined);
     await closePage(page);
   });
+
+  // "Remember that …" keeps a fact: the sidebar lists it (a newer statement about the same
+  // thing replaces it, and says what it replaced) and forgets it on request, as the server does.
+  test('lists remembered facts and forgets one', { timeout: TEST_MS }, async () => {
+    page = await openPage(server);
+    const facts = page.getByTestId('fact');
+    assert.ok(await page.getByTestId('facts').isHidden(), 'nothing remembered yet');
+    await sendAndWait(page, 'Remember that the harbour gate code is 4471.');
+    await facts.filter({ hasText: 'The harbour gate code is 4471.' }).waitFor();
+    await sendAndWait(page, 'Please remember that the harbour gate code is 9902.');
+    const current = facts.filter({ hasText: 'The harbour gate code is 9902.' });
+    await current.waitFor();
+    assert.equal(await facts.count(), 1, 'the newer statement replaced the older');
+    assert.equal(await current.getAttribute('title'), 'Replaced: The harbour gate code is 4471.');
+    await screenshot(page, 'wide-facts');
+    await current.hover();
+    await current.getByTestId('fact-delete').click();
+    await page.getByTestId('facts').waitFor({ state: 'hidden' });
+    assert.deepEqual((await call(server, '/memory/facts')).body.facts, []);
+    await closePage(page);
+  });
 });
 
 describe('the web chat page with client API keys', () => {
