@@ -1,13 +1,15 @@
 //! Memory through the API: decisions recalled after the window has moved past them, rolling
-//! summaries, embeddings, workspaces, and what `GET /memory` shows. The dummy plugin's `prompt`
-//! model replies with the prompt it was given, so tests can read what memory put there.
+//! summaries, embeddings, workspaces, facts, and what `GET /memory` shows. The dummy plugin's
+//! `prompt` model replies with the prompt it was given, so tests can read what memory put there.
 
 mod common;
 
 use std::time::Duration;
 
 use codexcontinue::config::Config;
-use common::{Setup, TestServer, error_code};
+use common::mock::{MockServer, Recorded, Reply};
+use common::openai_wire::{self, Style};
+use common::{Setup, TestServer, error_code, plugin_with};
 use serde_json::{Value, json};
 
 fn small_window(c: &mut Config) {
@@ -266,5 +268,77 @@ async fn facts_are_kept_replaced_recalled_and_forgotten() {
         let (status, body) = server.post("/memory/facts", bad).await;
         assert_eq!((status, error_code(&body)), (422, "invalid_parameter"), "{body}");
     }
+    server.stop().await;
+}
+
+/// Whether the mock vendor was asked for facts rather than a reply.
+fn is_extraction(request: &Recorded) -> bool {
+    request.json()["messages"][0]["content"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("You keep a memory of durable facts"))
+}
+
+/// The mock vendor: the JSON the extraction instructions ask for, or a plain reply.
+fn extraction_reply(request: &Recorded) -> Reply {
+    let text = match is_extraction(request) {
+        true => json!({"facts": [{"subject": "staging region", "statement": "The staging region is eu-west-3"}]})
+            .to_string(),
+        false => "Sounds good.".to_string(),
+    };
+    Reply::json(200, openai_wire::completion(Style::OpenAi, "gpt-4.1-mini", &text, "stop", (9, 1)))
+}
+
+/// Facts extracted by the chat's own model (`facts_from_model`), end to end: the openai plugin
+/// talks to a mock speaking OpenAI's Chat Completions, which answers the background extraction
+/// request with JSON; the fact then reaches a new chat's first prompt as the vendor receives it.
+#[tokio::test]
+async fn the_model_extracts_facts_that_reach_a_new_chat() {
+    let mock = MockServer::start(|request| match request.uri.ends_with("/embeddings") {
+        true => Reply::json(404, json!({"error": {"message": "no embeddings here", "type": "invalid_request_error"}})),
+        false => extraction_reply(request),
+    })
+    .await;
+    let setup = Setup {
+        plugins: Vec::new(),
+        custom: vec![plugin_with("openai", |m| m)],
+        env: vec![
+            ("OPENAI_API_KEY", "sk-test-key-0123456789abcdef".into()),
+            ("OPENAI_BASE_URL", format!("{}/v1", mock.url)),
+        ],
+        configure: |c| c.memory.facts_from_model = true,
+        ..Setup::default()
+    };
+    let server = TestServer::start(setup).await;
+    let mut session = Value::Null;
+    for message in ["We run staging in Paris now, eu-west-3.", "Can you check the latency?", "Thanks."] {
+        let (status, body) = server.chat(message, json!({ "session_id": session })).await;
+        assert_eq!(status, 200, "{body}");
+        session = body["session_id"].clone();
+    }
+    let mut facts = Value::Null;
+    for _ in 0..400 {
+        facts = server.get("/memory/facts").await.1;
+        if facts["facts"].as_array().is_some_and(|f| !f.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let fact = &facts["facts"][0];
+    assert_eq!(
+        (fact["id"].as_str(), fact["statement"].as_str()),
+        (Some("staging-region"), Some("The staging region is eu-west-3.")),
+        "{facts}"
+    );
+    assert_eq!(fact["source"]["session_id"], session);
+    let extraction = mock.requests().into_iter().find(is_extraction).expect("the model was asked for facts");
+    let asked = extraction.json()["messages"][1]["content"].as_str().unwrap().to_string();
+    assert!(asked.contains("User: We run staging in Paris now, eu-west-3."), "{asked}");
+
+    let (status, _) = server.chat("Where is staging?", json!({})).await;
+    assert_eq!(status, 200);
+    let last =
+        mock.requests().into_iter().rev().find(|r| r.uri.ends_with("/chat/completions") && !is_extraction(r)).unwrap();
+    let system = last.json()["messages"][0]["content"].as_str().unwrap_or_default().to_string();
+    assert!(system.contains("- The staging region is eu-west-3. (since "), "the vendor saw: {system}");
     server.stop().await;
 }
