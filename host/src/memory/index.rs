@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::lexical::{Lexical, same_text};
+use super::lexical::{Best, Lexical, same_text};
 use crate::store::{self, Message, Role, Scope, Session, Store};
 use crate::tokens;
 
@@ -323,37 +323,17 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
-/// The `limit` vectors most similar to the unit vector `q` (above [`MIN_COSINE`]), best first,
-/// kept in a bounded heap rather than scoring into a list and sorting it.
+/// The `limit` vectors most similar to the unit vector `q` (above [`MIN_COSINE`]), best first
+/// (ties: older first), kept in a bounded heap rather than scoring into a list and sorting it.
 fn nearest<'a>(q: &[f32], vectors: impl Iterator<Item = (&'a u64, &'a Vec<f32>)>, limit: usize) -> Vec<(u64, f32)> {
-    use std::cmp::Reverse;
-    // Ordered by score, then the older message first.
-    #[derive(PartialEq)]
-    struct Scored(f32, Reverse<u64>);
-    impl Eq for Scored {}
-    impl PartialOrd for Scored {
-        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-            Some(self.cmp(other))
-        }
-    }
-    impl Ord for Scored {
-        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-            self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
-        }
-    }
-    let mut best: std::collections::BinaryHeap<Reverse<Scored>> =
-        std::collections::BinaryHeap::with_capacity(limit + 1);
+    let mut best = Best::new(limit);
     for (seq, v) in vectors {
         let score = dot(q, v);
-        if score < MIN_COSINE || best.len() == limit && best.peek().is_some_and(|Reverse(worst)| worst.0 >= score) {
-            continue;
-        }
-        best.push(Reverse(Scored(score, Reverse(*seq))));
-        if best.len() > limit {
-            best.pop();
+        if score >= MIN_COSINE {
+            best.offer(*seq, score);
         }
     }
-    best.into_sorted_vec().into_iter().map(|Reverse(Scored(score, Reverse(seq)))| (seq, score)).collect()
+    best.ranked()
 }
 
 /// A cached index, when it was last used and how many messages it held when last caught up.

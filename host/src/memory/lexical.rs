@@ -135,7 +135,7 @@ impl Lexical {
         let (mut dropped, mut dropped_bound) = (0, 0.0);
         // Merge by `seq`, summing each message's terms (in query order, so equal texts score
         // equally); a min-heap keeps the best `k`.
-        let mut best: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(k.min(256) + 1);
+        let mut best = Best::new(k);
         loop {
             let proposed = cursors.iter().filter(|c| c.essential).filter_map(|c| c.rest.first()).map(|(s, _)| *s).min();
             let Some(seq) = proposed else { break };
@@ -151,21 +151,14 @@ impl Lexical {
                     c.rest = &c.rest[1..];
                 }
             }
-            let ranked = Ranked { score, seq };
-            if score <= 0.0 || best.len() == k && best.peek().is_some_and(|Reverse(min)| ranked <= *min) {
+            if score <= 0.0 || !best.offer(seq, score) {
                 continue;
-            }
-            best.push(Reverse(ranked));
-            if best.len() > k {
-                best.pop();
             }
             // Terms whose bounds together stay below the k-th score can no longer place a
             // message on their own.
-            if best.len() == k
-                && let Some(Reverse(min)) = best.peek()
-            {
+            if let Some(floor) = best.floor() {
                 while let Some(&next) = weakest.get(dropped)
-                    && dropped_bound + cursors[next].bound < min.score
+                    && dropped_bound + cursors[next].bound < floor
                 {
                     cursors[next].essential = false;
                     dropped += 1;
@@ -173,7 +166,7 @@ impl Lexical {
                 }
             }
         }
-        best.into_sorted_vec().into_iter().map(|Reverse(r)| (r.seq, r.score)).collect()
+        best.ranked()
     }
 
     /// The distinct terms of `text` with their BM25 weight (the crate repeats a term per use).
@@ -215,6 +208,46 @@ struct Cursor<'a> {
     /// Whether it proposes messages; a non-essential term is only looked up for messages the
     /// others proposed, since on its own it cannot reach the best `k`.
     essential: bool,
+}
+
+/// The best `k` messages offered, by score and then the older first, kept in a min-heap of
+/// `k`: recall's top-k for BM25 here and for embeddings in `index`.
+pub struct Best {
+    heap: BinaryHeap<Reverse<Ranked>>,
+    k: usize,
+}
+
+impl Best {
+    pub fn new(k: usize) -> Self {
+        Self { heap: BinaryHeap::with_capacity(k.min(256) + 1), k }
+    }
+
+    /// Keeps message `seq` if it ranks among the best `k` so far; false if it does not.
+    pub fn offer(&mut self, seq: u64, score: f32) -> bool {
+        let ranked = Ranked { score, seq };
+        if self.k == 0 || self.floor_ranked().is_some_and(|min| ranked <= *min) {
+            return false;
+        }
+        self.heap.push(Reverse(ranked));
+        if self.heap.len() > self.k {
+            self.heap.pop();
+        }
+        true
+    }
+
+    /// The `k`-th score, once `k` messages are kept: what a newcomer must beat.
+    pub fn floor(&self) -> Option<f32> {
+        self.floor_ranked().map(|min| min.score)
+    }
+
+    fn floor_ranked(&self) -> Option<&Ranked> {
+        self.heap.peek().filter(|_| self.heap.len() == self.k).map(|Reverse(min)| min)
+    }
+
+    /// The kept messages with their scores, best first.
+    pub fn ranked(self) -> Vec<(u64, f32)> {
+        self.heap.into_sorted_vec().into_iter().map(|Reverse(r)| (r.seq, r.score)).collect()
+    }
 }
 
 /// A message's score; greater is better, and among equal scores the older message.
