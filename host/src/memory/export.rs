@@ -129,7 +129,7 @@ fn write(out: &mut impl Write, line: &Line) -> Result<(), Error> {
 }
 
 /// A session's messages, oldest first.
-async fn all_messages(store: &dyn Store, scope: &Scope) -> store::Result<Vec<Message>> {
+pub(super) async fn all_messages(store: &dyn Store, scope: &Scope) -> store::Result<Vec<Message>> {
     let mut pages = Vec::new();
     let mut before = None;
     loop {

@@ -384,9 +384,6 @@ pub fn facts_of(versions: &[Message]) -> Vec<Fact> {
     facts
 }
 
-/// Messages read per page when loading a user's facts.
-const PAGE: usize = 1000;
-
 /// Where a user's facts are kept: the store, the indexes to drop when a slot goes, and a lock
 /// held while facts are written (a rewrite must not lose a fact added meanwhile). Cheap to
 /// clone, so background extraction holds its own.
@@ -469,18 +466,7 @@ impl FactStore {
 
     /// Every stored version of `user`'s facts, oldest first.
     async fn versions(&self, session: &Session) -> Result<Vec<Message>, Error> {
-        let scope = Scope::of(session);
-        let mut versions = Vec::new();
-        let mut before = None;
-        loop {
-            let page = self.store.list_messages(&scope, before, PAGE).await?;
-            let full = page.len() == PAGE;
-            before = page.first().map(|m| m.seq);
-            versions.splice(0..0, page);
-            if !full {
-                return Ok(versions);
-            }
-        }
+        Ok(super::export::all_messages(self.store.as_ref(), &Scope::of(session)).await?)
     }
 
     /// `user`'s facts, most recently changed first, each with its history.
@@ -503,10 +489,11 @@ impl FactStore {
     ) -> Result<(Vec<Fact>, Option<(Scope, u64)>), Error> {
         let _writing = self.lock.lock().await;
         let session = self.session(user).await?;
-        let current = match &session {
-            Some(session) => facts_of(&self.versions(session).await?),
+        let mut versions = match &session {
+            Some(session) => self.versions(session).await?,
             None => Vec::new(),
         };
+        let current = facts_of(&versions);
         let now = crate::store::stamp_ms();
         let mut seen = std::collections::HashSet::new();
         let new: Vec<NewMessage> = found
@@ -533,7 +520,8 @@ impl FactStore {
         };
         let stored = self.store.append(&scope, new, Some(title(0))).await?;
         let written = stored.last().map(|last| (scope, last.seq));
-        Ok((self.list(user).await?, written))
+        versions.extend(stored);
+        Ok((facts_of(&versions), written))
     }
 
     /// Removes the facts `doomed` picks (with their history): the others are written into the

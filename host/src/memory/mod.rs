@@ -563,25 +563,17 @@ impl Memory {
     /// The files of a workspace, latest upload of each name.
     pub async fn files(&self, user: &str, workspace: &str) -> Result<Vec<WorkspaceFile>, Error> {
         let scope = Scope::new(user, workspace::session_id(user, workspace));
-        let Some(session) = self.store.get_session(&scope.session).await?.filter(|s| s.user == user) else {
+        if self.store.get_session(&scope.session).await?.filter(|s| s.user == user).is_none() {
             return Err(Error::SessionNotFound(workspace.to_string()));
-        };
+        }
+        // Newest first: the first upload seen of each file is its latest.
         let mut latest: std::collections::BTreeMap<String, (String, usize, u64)> = Default::default();
-        let mut before = None;
-        loop {
-            let page = self.store.list_messages(&scope, before, 1000).await?;
-            for m in page.iter().rev() {
-                let Some(meta) = &m.metadata else { continue };
-                let (Some(file), Some(upload)) = (meta["file"].as_str(), meta["upload"].as_str()) else { continue };
-                let entry = latest.entry(file.to_string()).or_insert_with(|| (upload.to_string(), 0, m.created_at_ms));
-                if entry.0 == upload {
-                    entry.1 += 1;
-                }
-            }
-            let full = page.len() == 1000;
-            before = page.first().map(|m| m.seq);
-            if !full || session.last_seq == 0 {
-                break;
+        for m in export::all_messages(self.store.as_ref(), &scope).await?.iter().rev() {
+            let Some(meta) = &m.metadata else { continue };
+            let (Some(file), Some(upload)) = (meta["file"].as_str(), meta["upload"].as_str()) else { continue };
+            let entry = latest.entry(file.to_string()).or_insert_with(|| (upload.to_string(), 0, m.created_at_ms));
+            if entry.0 == upload {
+                entry.1 += 1;
             }
         }
         Ok(latest
