@@ -58,8 +58,8 @@ pub struct SessionIndex {
     versions: HashMap<String, (String, Vec<u64>)>,
     /// For a fact: the statement its newest version replaced.
     replaced: HashMap<u64, String>,
-    /// For the facts session: messages of chats (session, seq) that recall leaves out.
-    forgotten: std::collections::HashSet<(String, u64)>,
+    /// For the facts session: messages of chats (seqs by session) that recall leaves out.
+    forgotten: HashMap<String, std::collections::HashSet<u64>>,
 }
 
 impl SessionIndex {
@@ -140,7 +140,9 @@ impl SessionIndex {
             self.vectors.remove(&seq);
         }
         self.indexed_through = self.indexed_through.max(message.seq);
-        self.forgotten.extend(super::facts::forgotten_of(&message));
+        for (session, seq) in super::facts::forgotten_of(&message) {
+            self.forgotten.entry(session).or_default().insert(seq);
+        }
         if matches!(message.role, Role::User | Role::Assistant | Role::System) && !message.content.trim().is_empty() {
             self.lexical.insert(message.seq, &message.content);
             self.messages.insert(message.seq, message);
@@ -177,8 +179,8 @@ impl SessionIndex {
         }
     }
 
-    /// Messages of chats (session, seq) that recall must leave out (see `facts`).
-    pub fn forgotten(&self) -> &std::collections::HashSet<(String, u64)> {
+    /// Messages of chats (seqs by session) that recall must leave out (see `facts`).
+    pub fn forgotten(&self) -> &HashMap<String, std::collections::HashSet<u64>> {
         &self.forgotten
     }
 

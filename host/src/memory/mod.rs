@@ -159,6 +159,16 @@ pub struct Memory {
     facts: facts::FactStore,
 }
 
+/// What a source of recall is to the prompt being built.
+enum Origin {
+    /// The user's facts, which have places of their own.
+    Facts,
+    /// The chat itself, or the workspace it names.
+    Own,
+    /// Another of the user's chats, by its title.
+    Chat(String),
+}
+
 /// Sessions that hold something other than a chat (a workspace's files, a user's facts).
 fn hidden(session: &str) -> bool {
     workspace::is_workspace(session) || facts::is_facts(session)
@@ -332,10 +342,11 @@ impl Memory {
             true => self.store.get_summary(request.scope).await?.filter(|s| !s.text.is_empty()),
             false => None,
         };
-        // What to search: (session, recall only below this seq, its title if it is another chat).
-        let mut sources: Vec<(Session, u64, Option<String>)> = Vec::new();
+        // What to search: (session, recall only below this seq, what it is), facts first.
+        let mut sources: Vec<(Session, u64, Origin)> =
+            facts.into_iter().map(|f| (f, u64::MAX, Origin::Facts)).collect();
         if let Some(session) = session.filter(|_| older) {
-            sources.push((session.clone(), window_start, None));
+            sources.push((session.clone(), window_start, Origin::Own));
         }
         if across {
             // Also on a new chat's first message: what was said elsewhere is all there is then.
@@ -343,14 +354,14 @@ impl Memory {
             sources.extend(others.into_iter().filter(|s| s.id != request.scope.session).take(OTHER_SESSIONS).map(
                 |s| {
                     let title = s.title.clone().unwrap_or_else(|| "untitled".into());
-                    (s, u64::MAX, Some(title))
+                    (s, u64::MAX, Origin::Chat(title))
                 },
             ));
         }
         if let Some(ws) = workspace
             && let Some(session) = self.store.get_session(&ws.session).await?.filter(|s| s.user == ws.user)
         {
-            sources.push((session, u64::MAX, None));
+            sources.push((session, u64::MAX, Origin::Own));
         }
         // Each index offers twice what is recalled, so fusion has depth to choose from.
         let depth = self.config.recall * 2;
@@ -358,9 +369,8 @@ impl Memory {
         let mut query_vector: Option<(String, Vec<f32>)> = None;
         let mut embedded = false;
         let mut facts_hits = Vec::new();
-        let mut forgotten = std::collections::HashSet::new();
-        let facts = facts.map(|f| (f, u64::MAX, None));
-        for (i, (source, before, chat)) in facts.into_iter().chain(sources).enumerate() {
+        let mut forgotten = std::collections::HashMap::new();
+        for (source, before, origin) in sources {
             let index = self.indexes.get(self.store.as_ref(), &source).await?;
             let index = index.lock().await;
             if !embedded && index.vector_model().is_some() {
@@ -369,7 +379,7 @@ impl Memory {
                 query_vector = embed_query(model, request.message).await;
             }
             let query = query_vector.as_ref().map(|(m, v)| (m.as_str(), v.as_slice()));
-            if i == 0 && facts::is_facts(&source.id) {
+            if let Origin::Facts = origin {
                 // Facts have their own places: the most relevant, then the newest.
                 facts_hits = index::fuse(index.search(request.message, query, before, depth), FACTS_RECALLED);
                 for hit in index.newest(FACTS_RECALLED) {
@@ -381,14 +391,17 @@ impl Memory {
                 continue;
             }
             let mut found = index.search(request.message, query, before, depth);
-            if !forgotten.is_empty() {
-                let id = source.id.clone();
-                let keep = |hit: &Hit| !forgotten.contains(&(id.clone(), hit.seq));
+            if let Some(gone) = forgotten.get(&source.id) {
+                let keep = |hit: &Hit| !gone.contains(&hit.seq);
                 found.lexical.retain(keep);
                 found.semantic.retain(keep);
             }
-            if let Some(chat) = chat {
-                found.lexical.iter_mut().chain(found.semantic.iter_mut()).for_each(|hit| hit.chat = Some(chat.clone()));
+            if let Origin::Chat(title) = origin {
+                found
+                    .lexical
+                    .iter_mut()
+                    .chain(found.semantic.iter_mut())
+                    .for_each(|hit| hit.chat = Some(title.clone()));
             }
             candidates.extend(found);
         }
@@ -478,11 +491,10 @@ impl Memory {
                 }
             });
         }
-        let extracted = self.facts.extracted_through(&scope.session);
         if self.config.facts
             && self.config.facts_from_model
             && !hidden(&scope.session)
-            && last_seq.saturating_sub(extracted) >= facts::EXTRACT_EVERY
+            && last_seq.saturating_sub(self.facts.extracted_through(&scope.session)) >= facts::EXTRACT_EVERY
         {
             let (facts, indexes, job_scope, job_model) =
                 (self.facts.clone(), self.indexes.clone(), scope.clone(), model.clone());
@@ -1128,7 +1140,7 @@ mod tests {
         let session = target.facts.session("ada").await.unwrap().unwrap();
         let index = target.indexes.get(target.store.as_ref(), &session).await.unwrap();
         assert!(
-            index.lock().await.forgotten().contains(&("chat".to_string(), 7)),
+            index.lock().await.forgotten().get("chat").is_some_and(|seqs| seqs.contains(&7)),
             "the office's source stays forgotten"
         );
     }
