@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::extract::{Caller, Json, Query};
 use super::{AppState, rfc3339_ms};
 use crate::ids::check_session_id;
-use crate::memory::{Fact, Found, id_of};
+use crate::memory::{Fact, Found, STATEMENT_CHARS, id_of};
 use crate::store::{Message, Role, Scope, Session};
 
 /// Messages per page when the client does not say.
@@ -269,9 +269,6 @@ pub async fn facts(
     let facts = state.memory.facts(&user).await?;
     Ok(Json(Facts { user_id: user, facts: facts.into_iter().map(Into::into).collect() }))
 }
-
-/// Longest statement accepted, in characters.
-const STATEMENT_CHARS: usize = 300;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -41,7 +41,7 @@ const EXTRACT_FACTS: usize = 10;
 pub const EXTRACT_EVERY: u64 = 6;
 
 /// Longest statement kept, in characters.
-const STATEMENT_CHARS: usize = 300;
+pub const STATEMENT_CHARS: usize = 300;
 /// Words of a subject at most; longer ones are not a subject but a statement.
 const SUBJECT_WORDS: usize = 8;
 

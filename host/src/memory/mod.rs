@@ -28,7 +28,7 @@ use crate::config::MemoryConfig;
 use crate::store::{self, Embedding, Message, NewMessage, Role, Scope, Session, Store, Summary};
 use crate::tokens;
 use background::Background;
-pub use facts::{Fact, Found, Source, Version, id_of};
+pub use facts::{Fact, Found, STATEMENT_CHARS, Source, Version, id_of};
 use index::{Candidates, Hit, Indexes};
 pub use model::{Model, Purpose};
 
