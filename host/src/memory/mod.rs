@@ -692,9 +692,9 @@ struct Section {
 }
 
 impl Section {
-    /// The summary, then the recalled messages that fit, chosen by relevance (`hits` comes best
-    /// first) and written oldest first with date and time, so the model can tell which of two
-    /// lines that disagree is the newer.
+    /// The user's current facts, the summary, then the recalled messages that fit, chosen by
+    /// relevance (`facts` and `hits` come best first) and written oldest first with date and
+    /// time, so the model can tell which of two lines that disagree is the newer.
     fn build(facts: Vec<Hit>, summary: Option<&Summary>, hits: Vec<Hit>, budget: usize) -> Option<Self> {
         const HEADER: &str = "Long-term memory (said before the recent messages below):";
         const FACTS: &str = "\nFacts the user has stated (current; each replaces what it names as replaced):";
