@@ -249,7 +249,10 @@ async fn per_turn_by_length() {
                         })
                         .collect();
                     store
-                        .put_embeddings(&Scope::of(&store.get_session(&scope.session).await.unwrap().unwrap()), vectors)
+                        .put_embeddings(
+                            &Scope::of(&store.get_session(&scope.user, &scope.session).await.unwrap().unwrap()),
+                            vectors,
+                        )
                         .await
                         .unwrap();
                 }

@@ -133,7 +133,7 @@ async fn compact_scrubs_deleted_data_from_disk() {
     let store = SledStore::open(&dir).unwrap();
     let kept = store.list_messages(&Scope::new("alice", "s-kept"), None, 10).await.unwrap();
     assert_eq!(kept.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["keep me"]);
-    assert!(store.get_session("s-gone").await.unwrap().is_none());
+    assert!(store.get_session("alice", "s-gone").await.unwrap().is_none());
 }
 
 /// A hostile drop-in plugin cannot borrow a vendor's variables (its endpoint override or its

@@ -10,7 +10,8 @@
 //! Prints a table of scores (`cargo test --test memory_quality -- --nocapture`) and holds the
 //! issue's bars: literal recall ≥ 95 %, reworded recall with embeddings ≥ 90 %, every knowledge
 //! update shows the newest statement and shows it as the newer one, facts from another chat come
-//! back on a new chat's first message, and deleted text never comes back.
+//! back on a new chat's first message, two events come back in the order they happened, nothing
+//! unrelated is recalled for what was never said (abstention), and deleted text never comes back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +24,7 @@ use codexcontinue::store::{Scope, SledStore};
 const USER: &str = "ada";
 /// Unrelated turns between plantings; the deepest fact is this many times the fact count deep.
 const FILLER_PER_FACT: usize = 60;
-const DIMENSIONS: usize = 512;
+const DIMENSIONS: usize = 1024;
 
 /// The concept a word stands for: the synonyms reworded questions use map to one word.
 const THESAURUS: &[(&str, &[&str])] = &[
@@ -59,9 +60,13 @@ const THESAURUS: &[(&str, &[&str])] = &[
     ("week", &["rota", "rotation", "shift"]),
 ];
 
-/// The mocked embedding vendor: a text becomes the normalised count of its concepts.
+/// The mocked embedding vendor: a text becomes its concepts, each on an axis of its own, plus
+/// what real embedding models share between any two texts: a common direction (unrelated texts
+/// score about 0.25, not 0) and a little noise of their own. So an absolute cutoff cannot tell an
+/// answer from the least unrelated message; how far a message rises above the rest can.
 struct Concepts {
     embeddings: bool,
+    axes: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 impl Concepts {
@@ -76,24 +81,43 @@ impl Concepts {
 
     /// Words with digits (ticket numbers, versions) are left out, as embedding models represent
     /// such identifiers poorly: finding them is BM25's part.
-    fn vector(text: &str) -> Vec<f32> {
+    fn vector(&self, text: &str) -> Vec<f32> {
         const STOP: &[&str] = &[
             "the", "a", "an", "is", "are", "was", "we", "our", "to", "of", "in", "on", "for", "what", "which", "who",
             "how", "does", "do", "did", "it", "and", "at", "by", "with", "that", "this", "be", "i", "my", "you",
             "your", "again", "when", "where", "now", "use", "uses", "every",
         ];
-        let mut v = vec![0.0f32; DIMENSIONS];
+        let mut concepts = vec![0.0f32; DIMENSIONS];
+        let mut axes = self.axes.lock().unwrap();
         for word in text
             .split_whitespace()
             .map(Self::concept)
             .filter(|w| !w.is_empty() && !STOP.contains(&w.as_str()) && !w.chars().any(|c| c.is_ascii_digit()))
         {
-            let slot = word.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
-            v[(slot % DIMENSIONS as u64) as usize] += 1.0;
+            // Axis 0 is the common direction; concepts take the others in order of appearance.
+            let next = axes.len() + 1;
+            let axis = *axes.entry(word).or_insert(next);
+            assert!(axis < DIMENSIONS, "more concepts than dimensions");
+            concepts[axis] += 1.0;
         }
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
-        v.iter().map(|x| x / norm).collect()
+        let mut seed = text.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+        let mut noise = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % 2001) as f32 / 1000.0 - 1.0
+        };
+        let own = unit(concepts);
+        let jitter = unit((0..DIMENSIONS).map(|_| noise()).collect());
+        let mut v: Vec<f32> = own.iter().zip(&jitter).map(|(c, j)| c + 0.25 * j).collect();
+        v[0] += 0.6;
+        unit(v)
     }
+}
+
+fn unit(v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+    v.into_iter().map(|x| x / norm).collect()
 }
 
 #[async_trait]
@@ -102,7 +126,7 @@ impl Model for Concepts {
         Ok(String::new())
     }
     async fn embed(&self, texts: Vec<String>, _: Purpose) -> Result<Option<(String, Vec<Vec<f32>>)>, String> {
-        Ok(self.embeddings.then(|| ("concepts-1".to_string(), texts.iter().map(|t| Self::vector(t)).collect())))
+        Ok(self.embeddings.then(|| ("concepts-1".to_string(), texts.iter().map(|t| self.vector(t)).collect())))
     }
 }
 
@@ -255,7 +279,7 @@ impl Bench {
             MemoryConfig { summaries: false, embeddings, recall_across_sessions: true, ..MemoryConfig::default() };
         Self {
             memory: Memory::new(Arc::new(SledStore::temporary().unwrap()), config),
-            model: Arc::new(Concepts { embeddings }),
+            model: Arc::new(Concepts { embeddings, axes: Default::default() }),
         }
     }
 
@@ -268,7 +292,7 @@ impl Bench {
         let turn = Turn { input: vec![Input::user(message)], reply: reply.into(), metadata: serde_json::json!({}) };
         self.memory.record(&scope, turn, Some(self.model.clone())).await.unwrap();
         for _ in 0..2_000 {
-            if !self.memory.busy(session) {
+            if !self.memory.busy(&scope) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -321,7 +345,36 @@ struct Scores {
     updates: (usize, usize),
     across: (usize, usize),
     facts: (usize, usize),
+    temporal: (usize, usize),
+    abstention: (usize, usize),
     deleted_leaks: usize,
+}
+
+/// Two things done in this order, said in different chats, and a question about their order.
+const SEQUENCES: &[(&str, &str, &str)] = &[
+    (
+        "I finished migrating the billing tables to the new cluster.",
+        "I started the load test of the checkout flow.",
+        "Did I migrate the billing tables before or after the checkout load test?",
+    ),
+    (
+        "I sent the quarterly report to the auditors.",
+        "I got the signed contract back from the auditors.",
+        "Which happened first with the auditors: the report or the signed contract?",
+    ),
+];
+
+/// Questions about things never said: nothing unrelated should be recalled for them.
+const UNANSWERABLE: &[&str] = &[
+    "What is my dog's name?",
+    "Which hotel did I book in Berlin?",
+    "What is the prod Kafka cluster's retention?",
+    "When is my dentist appointment?",
+];
+
+/// Whether `prompt` recalls any of the unrelated chatter.
+fn recalls_filler(prompt: &str) -> bool {
+    prompt.lines().any(|line| line.starts_with("- ") && line.contains("(task "))
 }
 
 /// Facts stated with "remember that …" and later restated: (first, later, question).
@@ -430,6 +483,35 @@ async fn run(embeddings: bool) -> Scores {
     }
     scores.facts.1 = STATED.len();
 
+    // Temporal order: two events said in two chats, asked about on a new chat's first message,
+    // come back both, the earlier written first.
+    for (i, (earlier, later, asked)) in SEQUENCES.iter().enumerate() {
+        bench.say("errands", earlier, "Noted.").await;
+        bench.filler("errands", 4_000 + 20 * i, 10).await;
+        bench.say("work", later, "Noted.").await;
+        bench.filler("work", 4_100 + 20 * i, 10).await;
+        let prompt = bench.prompt(&format!("order-question-{i}"), asked).await;
+        let ordered = matches!((prompt.find(earlier), prompt.find(later)), (Some(a), Some(b)) if a < b);
+        if !ordered {
+            eprintln!("[embeddings {embeddings}] order lost: {earlier:?} then {later:?}\n{prompt}");
+        }
+        scores.temporal.0 += ordered as usize;
+    }
+    scores.temporal.1 = SEQUENCES.len();
+
+    // Abstention: for what was never said, the prompt holds none of the unrelated chatter.
+    for (i, asked) in UNANSWERABLE.iter().enumerate() {
+        for session in ["work", &format!("unanswerable-{i}")] {
+            let prompt = bench.prompt(session, asked).await;
+            let abstained = !recalls_filler(&prompt);
+            if !abstained {
+                eprintln!("[embeddings {embeddings}] noise recalled for {asked:?} in {session}\n{prompt}");
+            }
+            scores.abstention.0 += abstained as usize;
+            scores.abstention.1 += 1;
+        }
+    }
+
     // A deleted chat's text never comes back, asked literally or from any other chat.
     let secret = "The vault recovery phrase is orange-kettle-42.";
     bench.say("doomed", secret, "Noted.").await;
@@ -473,6 +555,8 @@ async fn recall_quality_with_bm25_and_with_embeddings() {
     row("knowledge updates, newest shown as current", bm25.updates, vectors.updates);
     row("other chat, new chat's first message", bm25.across, vectors.across);
     row("stated facts on a new chat, newest current, older named replaced", bm25.facts, vectors.facts);
+    row("temporal order across chats, earlier written first", bm25.temporal, vectors.temporal);
+    row("abstention: nothing unrelated recalled for what was never said", bm25.abstention, vectors.abstention);
     println!("| deleted text sent upstream | {} | {} |", bm25.deleted_leaks, vectors.deleted_leaks);
 
     for (mode, s) in [("BM25", &bm25), ("embeddings", &vectors)] {
@@ -480,6 +564,8 @@ async fn recall_quality_with_bm25_and_with_embeddings() {
         assert_eq!(s.updates.0, s.updates.1, "{mode}: knowledge updates");
         assert_eq!(s.across.0, s.across.1, "{mode}: recall from another chat on a first message");
         assert_eq!(s.facts.0, s.facts.1, "{mode}: stated facts");
+        assert_eq!(s.temporal.0, s.temporal.1, "{mode}: temporal order");
+        assert_eq!(s.abstention.0, s.abstention.1, "{mode}: unrelated messages recalled for what was never said");
         assert_eq!(s.deleted_leaks, 0, "{mode}: deleted text came back");
     }
     assert!(percent(vectors.reworded.0, vectors.reworded.1) >= 90.0, "reworded with embeddings {:?}", vectors.reworded);

@@ -140,6 +140,7 @@ async fn streaming_chunks_end_with_done() {
 }
 
 /// `X-Session-Id` stores turns; a client that sends only its newest message gets the history.
+/// The id is the user's own.
 #[tokio::test]
 async fn session_header_turns_on_memory() {
     let server = server().await;
@@ -159,11 +160,18 @@ async fn session_header_turns_on_memory() {
     assert_eq!(contents[0], "remember the number 42");
     assert_eq!(contents[2], "what number?");
 
-    // Another user cannot write into it.
+    // Session ids are per user: another user naming the same id gets a session of their own,
+    // and neither sees the other's.
     let (status, reply) =
         completion(&server, json!({ "messages": [{ "role": "user", "content": "x" }], "user": "mallory" }), &session)
             .await;
-    assert_eq!((status, error_code(&reply)), (404, "session_not_found"));
+    assert_eq!(status, 200, "{reply}");
+    assert!(!reply.to_string().contains("42"), "{reply}");
+    let (_, theirs) = server.get("/memory/editor-chat-1?user_id=mallory").await;
+    assert_eq!(theirs["messages"].as_array().unwrap().len(), 2, "{theirs}");
+    assert_eq!(theirs["messages"][0]["content"], "x");
+    let (_, history) = server.get("/memory/editor-chat-1").await;
+    assert_eq!(history["messages"].as_array().unwrap().len(), 4, "{history}");
     server.stop().await;
 }
 

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use codexcontinue::store::{Embedding, Error, NewMessage, Role, Scope, SledStore, Store, Summary};
+use codexcontinue::store::{Embedding, Error, NewMessage, PluginStore, Role, Scope, SledStore, Store, Summary};
 use common::databases::{self, unique};
 use serde_json::json;
 use tempfile::TempDir;
@@ -117,14 +117,14 @@ async fn append_and_order(store: &dyn Store) {
     );
     let more = store.append(&s, vec![user("again"), message(Role::Tool, "42", 1003)], Some("ignored".into())).await;
     assert_eq!(seqs(&more.unwrap()), [4, 5]);
-    let session = store.get_session(&s.session).await.unwrap().unwrap();
+    let session = store.get_session(&s.user, &s.session).await.unwrap().unwrap();
     assert_eq!(
         (session.user.as_str(), session.title.as_deref(), session.message_count),
         (s.user.as_str(), Some("greeting"), 5)
     );
     assert_eq!(session.created_at_ms, 1000);
     assert_eq!(session.updated_at_ms, 1_700_000_000_000);
-    assert!(store.get_session("no-such-session").await.unwrap().is_none());
+    assert!(store.get_session("nobody", "no-such-session").await.unwrap().is_none());
 }
 
 /// `before` and `limit` page backwards through the history, oldest first within a page.
@@ -153,7 +153,7 @@ async fn delete_cascade(backend: &Backend) {
     assert!(!backend.leftovers(&s.session).await.is_empty() || matches!(backend.kind, Kind::Sled(_) | Kind::Memory));
 
     assert!(store.delete_session(&s).await.unwrap());
-    assert!(store.get_session(&s.session).await.unwrap().is_none());
+    assert!(store.get_session(&s.user, &s.session).await.unwrap().is_none());
     assert!(store.list_messages(&s, None, 100).await.unwrap().is_empty());
     assert!(store.get_summary(&s).await.unwrap().is_none());
     assert!(store.list_embeddings(&s).await.unwrap().is_empty());
@@ -171,7 +171,7 @@ async fn delete_cascade(backend: &Backend) {
 async fn deleted_stays_deleted(store: &dyn Store) {
     let s = scope();
     store.append(&s, vec![user("secret plans")], None).await.unwrap();
-    let seen = Scope::of(&store.get_session(&s.session).await.unwrap().unwrap());
+    let seen = Scope::of(&store.get_session(&s.user, &s.session).await.unwrap().unwrap());
     store.append(&seen, vec![user("still here")], None).await.unwrap();
     assert!(store.delete_session(&s).await.unwrap());
 
@@ -181,7 +181,7 @@ async fn deleted_stays_deleted(store: &dyn Store) {
     assert!(gone(store.put_summary(&seen, summary.clone()).await));
     let embedding = Embedding { seq: 1, model: "m".into(), vector: vec![1.0] };
     assert!(gone(store.put_embeddings(&seen, vec![embedding.clone()]).await));
-    assert!(store.get_session(&s.session).await.unwrap().is_none(), "nothing re-created the session");
+    assert!(store.get_session(&s.user, &s.session).await.unwrap().is_none(), "nothing re-created the session");
 
     // The id in use again, by a new session: the old incarnation still may not write.
     store.append(&s, vec![message(Role::User, "fresh start", 1_700_000_000_500)], None).await.unwrap();
@@ -191,36 +191,41 @@ async fn deleted_stays_deleted(store: &dyn Store) {
     let kept = store.list_messages(&s, None, 10).await.unwrap();
     assert_eq!(kept.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["fresh start"]);
     assert!(store.get_summary(&s).await.unwrap().is_none() && store.list_embeddings(&s).await.unwrap().is_empty());
-    let current = Scope::of(&store.get_session(&s.session).await.unwrap().unwrap());
+    let current = Scope::of(&store.get_session(&s.user, &s.session).await.unwrap().unwrap());
     assert_eq!(seqs(&store.append(&current, vec![user("next")], None).await.unwrap()), [2]);
 }
 
-/// Another user can neither write to, read, summarise, embed nor delete a user's session.
+/// Session ids are per user: another user's session of the same id is a session of their
+/// own, and nothing one does reaches the other's.
 async fn per_user_isolation(store: &dyn Store) {
     let owner = scope();
-    let intruder = Scope::new(format!("other-{}", uuid::Uuid::new_v4()), owner.session.clone());
+    let other = Scope::new(format!("other-{}", uuid::Uuid::new_v4()), owner.session.clone());
     store.append(&owner, vec![user("secret")], Some("mine".into())).await.unwrap();
     store.put_summary(&owner, Summary { text: "s".into(), through_seq: 1, updated_at_ms: 1 }).await.unwrap();
     store.put_embeddings(&owner, vec![Embedding { seq: 1, model: "m".into(), vector: vec![1.0] }]).await.unwrap();
 
-    let err = store.append(&intruder, vec![user("mine now")], None).await.unwrap_err();
-    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
-    assert!(store.list_messages(&intruder, None, 100).await.unwrap().is_empty());
-    assert!(store.get_summary(&intruder).await.unwrap().is_none());
-    assert!(store.list_embeddings(&intruder).await.unwrap().is_empty());
-    assert!(store.list_sessions(&intruder.user, 100).await.unwrap().is_empty());
-    let summary = Summary { text: "x".into(), through_seq: 1, updated_at_ms: 2 };
-    assert!(matches!(store.put_summary(&intruder, summary).await, Err(Error::Conflict(_))));
-    let embedding = Embedding { seq: 1, model: "m".into(), vector: vec![2.0] };
-    assert!(matches!(store.put_embeddings(&intruder, vec![embedding]).await, Err(Error::Conflict(_))));
-    assert!(!store.delete_session(&intruder).await.unwrap());
+    assert!(store.get_session(&other.user, &other.session).await.unwrap().is_none());
+    assert!(store.list_messages(&other, None, 100).await.unwrap().is_empty());
+    assert!(store.get_summary(&other).await.unwrap().is_none());
+    assert!(store.list_embeddings(&other).await.unwrap().is_empty());
+    assert!(store.list_sessions(&other.user, 100).await.unwrap().is_empty());
+    assert!(!store.delete_session(&other).await.unwrap());
 
-    // The owner's data is untouched; get-session reports the owner so the host can check.
+    let theirs = store.append(&other, vec![user("theirs"), user("too")], Some("theirs".into())).await.unwrap();
+    assert_eq!(seqs(&theirs), [1, 2], "a session of their own");
+    store.put_summary(&other, Summary { text: "x".into(), through_seq: 1, updated_at_ms: 2 }).await.unwrap();
+    store.put_embeddings(&other, vec![Embedding { seq: 1, model: "m".into(), vector: vec![2.0] }]).await.unwrap();
+    let listed = store.list_sessions(&other.user, 100).await.unwrap();
+    assert_eq!((listed.len(), listed[0].id.as_str(), listed[0].title.as_deref()), (1, &*owner.session, Some("theirs")));
+    assert!(store.delete_session(&other).await.unwrap());
+
+    // The owner's data is untouched.
     let messages = store.list_messages(&owner, None, 100).await.unwrap();
     assert_eq!(messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["secret"]);
     assert_eq!(store.get_summary(&owner).await.unwrap().unwrap().text, "s");
     assert_eq!(store.list_embeddings(&owner).await.unwrap()[0].vector, [1.0]);
-    assert_eq!(store.get_session(&owner.session).await.unwrap().unwrap().user, owner.user);
+    let session = store.get_session(&owner.user, &owner.session).await.unwrap().unwrap();
+    assert_eq!((session.id, session.user, session.title.as_deref()), (owner.session.clone(), owner.user, Some("mine")));
 }
 
 /// 8 writers × 25 appends to one session get 200 distinct, consecutive seqs, each writer's
@@ -258,7 +263,7 @@ async fn concurrent_writers(store: Arc<dyn Store>) {
         assert_eq!(mine, sorted);
         assert_eq!(mine.len(), 25);
     }
-    assert_eq!(store.get_session(&s.session).await.unwrap().unwrap().message_count, 200);
+    assert_eq!(store.get_session(&s.user, &s.session).await.unwrap().unwrap().message_count, 200);
 }
 
 /// Unicode of every kind, names, metadata and a 1 MiB message read back byte for byte.
@@ -286,7 +291,7 @@ async fn unicode_and_large(store: &dyn Store) {
     assert_eq!(read[0].metadata.as_ref(), Some(&metadata));
     assert!(read[1].content == large, "the 1 MiB message changed");
     assert_eq!(read[1].metadata, None);
-    assert_eq!(store.get_session(&s.session).await.unwrap().unwrap().title.as_deref(), Some("tïtle 🎉"));
+    assert_eq!(store.get_session(&s.user, &s.session).await.unwrap().unwrap().title.as_deref(), Some("tïtle 🎉"));
 }
 
 /// A user's sessions list most recently active first, with `limit`, and only theirs.
@@ -316,7 +321,17 @@ async fn summaries_and_embeddings(store: &dyn Store) {
     assert_eq!(store.get_summary(&s).await.unwrap(), Some(summary));
     let newer = Summary { text: "all".into(), through_seq: 3, updated_at_ms: 1_700_000_000_002 };
     store.put_summary(&s, newer.clone()).await.unwrap();
+    assert_eq!(store.get_summary(&s).await.unwrap(), Some(newer.clone()));
+    // A summary job that started earlier and finishes later (here or on another host) does
+    // not move the summary backwards; one through the same seq replaces it.
+    let late = Summary { text: "stale".into(), through_seq: 2, updated_at_ms: 1_700_000_000_003 };
+    store.put_summary(&s, late).await.unwrap();
     assert_eq!(store.get_summary(&s).await.unwrap(), Some(newer));
+    let again = Summary { text: "all, again".into(), through_seq: 3, updated_at_ms: 1_700_000_000_004 };
+    store.put_summary(&s, again.clone()).await.unwrap();
+    assert_eq!(store.get_summary(&s).await.unwrap(), Some(again));
+    let missing = Scope::new(&s.user, format!("{}-none", s.session));
+    assert!(store.put_summary(&missing, Summary { text: "x".into(), through_seq: 1, updated_at_ms: 1 }).await.is_err());
 
     let vector = vec![0.1f32, -2.5, 1.0e-30, 3.4e38, f32::MIN_POSITIVE, 1.0 / 3.0];
     let items = vec![
@@ -342,7 +357,7 @@ async fn restart_persistence(backend: &mut Backend) {
         return;
     }
     let store = &*backend.store;
-    let session = store.get_session(&s.session).await.unwrap().expect("the session survived the restart");
+    let session = store.get_session(&s.user, &s.session).await.unwrap().expect("the session survived the restart");
     assert_eq!((session.title.as_deref(), session.message_count), (Some("kept"), 1));
     assert_eq!(store.list_messages(&s, None, 10).await.unwrap()[0].content, "remember me");
     assert_eq!(store.get_summary(&s).await.unwrap().unwrap().text, "k");
@@ -398,6 +413,65 @@ async fn redis_memory_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_memory_conforms() {
     suite(Backend::postgres().await).await;
+}
+
+/// Sessions a memory plugin stored by bare id (before ids were per user) are found by their
+/// owner only, move to the owner's key on the first lookup with all they held, and stay gone
+/// once deleted.
+async fn bare_ids_move_to_their_keys(id: &str, env: Vec<(&'static str, String)>) {
+    use codexcontinue::runtime::memory_types as wit;
+    let registry = databases::plugin_registry(id, env).await;
+    let s = scope();
+    let plugin = registry.route(id).unwrap().primary;
+    let raw = plugin.memory().unwrap();
+    let bare = wit::Scope { user: s.user.clone(), session: s.session.clone() };
+    let old = |content: &str| wit::NewMessage {
+        role: codexcontinue::runtime::types::Role::User,
+        content: content.into(),
+        name: None,
+        metadata: Some(r#"{"k":1}"#.into()),
+        created_at_ms: 1_700_000_000_000,
+    };
+    raw.append(&bare, &[old("from before"), old("and more")], Some("old chat")).await.unwrap().unwrap();
+    let summary = wit::Summary { text: "so far".into(), through_seq: 1, updated_at_ms: 2 };
+    raw.put_summary(&bare, &summary).await.unwrap().unwrap();
+    let embedding = wit::Embedding { seq: 2, model: "m".into(), vector: vec![0.5] };
+    raw.put_embeddings(&bare, &[embedding]).await.unwrap().unwrap();
+
+    let store = PluginStore::new(id, registry.clone());
+    assert!(store.get_session("someone-else", &s.session).await.unwrap().is_none(), "only the owner's");
+    let listed = store.list_sessions(&s.user, 10).await.unwrap();
+    assert_eq!(listed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [s.session.as_str()]);
+    let found = store.get_session(&s.user, &s.session).await.unwrap().expect("found by its owner");
+    assert_eq!((found.id.as_str(), found.title.as_deref(), found.message_count), (&*s.session, Some("old chat"), 2));
+    assert!(raw.get_session(&s.session).await.unwrap().unwrap().is_none(), "moved off the bare id");
+    let messages = store.list_messages(&s, None, 10).await.unwrap();
+    assert_eq!(messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["from before", "and more"]);
+    assert_eq!(messages[0].metadata, Some(json!({ "k": 1 })));
+    assert_eq!(store.get_summary(&s).await.unwrap().unwrap().text, "so far");
+    assert_eq!(store.list_embeddings(&s).await.unwrap()[0].seq, 2);
+    assert_eq!(seqs(&store.append(&Scope::of(&found), vec![user("new")], None).await.unwrap()), [3]);
+
+    // A move cut short leaves the bare copy too: listed once, and deleted with the session.
+    raw.append(&bare, &[old("from before")], Some("old chat")).await.unwrap().unwrap();
+    assert_eq!(store.list_sessions(&s.user, 10).await.unwrap().len(), 1);
+    assert!(store.delete_session(&s).await.unwrap());
+    assert!(raw.get_session(&s.session).await.unwrap().unwrap().is_none());
+    assert!(store.get_session(&s.user, &s.session).await.unwrap().is_none(), "deleted stays deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_sessions_by_bare_id_move_to_their_keys() {
+    let prefix = unique("bare");
+    bare_ids_move_to_their_keys("redis-memory", databases::redis_env(&prefix)).await;
+    databases::redis_cleanup(&prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sessions_by_bare_id_move_to_their_keys() {
+    let schema = unique("bare");
+    bare_ids_move_to_their_keys("postgres-memory", databases::postgres_env(&schema)).await;
+    databases::postgres_cleanup(&schema).await;
 }
 
 /// Two postgres-memory plugins starting on a fresh schema at once migrate it exactly once.

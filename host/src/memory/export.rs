@@ -175,7 +175,7 @@ pub async fn import(store: &dyn Store, input: impl BufRead) -> Result<Counts, Er
                 if let Some(done) = pending.take() {
                     finish(store, done, &mut counts).await?;
                 }
-                let skip = store.get_session(&id).await?.is_some();
+                let skip = store.get_session(&user, &id).await?.is_some();
                 pending = Some(Pending {
                     scope: Scope::new(user, id),
                     title,
@@ -281,10 +281,10 @@ mod tests {
         assert_eq!(messages.len(), 1203);
         assert_eq!(messages[1202].content, "m1202 ünïcode");
         assert_eq!(messages[5].created_at_ms, 1005);
-        assert_eq!(target.get_session("s1").await.unwrap().unwrap().title.as_deref(), Some("first"));
+        assert_eq!(target.get_session("ada", "s1").await.unwrap().unwrap().title.as_deref(), Some("first"));
         assert_eq!(target.get_summary(&scope).await.unwrap().unwrap().through_seq, 1000);
         assert_eq!(target.list_embeddings(&scope).await.unwrap()[0].vector, vec![0.5, 0.25]);
-        assert!(target.get_session("s3").await.unwrap().is_none(), "bob's session is not ada's to export");
+        assert!(target.get_session("ada", "s3").await.unwrap().is_none(), "bob's session is not ada's to export");
 
         let again = import(&target, out.as_slice()).await.unwrap();
         assert_eq!(again.messages, 0);

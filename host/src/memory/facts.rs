@@ -402,16 +402,16 @@ impl FactStore {
         Self { store, indexes, lock: Arc::default(), extracted: Arc::default() }
     }
 
-    /// The last message of `session` the model was asked about; 0 if none yet.
-    pub fn extracted_through(&self, session: &str) -> u64 {
-        self.extracted.lock().unwrap_or_else(|e| e.into_inner()).get(session).copied().unwrap_or(0)
+    /// The last message of the chat the model was asked about; 0 if none yet.
+    pub fn extracted_through(&self, chat: &Scope) -> u64 {
+        self.extracted.lock().unwrap_or_else(|e| e.into_inner()).get(&chat.key()).copied().unwrap_or(0)
     }
 
     /// Asks `model` for the facts in the chat's messages since it was last asked (the newest
     /// [`EXTRACT_MESSAGES`]) and keeps them, sourced to the newest user message read. Returns
     /// the facts session and its last seq if anything was written.
     pub async fn extract(&self, chat: &Scope, model: &dyn Model) -> Result<Option<(Scope, u64)>, String> {
-        let after = self.extracted_through(&chat.session);
+        let after = self.extracted_through(chat);
         let messages = self.store.list_messages(chat, None, EXTRACT_MESSAGES).await.map_err(|e| e.to_string())?;
         let new: Vec<&Message> = messages
             .iter()
@@ -435,7 +435,7 @@ impl FactStore {
         let prompt = format!("Known subjects: {known}\n\nConversation:\n{}", transcript.join("\n"));
         let reply = model.complete(EXTRACT, &prompt).await?;
         let found = parse_extracted(&reply);
-        self.extracted.lock().unwrap_or_else(|e| e.into_inner()).insert(chat.session.clone(), last);
+        self.extracted.lock().unwrap_or_else(|e| e.into_inner()).insert(chat.key(), last);
         if found.is_empty() {
             return Ok(None);
         }
@@ -448,15 +448,14 @@ impl FactStore {
     /// slots: the one of the later generation is whole (written in one append) and kept.
     pub async fn session(&self, user: &str) -> Result<Option<Session>, Error> {
         let [a, b] = slots(user);
-        let owned = |s: Option<Session>| s.filter(|s| s.user == user);
-        let (a, b) = (owned(self.store.get_session(&a).await?), owned(self.store.get_session(&b).await?));
+        let (a, b) = (self.store.get_session(user, &a).await?, self.store.get_session(user, &b).await?);
         Ok(match (a, b) {
             (Some(a), Some(b)) => {
                 let (keep, stale) = match generation(a.title.as_deref()) >= generation(b.title.as_deref()) {
                     true => (a, b),
                     false => (b, a),
                 };
-                self.indexes.forget(&stale.id);
+                self.indexes.forget(&Scope::of(&stale));
                 self.store.delete_session(&Scope::of(&stale)).await?;
                 Some(keep)
             }
@@ -591,12 +590,12 @@ impl FactStore {
                 .filter_map(|e| Some(Embedding { seq: *renumbered.get(&e.seq)?, ..e }))
                 .collect();
             if !vectors.is_empty()
-                && let Some(fresh) = self.store.get_session(&other).await?
+                && let Some(fresh) = self.store.get_session(&session.user, &other).await?
             {
                 self.store.put_embeddings(&Scope::of(&fresh), vectors).await?;
             }
         }
-        self.indexes.forget(&session.id);
+        self.indexes.forget(&Scope::of(&session));
         self.store.delete_session(&Scope::of(&session)).await?;
         Ok(gone.len())
     }

@@ -325,18 +325,38 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
-/// The `limit` vectors most similar to the unit vector `q` (above [`MIN_COSINE`]), best first
-/// (ties: older first), kept in a bounded heap rather than scoring into a list and sorting it.
+/// The `limit` vectors most similar to the unit vector `q`, best first (ties: older first),
+/// kept in a bounded heap rather than scoring into a list and sorting it.
+///
+/// A neighbour must stand out from the rest: score at least [`MIN_COSINE`] and, among enough
+/// vectors to tell, [`STAND_OUT`] standard deviations above their mean score. Every query has
+/// nearest neighbours, also one about something never said; what separates an answer from the
+/// least unrelated message is how far it rises above the background, and that holds across
+/// models whose unrelated texts score 0.1 or 0.7.
 fn nearest<'a>(q: &[f32], vectors: impl Iterator<Item = (&'a u64, &'a Vec<f32>)>, limit: usize) -> Vec<(u64, f32)> {
     let mut best = Best::new(limit);
+    let (mut n, mut sum, mut squares) = (0usize, 0.0f64, 0.0f64);
     for (seq, v) in vectors {
         let score = dot(q, v);
+        (n, sum, squares) = (n + 1, sum + score as f64, squares + (score as f64).powi(2));
         if score >= MIN_COSINE {
             best.offer(*seq, score);
         }
     }
-    best.ranked()
+    let mut ranked = best.ranked();
+    if n >= BACKGROUND {
+        let mean = sum / n as f64;
+        let spread = (squares / n as f64 - mean * mean).max(0.0).sqrt();
+        let floor = (mean + STAND_OUT * spread) as f32;
+        ranked.retain(|(_, score)| *score >= floor);
+    }
+    ranked
 }
+
+/// How many standard deviations above the mean a neighbour must score.
+const STAND_OUT: f64 = 3.0;
+/// Vectors needed before their spread says what stands out.
+const BACKGROUND: usize = 30;
 
 /// A cached index, when it was last used and how many messages it held when last caught up.
 type Cached = (Instant, usize, Arc<tokio::sync::Mutex<SessionIndex>>);
@@ -355,11 +375,12 @@ impl Indexes {
         session: &Session,
     ) -> store::Result<Arc<tokio::sync::Mutex<SessionIndex>>> {
         let scope = &Scope::new(&session.user, &session.id);
+        let key = scope.key();
         let last_seq = session.last_seq;
         let index = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             let entry = cache
-                .entry(scope.session.clone())
+                .entry(key.clone())
                 .or_insert_with(|| (Instant::now(), 0, Arc::new(tokio::sync::Mutex::new(SessionIndex::new()))));
             entry.0 = Instant::now();
             entry.2.clone()
@@ -400,10 +421,10 @@ impl Indexes {
         let held = guard.messages.len() + guard.tool_turns.len();
         drop(guard);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = cache.get_mut(&scope.session) {
+        if let Some(entry) = cache.get_mut(&key) {
             entry.1 = held;
         }
-        evict(&mut cache, &scope.session);
+        evict(&mut cache, &key);
         Ok(index)
     }
 
@@ -414,9 +435,9 @@ impl Indexes {
         (cache.len(), cache.values().map(|(_, n, _)| n).sum())
     }
 
-    /// Forgets the index of `session` (it was deleted).
-    pub fn forget(&self, session: &str) {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(session);
+    /// Forgets the index of the scope's session (it was deleted).
+    pub fn forget(&self, scope: &Scope) {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(&scope.key());
     }
 }
 
@@ -575,32 +596,70 @@ mod tests {
         };
         store.append(&scope, (1..=3).map(new).collect(), None).await.unwrap();
         let indexes = Indexes::default();
-        let session = store.get_session("s").await.unwrap().unwrap();
+        let session = store.get_session("u", "s").await.unwrap().unwrap();
         indexes.get(&store, &session).await.unwrap();
         assert_eq!(indexes.held(), (1, 3));
     }
 
-    /// The bounded heap keeps exactly what scoring everything and sorting would, in order.
-    #[test]
-    fn nearest_matches_a_full_ranking() {
-        let mut state = 0x2545f4914f6cdd1du64;
-        let mut next = move || {
+    /// Random numbers in -1..1, the same on every run.
+    fn noise(seed: u64) -> impl FnMut() -> f32 {
+        let mut state = seed;
+        move || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             (state % 2001) as f32 / 1000.0 - 1.0
-        };
-        let vectors: BTreeMap<u64, Vec<f32>> =
-            (1..=500u64).map(|seq| (seq, unit((0..37).map(|_| next()).collect()))).collect();
+        }
+    }
+
+    /// The bounded heap keeps exactly what scoring everything, cutting at the floor and sorting
+    /// would, in order.
+    #[test]
+    fn nearest_matches_a_full_ranking() {
+        let mut next = noise(0x2545f4914f6cdd1d);
         let q = unit((0..37).map(|_| next()).collect());
+        // 500 unrelated vectors and 20 near the query, nearer the more the seq.
+        let mut vectors: BTreeMap<u64, Vec<f32>> =
+            (1..=500u64).map(|seq| (seq, unit((0..37).map(|_| next()).collect()))).collect();
+        for seq in 501..=520u64 {
+            let spread = (521 - seq) as f32 / 20.0;
+            vectors.insert(seq, unit(q.iter().map(|x| x + spread * next() * 0.3).collect()));
+        }
+        let scores: Vec<(u64, f32)> = vectors.iter().map(|(seq, v)| (*seq, dot(&q, v))).collect();
+        let n = scores.len() as f64;
+        let mean = scores.iter().map(|(_, s)| *s as f64).sum::<f64>() / n;
+        let spread = (scores.iter().map(|(_, s)| (*s as f64 - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let floor = (mean + STAND_OUT * spread) as f32;
         let mut all: Vec<(u64, f32)> =
-            vectors.iter().map(|(seq, v)| (*seq, dot(&q, v))).filter(|(_, s)| *s >= MIN_COSINE).collect();
+            scores.into_iter().filter(|(_, s)| *s >= MIN_COSINE && *s >= floor - 1e-6).collect();
         all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        assert!(all.len() >= 10, "{}", all.len());
         for limit in [1, 4, 10, 1000] {
             let expected: Vec<(u64, f32)> = all.iter().copied().take(limit).collect();
             assert_eq!(nearest(&q, vectors.iter(), limit), expected, "limit {limit}");
         }
         let naive: f32 = q.iter().zip(&vectors[&1]).map(|(a, b)| a * b).sum();
         assert!((dot(&q, &vectors[&1]) - naive).abs() < 1e-5);
+    }
+
+    /// Among many messages, a neighbour that scores like the rest is not one: a query about
+    /// something never said finds nothing, while the message it rewords still stands out.
+    #[test]
+    fn neighbours_must_stand_out_from_the_rest() {
+        let mut next = noise(0x9e3779b97f4a7c15);
+        let dims = 64;
+        let mut random = || unit((0..dims).map(|_| next() + 0.6).collect::<Vec<f32>>());
+        // Texts of one domain share a direction: every pair scores well above zero.
+        let vectors: BTreeMap<u64, Vec<f32>> = (1..=200u64).map(|seq| (seq, random())).collect();
+        let asked = vectors[&77].iter().zip(random()).map(|(a, b)| a + 0.15 * b).collect::<Vec<f32>>();
+        let found = nearest(&unit(asked), vectors.iter(), 4);
+        assert_eq!(found.first().map(|(seq, _)| *seq), Some(77), "{found:?}");
+        let never_said = random();
+        let typical = dot(&never_said, &vectors[&1]);
+        assert!(typical > MIN_COSINE, "the background scores {typical}, above the absolute floor");
+        assert_eq!(nearest(&never_said, vectors.iter(), 4), Vec::new());
+        // Too few messages to tell the background: the absolute floor alone decides.
+        let few: BTreeMap<u64, Vec<f32>> = vectors.into_iter().take(BACKGROUND - 1).collect();
+        assert_eq!(nearest(&never_said, few.iter(), 4).len(), 4);
     }
 }

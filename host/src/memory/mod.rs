@@ -210,23 +210,19 @@ impl Memory {
 
     /// The chat session, if it exists and belongs to `user` (a workspace is not a chat).
     pub async fn session(&self, user: &str, id: &str) -> Result<Session, Error> {
-        match self.store.get_session(id).await? {
-            Some(session) if session.user == user && !hidden(id) => Ok(session),
+        match self.store.get_session(user, id).await? {
+            Some(session) if !hidden(id) => Ok(session),
             _ => Err(Error::SessionNotFound(id.to_string())),
         }
     }
 
-    /// For a session id the client chose: the session if it already exists for `user`.
-    /// Another user's session is reported as not found, never shared.
+    /// For a session id the client chose: the session if it already exists for `user`. Ids
+    /// are per user, so another user's session of that id is neither shared nor in the way.
     pub async fn claim(&self, user: &str, id: &str) -> Result<Option<Session>, Error> {
         if hidden(id) {
             return Err(Error::SessionNotFound(id.to_string()));
         }
-        match self.store.get_session(id).await? {
-            Some(session) if session.user == user => Ok(Some(session)),
-            Some(_) => Err(Error::SessionNotFound(id.to_string())),
-            None => Ok(None),
-        }
+        Ok(self.store.get_session(user, id).await?)
     }
 
     /// The user's chats, most recently active first (workspaces are not chats).
@@ -247,13 +243,13 @@ impl Memory {
         let summary = self.store.get_summary(scope).await?;
         let embeddings = self.store.list_embeddings(scope).await?;
         let embedding_model = embeddings.last().map(|e| e.model.clone());
-        let updating = self.busy(&scope.session);
+        let updating = self.busy(scope);
         Ok(Details { summary, embedded: embeddings.len(), embedding_model, updating })
     }
 
     /// Deletes the session and everything derived from it.
     pub async fn delete(&self, scope: &Scope) -> Result<(), Error> {
-        self.indexes.forget(&scope.session);
+        self.indexes.forget(scope);
         match self.store.delete_session(scope).await? {
             true => Ok(()),
             false => Err(Error::SessionNotFound(scope.session.clone())),
@@ -271,7 +267,7 @@ impl Memory {
         };
         let room = request.budget.saturating_sub(fixed);
         let session = match request.existing {
-            true => self.store.get_session(&request.scope.session).await?.filter(|s| s.user == request.scope.user),
+            true => self.store.get_session(&request.scope.user, &request.scope.session).await?,
             false => None,
         };
         let last_seq = session.as_ref().map_or(0, |s| s.last_seq);
@@ -359,7 +355,7 @@ impl Memory {
             ));
         }
         if let Some(ws) = workspace
-            && let Some(session) = self.store.get_session(&ws.session).await?.filter(|s| s.user == ws.user)
+            && let Some(session) = self.store.get_session(&ws.user, &ws.session).await?
         {
             sources.push((session, u64::MAX, Origin::Own));
         }
@@ -473,7 +469,7 @@ impl Memory {
     /// Starts the background work a new append calls for.
     async fn after_append(&self, scope: &Scope, last_seq: u64, model: Arc<dyn Model>) -> Result<(), Error> {
         let store = self.store.clone();
-        let Some(session) = self.store.get_session(&scope.session).await?.filter(|s| s.user == scope.user) else {
+        let Some(session) = self.store.get_session(&scope.user, &scope.session).await? else {
             return Ok(());
         };
         let index = self.indexes.get(self.store.as_ref(), &session).await?;
@@ -482,7 +478,7 @@ impl Memory {
         let scope = &Scope::of(&session);
         if self.config.embeddings {
             let (job_scope, job_model) = (scope.clone(), model.clone());
-            self.background.request(format!("embed:{}", scope.session), move || {
+            self.background.request(format!("embed:{}", scope.key()), move || {
                 let (store, scope, index, model) = (store.clone(), job_scope.clone(), index.clone(), job_model.clone());
                 async move {
                     if let Err(e) = embed_new(store.as_ref(), &scope, &index, model.as_ref()).await {
@@ -494,12 +490,12 @@ impl Memory {
         if self.config.facts
             && self.config.facts_from_model
             && !hidden(&scope.session)
-            && last_seq.saturating_sub(self.facts.extracted_through(&scope.session)) >= facts::EXTRACT_EVERY
+            && last_seq.saturating_sub(self.facts.extracted_through(scope)) >= facts::EXTRACT_EVERY
         {
             let (facts, indexes, job_scope, job_model) =
                 (self.facts.clone(), self.indexes.clone(), scope.clone(), model.clone());
             let (store, embeddings) = (self.store.clone(), self.config.embeddings);
-            self.background.request(format!("extract:{}", scope.session), move || {
+            self.background.request(format!("extract:{}", scope.key()), move || {
                 let (facts, store, indexes) = (facts.clone(), store.clone(), indexes.clone());
                 let (scope, model) = (job_scope.clone(), job_model.clone());
                 async move {
@@ -523,7 +519,7 @@ impl Memory {
         if last_seq.saturating_sub(done) > window {
             // Keep the newest half-window verbatim; everything before it goes into the summary.
             let (store, job_scope) = (self.store.clone(), scope.clone());
-            self.background.request(format!("summary:{}", scope.session), move || {
+            self.background.request(format!("summary:{}", scope.key()), move || {
                 let (store, scope, model) = (store.clone(), job_scope.clone(), model.clone());
                 async move {
                     if let Err(e) = summary::summarize(store.as_ref(), model.as_ref(), &scope, window / 2).await {
@@ -535,9 +531,10 @@ impl Memory {
         Ok(())
     }
 
-    /// Whether background work for `session` is still running (tests and shutdown use it).
-    pub fn busy(&self, session: &str) -> bool {
-        ["embed", "summary", "extract"].iter().any(|job| self.background.is_busy(&format!("{job}:{session}")))
+    /// Whether background work for the scope's session is still running.
+    pub fn busy(&self, scope: &Scope) -> bool {
+        let key = scope.key();
+        ["embed", "summary", "extract"].iter().any(|job| self.background.is_busy(&format!("{job}:{key}")))
     }
 
     /// Attaches a text file to a workspace: chunked, stored and indexed for recall. A new
@@ -575,7 +572,7 @@ impl Memory {
     /// The files of a workspace, latest upload of each name.
     pub async fn files(&self, user: &str, workspace: &str) -> Result<Vec<WorkspaceFile>, Error> {
         let scope = Scope::new(user, workspace::session_id(user, workspace));
-        if self.store.get_session(&scope.session).await?.filter(|s| s.user == user).is_none() {
+        if self.store.get_session(user, &scope.session).await?.is_none() {
             return Err(Error::SessionNotFound(workspace.to_string()));
         }
         // Newest first: the first upload seen of each file is its latest.
@@ -648,8 +645,8 @@ async fn embed_query(model: &dyn Model, text: &str) -> Option<(String, Vec<f32>)
 
 /// Embeds what is new in `scope`'s session (as it is now), in the background's stead.
 async fn embed_session(store: &dyn Store, indexes: &Indexes, scope: &Scope, model: &dyn Model) -> Result<(), String> {
-    let session = store.get_session(&scope.session).await.map_err(|e| e.to_string())?;
-    let Some(session) = session.filter(|s| s.user == scope.user) else { return Ok(()) };
+    let session = store.get_session(&scope.user, &scope.session).await.map_err(|e| e.to_string())?;
+    let Some(session) = session else { return Ok(()) };
     let index = indexes.get(store, &session).await.map_err(|e| e.to_string())?;
     embed_new(store, &Scope::of(&session), &index, model).await
 }
@@ -923,7 +920,7 @@ mod tests {
         let texts: Vec<(&str, &str)> = texts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         turns(&memory, &scope, &texts).await;
         for _ in 0..100 {
-            if !memory.busy("s") {
+            if !memory.busy(&scope) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -978,12 +975,12 @@ mod tests {
 
         model.go.add_permits(100);
         for _ in 0..1000 {
-            if !memory.busy("s") {
+            if !memory.busy(&scope) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert!(!memory.busy("s"), "the summary job ended");
+        assert!(!memory.busy(&scope), "the summary job ended");
         assert_eq!(memory.details(&scope).await.unwrap().summary, None, "no summary of the deleted messages");
         let kept = memory.history(&scope, None, 100).await.unwrap();
         assert_eq!(kept.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["a fresh start", "ok"]);
@@ -1016,7 +1013,7 @@ mod tests {
         memory.remember("u", found("The cat is named Biscuit."), None, None).await.unwrap();
         assert!(memory.delete_fact("u", "deploy-day").await.unwrap());
         let [a, b] = facts::slots("u");
-        assert!(memory.store.get_session(&a).await.unwrap().is_none());
+        assert!(memory.store.get_session("u", &a).await.unwrap().is_none());
         // What a crash between writing slot b and deleting slot a would have left: an older
         // generation beside the newer one.
         let stale = NewMessage {
@@ -1029,8 +1026,8 @@ mod tests {
         memory.store.append(&Scope::new("u", &a), vec![stale], Some(facts::title(0))).await.unwrap();
         let listed: Vec<String> = memory.facts("u").await.unwrap().into_iter().map(|f| f.id).collect();
         assert_eq!(listed, ["cat"]);
-        assert!(memory.store.get_session(&a).await.unwrap().is_none(), "the leftover is gone");
-        assert!(memory.store.get_session(&b).await.unwrap().is_some());
+        assert!(memory.store.get_session("u", &a).await.unwrap().is_none(), "the leftover is gone");
+        assert!(memory.store.get_session("u", &b).await.unwrap().is_some());
         assert!(memory.sessions("u", 10).await.unwrap().is_empty(), "facts are not chats");
     }
 
@@ -1043,12 +1040,12 @@ mod tests {
         keep("The cat is named Biscuit.").await;
         keep("The deploy day is Tuesday.").await;
         let [a, b] = facts::slots("u");
-        let first = memory.store.get_session(&a).await.unwrap().unwrap().created_at_ms;
+        let first = memory.store.get_session("u", &a).await.unwrap().unwrap().created_at_ms;
         assert!(memory.delete_fact("u", "deploy-day").await.unwrap());
-        assert!(memory.store.get_session(&b).await.unwrap().is_some());
+        assert!(memory.store.get_session("u", &b).await.unwrap().is_some());
         keep("The office is in Lisbon.").await;
         assert!(memory.delete_fact("u", "office").await.unwrap());
-        let again = memory.store.get_session(&a).await.unwrap().expect("back in slot a");
+        let again = memory.store.get_session("u", &a).await.unwrap().expect("back in slot a");
         assert_ne!(again.created_at_ms, first);
         let listed: Vec<String> = memory.facts("u").await.unwrap().into_iter().map(|f| f.statement).collect();
         assert_eq!(listed, ["The cat is named Biscuit."]);
@@ -1092,7 +1089,7 @@ mod tests {
             let turn = Turn { input: vec![Input::user(text)], reply: "ok".into(), metadata: json!({}) };
             memory.record(&scope, turn, Some(model.clone())).await.unwrap();
             for _ in 0..1000 {
-                if !memory.busy("s") {
+                if !memory.busy(&scope) {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;

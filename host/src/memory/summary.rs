@@ -21,7 +21,8 @@ pub async fn summarize(store: &dyn Store, model: &dyn Model, scope: &Scope, keep
     let mut summary = store.get_summary(scope).await.map_err(|e| e.to_string())?;
     loop {
         let done = summary.as_ref().map_or(0, |s| s.through_seq);
-        let last = store.get_session(&scope.session).await.map_err(|e| e.to_string())?.map_or(0, |s| s.last_seq);
+        let last =
+            store.get_session(&scope.user, &scope.session).await.map_err(|e| e.to_string())?.map_or(0, |s| s.last_seq);
         let through = last.saturating_sub(keep);
         if done >= through {
             return Ok(());

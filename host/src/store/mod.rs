@@ -2,7 +2,8 @@
 //! and `memory` (sled in a temporary file, nothing kept) are built in; memory plugins
 //! (`redis-memory`, `postgres-memory`) come in through [`PluginStore`], with the same trait.
 //!
-//! Every call names the user; a store never lets one user's call reach another user's session.
+//! Every call names the user, and session ids are the user's own: two users' sessions named
+//! `notes` are two sessions, and no call of one user reaches (or learns of) the other's.
 
 mod group_commit;
 mod plugin;
@@ -100,6 +101,11 @@ impl Scope {
         Self { user: session.user.clone(), session: session.id.clone(), incarnation: Some(session.created_at_ms) }
     }
 
+    /// A name for the user's session that no other user's session shares, for caches and jobs.
+    pub fn key(&self) -> String {
+        format!("{}\0{}", self.user, self.session)
+    }
+
     /// Refuses a write into `found` (the stored session, if any) that this scope must not make:
     /// another user's session, or not the incarnation the caller saw.
     pub fn check(&self, found: Option<&Session>) -> Result<()> {
@@ -146,26 +152,27 @@ pub trait Store: Send + Sync + 'static {
     /// A short name for `/status` (`sled`, `memory`, a plugin id).
     fn name(&self) -> &str;
 
-    /// A session by id, whoever owns it; callers check ownership.
-    async fn get_session(&self, session: &str) -> Result<Option<Session>>;
+    /// The user's session `session`.
+    async fn get_session(&self, user: &str, session: &str) -> Result<Option<Session>>;
 
     /// The user's sessions, most recently active first.
     async fn list_sessions(&self, user: &str, limit: usize) -> Result<Vec<Session>>;
 
     /// Appends `messages` atomically and in order, creating the session for `scope.user` (with
-    /// `title`) if it does not exist. Fails with [`Error::Conflict`] if another user owns it and
-    /// with [`Error::Gone`] if the scope names an incarnation that no longer exists
-    /// ([`Scope::check`]); nothing is written then.
+    /// `title`) if it does not exist. Fails with [`Error::Gone`] if the scope names an
+    /// incarnation that no longer exists ([`Scope::check`]); nothing is written then.
     async fn append(&self, scope: &Scope, messages: Vec<NewMessage>, title: Option<String>) -> Result<Vec<Message>>;
 
     /// Up to `limit` messages with `seq < before` (or the newest), oldest first. Empty if the
-    /// session does not exist or belongs to another user.
+    /// session does not exist.
     async fn list_messages(&self, scope: &Scope, before: Option<u64>, limit: usize) -> Result<Vec<Message>>;
 
     /// Removes the session with its messages, summary and embeddings; false if there was none.
     async fn delete_session(&self, scope: &Scope) -> Result<bool>;
 
-    /// Sets the session's summary; refused like `append` for a session that is gone.
+    /// Sets the session's summary, unless the stored one reaches further (a larger
+    /// `through_seq`): then nothing is written, so hosts summarising at once never move it
+    /// backwards. Refused like `append` for a session that is gone.
     async fn put_summary(&self, scope: &Scope, summary: Summary) -> Result<()>;
 
     async fn get_summary(&self, scope: &Scope) -> Result<Option<Summary>>;

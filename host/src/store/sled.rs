@@ -5,12 +5,17 @@
 //! has seen survives a crash or `kill -9` of the server; concurrent writes share flushes
 //! (`group_commit.rs`). The temporary mode skips the flush.
 //!
-//! Layout, one tree each: `sessions` (id -> session), `recent` (user \0 inverted `updated_at_ms`
-//! as big-endian u64, id -> (), so a user's sessions list newest first without reading the
-//! others), `messages` and `embeddings` (id \0 seq as big-endian u64 -> JSON, so keys sort by
-//! seq), `summaries` (id -> JSON). Stores from before `recent` had `by_user` (user \0 id); it is
-//! replaced on open.
+//! Layout, one tree each, every key starting with the session's key (user \0 id: ids are per
+//! user): `user_sessions` (key -> session), `recent` (user \0 inverted `updated_at_ms` as
+//! big-endian u64, id -> (), so a user's sessions list newest first without reading the others),
+//! `user_messages` and `user_embeddings` (key \0 seq as big-endian u64 -> JSON, so keys sort by
+//! seq), `user_summaries` (key -> JSON).
+//!
+//! Older stores are migrated on open: before per-user ids the trees were `sessions`,
+//! `messages`, `summaries` and `embeddings`, keyed by id alone; before `recent` there was
+//! `by_user` (user \0 id).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use async_trait::async_trait;
@@ -88,8 +93,9 @@ impl SledStore {
     }
 
     fn with_db(db: sled::Db, durable: bool, name: &'static str) -> Result<Self> {
+        migrate_to_user_keys(&db)?;
         let tree = |n: &str| db.open_tree(n).map_err(unavailable);
-        let (sessions, recent) = (tree("sessions")?, tree("recent")?);
+        let (sessions, recent) = (tree(SESSIONS)?, tree("recent")?);
         if recent.is_empty() && !sessions.is_empty() {
             // One atomic batch: a crash part-way leaves `recent` empty, and it is rebuilt again.
             let mut batch = sled::Batch::default();
@@ -99,15 +105,15 @@ impl SledStore {
             recent.apply_batch(batch).map_err(unavailable)?;
             db.flush().map_err(unavailable)?;
         }
-        if db.tree_names().iter().any(|name| name.as_ref() == b"by_user") {
+        if has_tree(&db, "by_user") {
             db.drop_tree("by_user").map_err(unavailable)?;
         }
         Ok(Self {
             sessions,
             recent,
-            messages: tree("messages")?,
-            summaries: tree("summaries")?,
-            embeddings: tree("embeddings")?,
+            messages: tree(MESSAGES)?,
+            summaries: tree(SUMMARIES)?,
+            embeddings: tree(EMBEDDINGS)?,
             commit: if durable { Some(GroupCommit::start(db)?) } else { None },
             name,
         })
@@ -155,20 +161,69 @@ impl SledStore {
         }
     }
 
-    /// The session if it exists and belongs to `scope.user`.
+    /// The scope's session, if it exists.
     fn owned_session(&self, scope: &Scope) -> Result<Option<Session>> {
-        check_key(&scope.session)?;
-        let session: Option<Session> =
-            self.sessions.get(&scope.session).map_err(unavailable)?.map(|b| decode(&b)).transpose()?;
-        Ok(session.filter(|s| s.user == scope.user))
+        let key = session_key(&scope.user, &scope.session)?;
+        self.sessions.get(key).map_err(unavailable)?.map(|b| decode(&b)).transpose()
     }
+}
+
+const SESSIONS: &str = "user_sessions";
+const MESSAGES: &str = "user_messages";
+const SUMMARIES: &str = "user_summaries";
+const EMBEDDINGS: &str = "user_embeddings";
+
+fn has_tree(db: &sled::Db, name: &str) -> bool {
+    db.tree_names().iter().any(|n| n.as_ref() == name.as_bytes())
+}
+
+/// Moves a store from before per-user session ids (trees keyed by id alone) to keys that start
+/// with the owner. Idempotent: the old `sessions` tree goes last, so a crash part-way runs the
+/// move again on the next open, rewriting the same keys.
+fn migrate_to_user_keys(db: &sled::Db) -> Result<()> {
+    if !has_tree(db, "sessions") {
+        return Ok(());
+    }
+    let tree = |n: &str| db.open_tree(n).map_err(unavailable);
+    let old_sessions = tree("sessions")?;
+    let mut owners: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    for entry in old_sessions.iter() {
+        let (id, value) = entry.map_err(unavailable)?;
+        owners.insert(id.to_vec(), decode::<Session>(&value)?.user.into_bytes());
+    }
+    let owned = |id: &[u8]| owners.get(id).map(|user| [user.as_slice(), b"\0", id].concat());
+    for (old, new, per_seq) in [
+        ("messages", MESSAGES, true),
+        ("embeddings", EMBEDDINGS, true),
+        ("summaries", SUMMARIES, false),
+        ("sessions", SESSIONS, false),
+    ] {
+        let (old_tree, new_tree) = (tree(old)?, tree(new)?);
+        let mut batch = sled::Batch::default();
+        for entry in old_tree.iter() {
+            let (key, value) = entry.map_err(unavailable)?;
+            // Per-seq keys are id \0 seq (8 bytes); a record of no session is left behind.
+            let (id, rest) = if per_seq { key.split_at(key.len().saturating_sub(9)) } else { (&key[..], &[][..]) };
+            if let Some(prefix) = owned(id) {
+                batch.insert([prefix.as_slice(), rest].concat(), value);
+            }
+        }
+        new_tree.apply_batch(batch).map_err(unavailable)?;
+    }
+    db.flush().map_err(unavailable)?;
+    for old in ["messages", "embeddings", "summaries", "sessions"] {
+        db.drop_tree(old).map_err(unavailable)?;
+    }
+    db.flush().map_err(unavailable)?;
+    Ok(())
 }
 
 /// Inside a transaction: the scope's session exists, is the user's and is the incarnation the
 /// scope saw.
 fn live(sessions: &TransactionalTree, scope: &Scope) -> Result<(), ConflictableTransactionError<Error>> {
     let abort = ConflictableTransactionError::Abort;
-    let found = sessions.get(&scope.session)?.map(|b| decode::<Session>(&b)).transpose().map_err(abort)?;
+    let key = session_key(&scope.user, &scope.session).map_err(abort)?;
+    let found = sessions.get(key)?.map(|b| decode::<Session>(&b)).transpose().map_err(abort)?;
     match found {
         None if scope.incarnation.is_none() => {
             Err(abort(Error::Conflict(format!("no session {} for this user", scope.session))))
@@ -197,12 +252,16 @@ fn check_key(part: &str) -> Result<()> {
     Ok(())
 }
 
-fn seq_key(session: &str, seq: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(session.len() + 9);
-    key.extend_from_slice(session.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&seq.to_be_bytes());
-    key
+/// A session's key: its user and id, which may not hold a NUL.
+fn session_key(user: &str, session: &str) -> Result<Vec<u8>> {
+    check_key(user)?;
+    check_key(session)?;
+    Ok([user.as_bytes(), b"\0", session.as_bytes()].concat())
+}
+
+/// The key of one of a session's messages or embeddings.
+fn seq_key(session_key: &[u8], seq: u64) -> Vec<u8> {
+    [session_key, b"\0", &seq.to_be_bytes()].concat()
 }
 
 /// The session's place in its user's `recent` listing, which changes with every append.
@@ -223,9 +282,8 @@ impl Store for SledStore {
         self.name
     }
 
-    async fn get_session(&self, session: &str) -> Result<Option<Session>> {
-        check_key(session)?;
-        self.sessions.get(session).map_err(unavailable)?.map(|b| decode(&b)).transpose()
+    async fn get_session(&self, user: &str, session: &str) -> Result<Option<Session>> {
+        self.sessions.get(session_key(user, session)?).map_err(unavailable)?.map(|b| decode(&b)).transpose()
     }
 
     async fn list_sessions(&self, user: &str, limit: usize) -> Result<Vec<Session>> {
@@ -242,9 +300,8 @@ impl Store for SledStore {
             if sessions.len() >= limit && sessions.last().is_none_or(|s| s.updated_at_ms != updated_at_ms) {
                 break;
             }
-            let id = std::str::from_utf8(id).map_err(|e| Error::Invalid(e.to_string()))?;
             // A session deleted or written since the key was read is skipped or read as it is.
-            if let Some(bytes) = self.sessions.get(id).map_err(unavailable)? {
+            if let Some(bytes) = self.sessions.get([prefix.as_slice(), id].concat()).map_err(unavailable)? {
                 sessions.push(decode::<Session>(&bytes)?);
             }
         }
@@ -254,12 +311,11 @@ impl Store for SledStore {
     }
 
     async fn append(&self, scope: &Scope, messages: Vec<NewMessage>, title: Option<String>) -> Result<Vec<Message>> {
-        check_key(&scope.user)?;
-        check_key(&scope.session)?;
+        let key = session_key(&scope.user, &scope.session)?;
         let stored =
             flatten((&self.sessions, &self.recent, &self.messages).transaction(|(sessions, recent, tx_messages)| {
                 let abort = ConflictableTransactionError::Abort;
-                let found = sessions.get(&scope.session)?.map(|b| decode::<Session>(&b)).transpose().map_err(abort)?;
+                let found = sessions.get(&key)?.map(|b| decode::<Session>(&b)).transpose().map_err(abort)?;
                 scope.check(found.as_ref()).map_err(abort)?;
                 let mut session = match found {
                     Some(session) => {
@@ -287,12 +343,12 @@ impl Store for SledStore {
                         metadata: m.metadata.clone(),
                         created_at_ms: m.created_at_ms,
                     };
-                    tx_messages.insert(seq_key(&scope.session, message.seq), encode(&message).map_err(abort)?)?;
+                    tx_messages.insert(seq_key(&key, message.seq), encode(&message).map_err(abort)?)?;
                     session.updated_at_ms = session.updated_at_ms.max(m.created_at_ms);
                     stored.push(message);
                 }
                 session.message_count += messages.len() as u64;
-                sessions.insert(scope.session.as_bytes(), encode(&session).map_err(abort)?)?;
+                sessions.insert(key.as_slice(), encode(&session).map_err(abort)?)?;
                 recent.insert(recent_key(&session), &[])?;
                 Ok(stored)
             }))?;
@@ -304,8 +360,8 @@ impl Store for SledStore {
         if self.owned_session(scope)?.is_none() || limit == 0 {
             return Ok(Vec::new());
         }
-        let start = seq_key(&scope.session, 1);
-        let end = seq_key(&scope.session, before.unwrap_or(u64::MAX));
+        let key = session_key(&scope.user, &scope.session)?;
+        let (start, end) = (seq_key(&key, 1), seq_key(&key, before.unwrap_or(u64::MAX)));
         let mut page = self
             .messages
             .range(start..end)
@@ -322,22 +378,20 @@ impl Store for SledStore {
         if self.owned_session(scope)?.is_none() {
             return Ok(false);
         }
+        let key = session_key(&scope.user, &scope.session)?;
         // One transaction: the session, its listing entry, and every key it could have used
         // (read inside it, so an append that ran meanwhile is covered too).
         flatten((&self.sessions, &self.recent, &self.messages, &self.summaries, &self.embeddings).transaction(
             |(sessions, recent, messages, summaries, embeddings)| {
                 let abort = ConflictableTransactionError::Abort;
-                let Some(bytes) = sessions.get(scope.session.as_bytes())? else { return Ok(()) };
+                let Some(bytes) = sessions.get(&key)? else { return Ok(()) };
                 let session = decode::<Session>(&bytes).map_err(abort)?;
-                if session.user != scope.user {
-                    return Ok(());
-                }
-                sessions.remove(scope.session.as_bytes())?;
+                sessions.remove(key.as_slice())?;
                 recent.remove(recent_key(&session))?;
-                summaries.remove(scope.session.as_bytes())?;
+                summaries.remove(key.as_slice())?;
                 for seq in 1..=session.last_seq {
-                    messages.remove(seq_key(&scope.session, seq))?;
-                    embeddings.remove(seq_key(&scope.session, seq))?;
+                    messages.remove(seq_key(&key, seq))?;
+                    embeddings.remove(seq_key(&key, seq))?;
                 }
                 Ok(())
             },
@@ -347,12 +401,16 @@ impl Store for SledStore {
     }
 
     async fn put_summary(&self, scope: &Scope, summary: Summary) -> Result<()> {
-        check_key(&scope.session)?;
-        let summary = encode(&summary)?;
+        let key = session_key(&scope.user, &scope.session)?;
+        let (through_seq, summary) = (summary.through_seq, encode(&summary)?);
+        let abort = ConflictableTransactionError::Abort;
         // Checked and written in one transaction, so a delete comes wholly before or after.
         flatten((&self.sessions, &self.summaries).transaction(|(sessions, summaries)| {
             live(sessions, scope)?;
-            summaries.insert(scope.session.as_bytes(), summary.as_slice())?;
+            let stored = summaries.get(&key)?.map(|b| decode::<Summary>(&b)).transpose().map_err(abort)?;
+            if stored.is_none_or(|s| s.through_seq <= through_seq) {
+                summaries.insert(key.as_slice(), summary.as_slice())?;
+            }
             Ok(())
         }))?;
         self.flush().await
@@ -362,13 +420,17 @@ impl Store for SledStore {
         if self.owned_session(scope)?.is_none() {
             return Ok(None);
         }
-        self.summaries.get(scope.session.as_bytes()).map_err(unavailable)?.map(|b| decode(&b)).transpose()
+        self.summaries
+            .get(session_key(&scope.user, &scope.session)?)
+            .map_err(unavailable)?
+            .map(|b| decode(&b))
+            .transpose()
     }
 
     async fn put_embeddings(&self, scope: &Scope, items: Vec<Embedding>) -> Result<()> {
-        check_key(&scope.session)?;
+        let key = session_key(&scope.user, &scope.session)?;
         let items: Vec<(Vec<u8>, Vec<u8>)> =
-            items.iter().map(|item| Ok((seq_key(&scope.session, item.seq), encode(item)?))).collect::<Result<_>>()?;
+            items.iter().map(|item| Ok((seq_key(&key, item.seq), encode(item)?))).collect::<Result<_>>()?;
         flatten((&self.sessions, &self.embeddings).transaction(|(sessions, embeddings)| {
             live(sessions, scope)?;
             for (key, value) in &items {
@@ -383,7 +445,7 @@ impl Store for SledStore {
         if self.owned_session(scope)?.is_none() {
             return Ok(Vec::new());
         }
-        let prefix = [scope.session.as_bytes(), b"\0"].concat();
+        let prefix = [session_key(&scope.user, &scope.session)?.as_slice(), b"\0"].concat();
         self.embeddings.scan_prefix(prefix).values().map(|v| decode(&v.map_err(unavailable)?)).collect()
     }
 }
@@ -414,20 +476,39 @@ mod tests {
         }
     }
 
-    /// A store written before the `recent` listing opens with its sessions listed, newest first
-    /// and ties by id descending, and without the old `by_user` tree.
+    /// A store from before the `recent` listing and per-user ids (trees keyed by id alone)
+    /// opens with its sessions listed, newest first and ties by id descending, their messages,
+    /// summaries and embeddings moved to the owner's keys, and without the old trees.
     #[tokio::test]
-    async fn stores_from_before_the_recent_listing_are_migrated() {
+    async fn stores_from_before_the_recent_listing_and_user_keys_are_migrated() {
         let dir = tempfile::tempdir().unwrap();
         {
             let db = sled::Config::new().path(dir.path()).open().unwrap();
-            let (sessions, by_user) = (db.open_tree("sessions").unwrap(), db.open_tree("by_user").unwrap());
+            let tree = |name: &str| db.open_tree(name).unwrap();
+            let (sessions, by_user, messages) = (tree("sessions"), tree("by_user"), tree("messages"));
+            let (summaries, embeddings) = (tree("summaries"), tree("embeddings"));
             for s in
                 [session("a", "ada", 10), session("b", "ada", 30), session("c", "ada", 30), session("d", "bob", 20)]
             {
                 sessions.insert(s.id.as_bytes(), encode(&s).unwrap()).unwrap();
                 by_user.insert([s.user.as_bytes(), b"\0", s.id.as_bytes()].concat(), &[]).unwrap();
             }
+            let old_seq_key = |id: &str, seq: u64| [id.as_bytes(), b"\0", &seq.to_be_bytes()].concat();
+            let message = |seq, content: &str| Message {
+                seq,
+                role: crate::store::Role::User,
+                content: content.into(),
+                name: None,
+                metadata: None,
+                created_at_ms: 5,
+            };
+            for (seq, content) in [(1, "first"), (2, "second")] {
+                messages.insert(old_seq_key("a", seq), encode(&message(seq, content)).unwrap()).unwrap();
+            }
+            let embedding = Embedding { seq: 2, model: "m".into(), vector: vec![1.0] };
+            embeddings.insert(old_seq_key("a", 2), encode(&embedding).unwrap()).unwrap();
+            let summary = Summary { text: "so far".into(), through_seq: 1, updated_at_ms: 6 };
+            summaries.insert(b"a", encode(&summary).unwrap()).unwrap();
             db.flush().unwrap();
         }
         let store = SledStore::open(dir.path()).unwrap();
@@ -435,6 +516,12 @@ mod tests {
         assert_eq!(ids(store.list_sessions("ada", 10).await.unwrap()), ["c", "b", "a"]);
         assert_eq!(ids(store.list_sessions("ada", 1).await.unwrap()), ["c"], "ties read on, then cut");
         assert_eq!(ids(store.list_sessions("bob", 10).await.unwrap()), ["d"]);
+        let ada = Scope::new("ada", "a");
+        let contents = store.list_messages(&ada, None, 10).await.unwrap().into_iter().map(|m| m.content);
+        assert_eq!(contents.collect::<Vec<_>>(), ["first", "second"]);
+        assert_eq!(store.get_summary(&ada).await.unwrap().unwrap().text, "so far");
+        assert_eq!(store.list_embeddings(&ada).await.unwrap().len(), 1);
+        assert!(store.get_session("bob", "a").await.unwrap().is_none(), "ids are per user");
         drop(store);
         // sled's threads let go of the directory's lock shortly after the last handle.
         let reopen = || sled::Config::new().path(dir.path()).open();
@@ -446,6 +533,8 @@ mod tests {
                 Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
             }
         };
-        assert!(!db.tree_names().iter().any(|n| n.as_ref() == b"by_user"), "the old listing is gone");
+        for old in ["by_user", "sessions", "messages", "summaries", "embeddings"] {
+            assert!(!has_tree(&db, old), "{old} is gone");
+        }
     }
 }

@@ -217,7 +217,8 @@ impl MemoryStore for PostgresMemory {
             "INSERT INTO {s}.summaries (session_id, text, through_seq, updated_at_ms)
              SELECT id, $3::text, $4::int8, $5::int8 FROM {s}.sessions WHERE id = $1 AND user_id = $2
              ON CONFLICT (session_id) DO UPDATE
-             SET text = EXCLUDED.text, through_seq = EXCLUDED.through_seq, updated_at_ms = EXCLUDED.updated_at_ms",
+             SET text = EXCLUDED.text, through_seq = EXCLUDED.through_seq, updated_at_ms = EXCLUDED.updated_at_ms
+             WHERE {s}.summaries.through_seq <= EXCLUDED.through_seq",
             &[
                 text(&scope.session),
                 text(&scope.user),
@@ -226,10 +227,11 @@ impl MemoryStore for PostgresMemory {
                 int8(summary.updated_at_ms),
             ],
         )?;
-        match written {
-            0 => Err(StoreError::Conflict(format!("no session {} for this user", scope.session))),
-            _ => Ok(()),
+        if written > 0 || Self::get_summary(scope.clone())?.is_some() {
+            // Not written only because the stored summary reaches further: kept, as it should.
+            return Ok(());
         }
+        Err(StoreError::Conflict(format!("no session {} for this user", scope.session)))
     }
 
     fn get_summary(scope: Scope) -> Result<Option<Summary>, StoreError> {

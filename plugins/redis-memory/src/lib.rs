@@ -185,7 +185,12 @@ impl MemoryStore for RedisMemory {
     fn put_summary(scope: Scope, summary: Summary) -> Result<(), StoreError> {
         let redis = connect()?;
         let keys = [redis.keys.session(&scope.session), redis.keys.summary(&scope.session)];
-        let args = vec![bin(scope.user.as_str()), bin(scope.session.as_str()), bin(codec::encode_summary(&summary))];
+        let args = vec![
+            bin(scope.user.as_str()),
+            bin(scope.session.as_str()),
+            bin(codec::encode_summary(&summary)),
+            bin(summary.through_seq.to_string()),
+        ];
         redis.eval(scripts::PUT_SUMMARY, &keys, args).map(drop)
     }
 

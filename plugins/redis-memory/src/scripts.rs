@@ -38,10 +38,15 @@ redis.call('ZREM', KEYS[5], ARGV[2])
 return 1
 "#;
 
-/// KEYS: session, summary. ARGV: user, session id, summary JSON.
+/// KEYS: session, summary. ARGV: user, session id, summary JSON, its through_seq. A stored
+/// summary that reaches further is kept.
 pub const PUT_SUMMARY: &str = r#"
 if redis.call('HGET', KEYS[1], 'user') ~= ARGV[1] then
   return redis.error_reply('CONFLICT no session ' .. ARGV[2] .. ' for this user')
+end
+local stored = redis.call('GET', KEYS[2])
+if stored and cjson.decode(stored).through_seq > tonumber(ARGV[4]) then
+  return 0
 end
 redis.call('SET', KEYS[2], ARGV[3])
 return 1

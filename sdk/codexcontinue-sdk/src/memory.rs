@@ -57,7 +57,9 @@ pub trait MemoryStore: 'static {
     /// Removes the session with its messages, summary and embeddings; false if it did not exist.
     fn delete_session(scope: Scope) -> Result<bool, StoreError>;
 
-    /// Replaces the session's rolling summary.
+    /// Replaces the session's rolling summary, unless the stored one has a larger
+    /// `through_seq`: then nothing is written and the call succeeds (check and write in one
+    /// atomic step, so that two hosts summarising at once never move it backwards).
     fn put_summary(scope: Scope, summary: Summary) -> Result<(), StoreError>;
 
     /// The session's rolling summary, if one was stored.
