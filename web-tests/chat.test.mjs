@@ -380,8 +380,8 @@ describe('the web chat page with the echo demo', () => {
 
   // A workspace set in the page is remembered; files attached to it (picked or dropped) are
   // uploaded one by one with a status each, binary and oversized ones refused with a reason,
-  // listed with their chunks, and recalled into chats, which say so in their footer; deleting
-  // the workspace empties it for the page and the API.
+  // listed with their chunks, and recalled into chats, which say so in their footer; removing
+  // a file or the workspace empties it for the page and the API.
   test('attaches files to a workspace and recalls them', { timeout: TEST_MS }, async () => {
     const WS = 'launch-notes_1.0';
     const files = `/workspaces/${WS}/files`;
@@ -422,7 +422,7 @@ describe('the web chat page with the echo demo', () => {
     assert.ok(await page.locator('#error').isHidden(), 'a refusal in the page is not a server error');
     await listed.first().waitFor();
     assert.deepEqual(await listed.evaluateAll((ls) => ls.map((l) => l.dataset.name)), ['launch.md']);
-    assert.match(await text(listed.first()), /^launch\.md\s*1 chunk · just now$/);
+    assert.match(await text(listed.first()), /^launch\.md\s*1 chunk · just now\s*×$/);
 
     // A file dropped on the chat is attached too, and the drag shows where files will go. (The
     // drag's data lives in the page, so it is made anew after the reload below.)
@@ -481,14 +481,19 @@ describe('the web chat page with the echo demo', () => {
     await metas.filter({ hasText: /· 1 recalled$/ }).first().waitFor({ timeout: STEP_MS });
     assert.doesNotMatch(await text(assistant(page).getByTestId('reply-meta')), /recalled/);
 
-    // Deleting the workspace (after confirming) empties the list; the API no longer has it.
+    // One file removed with its ×: gone from the list and from the API.
     await page.getByTestId('workspace-toggle').click();
     await listed.nth(1).waitFor();
+    await listed.filter({ hasText: 'crew.txt' }).getByTestId('workspace-file-delete').click();
+    await page.locator('[data-testid=workspace-file][data-name="crew.txt"]').waitFor({ state: 'detached' });
+    assert.deepEqual((await call(server, files)).body.files.map((f) => f.name), ['launch.md']);
+
+    // Deleting the workspace (after confirming) empties the list; the API no longer has it.
     let asked = '';
     page.once('dialog', (d) => { asked = d.message(); d.accept(); });
     await page.getByTestId('workspace-delete').click();
     await page.locator('[data-testid=workspace-files] .ws-empty').waitFor();
-    assert.match(asked, /Delete the workspace “launch-notes_1\.0” and its 2 files\?/);
+    assert.match(asked, /Delete the workspace “launch-notes_1\.0” and its 1 file\?/);
     assert.equal(await listed.count(), 0);
     assert.ok(await page.getByTestId('workspace-delete').isDisabled());
     const gone = await call(server, files);

@@ -105,6 +105,8 @@ pub struct MemoryConfig {
     /// Give coding agents memory of their own sessions: Claude Code's `X-Claude-Code-Session-Id`
     /// and Codex's `session-id` headers name the session when `X-Session-Id` does not.
     pub agent_sessions: bool,
+    /// Text all of a user's workspaces may hold, in MiB (UTF-8 bytes of the files as chunked).
+    pub workspace_quota_mb: u64,
 }
 
 impl Default for MemoryConfig {
@@ -121,6 +123,7 @@ impl Default for MemoryConfig {
             summaries: true,
             embeddings: true,
             agent_sessions: true,
+            workspace_quota_mb: 100,
         }
     }
 }

@@ -130,6 +130,17 @@ async fn workspace_files_are_recalled() {
     let (status, files) = server.get("/workspaces/infra/files").await;
     assert_eq!(status, 200);
     assert_eq!(files["files"].as_array().unwrap().len(), 1);
+    // One file removed, by its URL-encoded name; the other stays.
+    server.post("/workspaces/infra/files", json!({ "name": "on call/rota.md", "content": "Tomas is on call." })).await;
+    let (status, _) = server.delete("/workspaces/infra/files/on%20call%2Frota.md").await;
+    assert_eq!(status, 204);
+    let (status, body) = server.delete("/workspaces/infra/files/on%20call%2Frota.md").await;
+    assert_eq!((status, error_code(&body)), (404, "file_not_found"));
+    let (_, files) = server.get("/workspaces/infra/files").await;
+    assert_eq!(files["files"][0]["name"], "runbook.md", "{files}");
+    assert_eq!(files["files"].as_array().unwrap().len(), 1);
+    let (status, body) = server.delete("/workspaces/nowhere/files/a.md").await;
+    assert_eq!((status, error_code(&body)), (404, "workspace_not_found"));
     let (_, sessions) = server.get("/sessions").await;
     assert!(
         sessions["sessions"].as_array().unwrap().iter().all(|s| !s["id"].as_str().unwrap().starts_with("ws:")),
@@ -154,6 +165,18 @@ async fn workspace_files_are_recalled() {
     ] {
         assert_eq!((status, error_code(&body)), (422, "invalid_parameter"), "{body}");
     }
+    server.stop().await;
+}
+
+/// Workspace files over the user's quota are refused with 413 and a message saying why.
+#[tokio::test]
+async fn workspace_quota_is_enforced() {
+    let server = server(|c| c.memory.workspace_quota_mb = 0).await;
+    let (status, body) = server.post("/workspaces/infra/files", json!({ "name": "a.md", "content": "notes" })).await;
+    assert_eq!((status, error_code(&body)), (413, "workspace_quota_exceeded"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("quota of 0.0 MiB"), "{body}");
+    let (status, body) = server.get("/workspaces/infra/files").await;
+    assert_eq!((status, error_code(&body)), (404, "workspace_not_found"), "nothing was stored");
     server.stop().await;
 }
 

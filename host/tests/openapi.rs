@@ -28,6 +28,7 @@ async fn the_document_matches_the_routes() {
         "DELETE /memory/{session_id}",
         "DELETE /v1/responses/{response_id}",
         "DELETE /workspaces/{workspace_id}",
+        "DELETE /workspaces/{workspace_id}/files/{file_name}",
         "GET /healthz",
         "GET /memory/facts",
         "GET /memory/{session_id}",

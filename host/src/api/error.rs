@@ -173,9 +173,24 @@ impl From<memory::Error> for ApiError {
             memory::Error::SessionNotFound(id) => {
                 Self::not_found("session_not_found", format!("session {id:?} not found"))
             }
+            memory::Error::QuotaExceeded { used, adding, limit } => Self::invalid(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "workspace_quota_exceeded",
+                format!(
+                    "your workspaces hold {} and this file adds {}, over the quota of {}; remove files or workspaces first",
+                    mib(used),
+                    mib(adding),
+                    mib(limit)
+                ),
+            ),
             memory::Error::Store(e) => e.into(),
         }
     }
+}
+
+/// Bytes as MiB with one decimal, for messages.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
 }
 
 impl From<runtime::Error> for ApiError {

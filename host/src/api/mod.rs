@@ -69,6 +69,7 @@ pub fn app(state: AppState) -> Router {
         .route("/memory/{session_id}", get(memory::history).delete(memory::delete))
         .route("/sessions", get(memory::sessions))
         .route("/workspaces/{workspace_id}/files", post(workspaces::add_file).get(workspaces::files))
+        .route("/workspaces/{workspace_id}/files/{file_name}", axum::routing::delete(workspaces::delete_file))
         .route("/workspaces/{workspace_id}", axum::routing::delete(workspaces::delete))
         .route("/v1/chat/completions", post(openai::completions))
         .route("/v1/models", get(openai::models))

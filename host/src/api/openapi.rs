@@ -57,7 +57,7 @@ pub struct UserHeader {
     paths(
         chat::chat, memory::history, memory::delete, memory::sessions,
         memory::facts, memory::add_fact, memory::delete_fact,
-        workspaces::add_file, workspaces::files, workspaces::delete,
+        workspaces::add_file, workspaces::files, workspaces::delete_file, workspaces::delete,
         openai::completions, openai::models, embeddings::embeddings,
         anthropic::messages, anthropic::count_tokens,
         responses::create, responses::get, responses::delete, responses::input_items,

@@ -1,5 +1,6 @@
 //! Workspace memory: `POST /workspaces/{id}/files` attaches a text file (chunked and indexed),
-//! `GET /workspaces/{id}/files` lists them, `DELETE /workspaces/{id}` removes the workspace.
+//! `GET /workspaces/{id}/files` lists them, `DELETE /workspaces/{id}/files/{name}` removes one
+//! and `DELETE /workspaces/{id}` the workspace.
 //! Chats name a workspace with `workspace_id` (or `X-Workspace-Id` on `/v1`) to recall from it.
 
 use axum::extract::{Path, State};
@@ -16,7 +17,7 @@ use crate::memory::WorkspaceFile;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileBody {
-    /// The file's name; a later upload with the same name replaces it in recall.
+    /// The file's name; a later upload with the same name replaces it.
     #[schema(pattern = r"^\s*\S.{0,255}$", max_length = 256)]
     name: String,
     /// UTF-8 text, not blank.
@@ -53,7 +54,9 @@ pub struct Files {
     files: Vec<FileView>,
 }
 
-/// Attaches a text file to a workspace; a file of the same name is replaced.
+/// Attaches a text file to a workspace; a file of the same name is replaced (its old text is
+/// removed from the store). 413 `workspace_quota_exceeded` when the user's workspaces would
+/// hold more than `[memory] workspace_quota_mb`.
 #[utoipa::path(post, path = "/workspaces/{workspace_id}/files", operation_id = "add_workspace_file", tag = "workspaces", request_body = FileBody,
     params(("workspace_id" = super::openapi::Id, Path), super::openapi::UserHeader),
     responses((status = 201, body = FileView), (status = 400, body = super::openapi::ErrorResponse), (status = 413, body = super::openapi::ErrorResponse),
@@ -96,6 +99,24 @@ pub async fn files(
     let user = caller.user(query.user_id.as_deref())?;
     let files = state.memory.files(&user, &workspace).await.map_err(not_found)?;
     Ok(Json(Files { workspace_id: workspace, files: files.into_iter().map(Into::into).collect() }))
+}
+
+/// Removes one file from a workspace, its text from the store too.
+#[utoipa::path(delete, path = "/workspaces/{workspace_id}/files/{file_name}", operation_id = "delete_workspace_file", tag = "workspaces",
+    params(("workspace_id" = super::openapi::Id, Path), ("file_name" = String, Path, description = "The file's name, URL-encoded"), UserQuery, super::openapi::UserHeader),
+    responses((status = 204, description = "Deleted"), (status = 400, body = super::openapi::ErrorResponse), (status = 404, body = super::openapi::ErrorResponse), (status = 422, body = super::openapi::ErrorResponse)))]
+pub async fn delete_file(
+    State(state): State<AppState>,
+    Path((workspace, name)): Path<(String, String)>,
+    caller: Caller,
+    Query(query): Query<UserQuery>,
+) -> Result<StatusCode, ApiError> {
+    check_id("workspace id", &workspace)?;
+    let user = caller.user(query.user_id.as_deref())?;
+    match state.memory.delete_file(&user, &workspace, &name).await.map_err(not_found)? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(ApiError::not_found("file_not_found", format!("workspace {workspace:?} has no file {name:?}"))),
+    }
 }
 
 /// Deletes a workspace and all its files.

@@ -13,8 +13,7 @@
 //! Stored per user in a hidden session (`facts:<user>:a`, or `:b`), one message per version:
 //! the statement as content, the subject and the message it came from as metadata; a version's
 //! time is when it became valid. Removing a fact rewrites the others into the other slot and
-//! deletes the old one, so removed text leaves the store; the title counts the rewrites, so a
-//! rewrite cut short (both slots there) resolves to the newer.
+//! deletes the old one, so removed text leaves the store ([`Slots`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -23,8 +22,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::index::Indexes;
+use super::slots::Slots;
 use super::{Error, Model};
-use crate::store::{Embedding, Message, NewMessage, Role, Scope, Session, Store};
+use crate::store::{Message, NewMessage, Role, Scope, Session, Store};
 
 /// What the model is told when asked for the facts in a conversation.
 const EXTRACT: &str = "You keep a memory of durable facts about the user and their work: names, roles, \
@@ -46,22 +46,13 @@ pub const STATEMENT_CHARS: usize = 300;
 const SUBJECT_WORDS: usize = 8;
 
 /// The two hidden sessions a user's facts may live in.
-pub fn slots(user: &str) -> [String; 2] {
-    [format!("facts:{user}:a"), format!("facts:{user}:b")]
+pub fn slots(user: &str) -> Slots {
+    Slots { ids: [format!("facts:{user}:a"), format!("facts:{user}:b")], label: "facts".into() }
 }
 
 /// Whether a session id is a facts session (never shown as a chat).
 pub fn is_facts(session: &str) -> bool {
     session.starts_with("facts:")
-}
-
-/// The rewrite count a facts session's title carries.
-pub fn generation(title: Option<&str>) -> u64 {
-    title.and_then(|t| t.strip_prefix("facts ")).and_then(|n| n.parse().ok()).unwrap_or(0)
-}
-
-pub fn title(generation: u64) -> String {
-    format!("facts {generation}")
 }
 
 /// A statement to keep, and what it is about.
@@ -444,23 +435,9 @@ impl FactStore {
         Ok(written)
     }
 
-    /// The session holding `user`'s facts, if they have any. A rewrite cut short leaves both
-    /// slots: the one of the later generation is whole (written in one append) and kept.
+    /// The session holding `user`'s facts, if they have any.
     pub async fn session(&self, user: &str) -> Result<Option<Session>, Error> {
-        let [a, b] = slots(user);
-        let (a, b) = (self.store.get_session(user, &a).await?, self.store.get_session(user, &b).await?);
-        Ok(match (a, b) {
-            (Some(a), Some(b)) => {
-                let (keep, stale) = match generation(a.title.as_deref()) >= generation(b.title.as_deref()) {
-                    true => (a, b),
-                    false => (b, a),
-                };
-                self.indexes.forget(&Scope::of(&stale));
-                self.store.delete_session(&Scope::of(&stale)).await?;
-                Some(keep)
-            }
-            (a, b) => a.or(b),
-        })
+        slots(user).current(self.store.as_ref(), &self.indexes, user).await
     }
 
     /// Every stored version of `user`'s facts, oldest first.
@@ -513,18 +490,19 @@ impl FactStore {
         if new.is_empty() {
             return Ok((current, None));
         }
+        let slots = slots(user);
         let scope = match &session {
             Some(session) => Scope::of(session),
-            None => Scope::new(user, &slots(user)[0]),
+            None => slots.first(user),
         };
-        let stored = self.store.append(&scope, new, Some(title(0))).await?;
+        let stored = self.store.append(&scope, new, Some(slots.title(0))).await?;
         let written = stored.last().map(|last| (scope, last.seq));
         versions.extend(stored);
         Ok((facts_of(&versions), written))
     }
 
-    /// Removes the facts `doomed` picks (with their history): the others are written into the
-    /// other slot, with their times and vectors, and the old slot is deleted. The messages that
+    /// Removes the facts `doomed` picks (with their history): the others are rewritten into the
+    /// other slot ([`Slots::rewrite`]). The messages that
     /// stated the removed facts are marked forgotten there, so recall leaves them out too.
     /// Returns how many facts were removed.
     async fn remove_facts(&self, user: &str, doomed: impl Fn(&Fact) -> bool) -> Result<usize, Error> {
@@ -553,50 +531,14 @@ impl FactStore {
             metadata: Some(json!({ "forgotten": sources })),
             created_at_ms: crate::store::stamp_ms(),
         });
-        if !kept.is_empty() || marker.is_some() {
-            let [a, b] = slots(user);
-            let other = if session.id == a { b } else { a };
-            let scope = Scope::new(user, &other);
-            let generation = generation(session.title.as_deref()) + 1;
-            // A header opens the new slot with a fresh time: a session's first message dates it,
-            // and that date is its incarnation (`Scope`), which must differ from any earlier
-            // incarnation of this slot, also for indexes cached on other hosts.
-            let header = NewMessage {
-                role: Role::System,
-                content: String::new(),
-                name: None,
-                metadata: Some(json!({ "generation": generation })),
-                created_at_ms: crate::store::stamp_ms(),
-            };
-            let copies: Vec<NewMessage> = std::iter::once(header)
-                .chain(kept.iter().map(|m| NewMessage {
-                    role: m.role,
-                    content: m.content.clone(),
-                    name: None,
-                    metadata: m.metadata.clone(),
-                    created_at_ms: m.created_at_ms,
-                }))
-                .chain(marker)
-                .collect();
-            let stored = self.store.append(&scope, copies, Some(title(generation))).await?;
-            // The vectors move along, renumbered, so recall by meaning needs no new embeddings.
-            let renumbered: std::collections::HashMap<u64, u64> =
-                kept.iter().zip(stored.iter().skip(1)).map(|(old, new)| (old.seq, new.seq)).collect();
-            let vectors: Vec<Embedding> = self
-                .store
-                .list_embeddings(&Scope::of(&session))
-                .await?
-                .into_iter()
-                .filter_map(|e| Some(Embedding { seq: *renumbered.get(&e.seq)?, ..e }))
-                .collect();
-            if !vectors.is_empty()
-                && let Some(fresh) = self.store.get_session(&session.user, &other).await?
-            {
-                self.store.put_embeddings(&Scope::of(&fresh), vectors).await?;
-            }
+        if kept.is_empty() && marker.is_none() {
+            self.indexes.forget(&Scope::of(&session));
+            self.store.delete_session(&Scope::of(&session)).await?;
+        } else {
+            slots(user)
+                .rewrite(self.store.as_ref(), &self.indexes, &session, &kept, marker.into_iter().collect())
+                .await?;
         }
-        self.indexes.forget(&Scope::of(&session));
-        self.store.delete_session(&Scope::of(&session)).await?;
         Ok(gone.len())
     }
 

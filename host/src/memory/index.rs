@@ -179,6 +179,33 @@ impl SessionIndex {
         }
     }
 
+    /// A workspace's files as indexed: name, chunks and when uploaded, by name.
+    pub fn files(&self) -> Vec<(String, usize, u64)> {
+        let mut files: Vec<(String, usize, u64)> = self
+            .versions
+            .iter()
+            .filter_map(|(group, (_, seqs))| {
+                let name = group.strip_prefix("file:")?;
+                let at = seqs.first().and_then(|seq| self.messages.get(seq)).map_or(0, |m| m.created_at_ms);
+                Some((name.to_string(), seqs.len(), at))
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// The chunks of a workspace's files other than `name`, in order: what is kept when `name`
+    /// is replaced or removed.
+    pub fn chunks_except(&self, name: &str) -> Vec<Message> {
+        let field = |m: &Message| m.metadata.as_ref()?.get("file")?.as_str().map(str::to_string);
+        self.messages.values().filter(|m| field(m).is_some_and(|file| file != name)).cloned().collect()
+    }
+
+    /// Bytes of text recall can bring back: for a workspace, its files as chunked.
+    pub fn bytes(&self) -> u64 {
+        self.messages.values().map(|m| m.content.len() as u64).sum()
+    }
+
     /// Messages of chats (seqs by session) that recall must leave out (see `facts`).
     pub fn forgotten(&self) -> &HashMap<String, std::collections::HashSet<u64>> {
         &self.forgotten

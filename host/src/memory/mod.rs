@@ -14,6 +14,7 @@ mod facts;
 mod index;
 mod lexical;
 mod model;
+mod slots;
 mod summary;
 pub mod workspace;
 
@@ -51,6 +52,9 @@ pub enum Error {
     /// No such session for this user (another user's session is reported the same way).
     #[error("session {0:?} not found")]
     SessionNotFound(String),
+    /// Workspace files over `[memory] workspace_quota_mb`.
+    #[error("the user's workspaces hold {used} bytes; {adding} more would pass the quota of {limit}")]
+    QuotaExceeded { used: u64, adding: u64, limit: u64 },
     #[error(transparent)]
     Store(#[from] store::Error),
 }
@@ -157,6 +161,8 @@ pub struct Memory {
     indexes: Arc<Indexes>,
     background: Background,
     facts: facts::FactStore,
+    /// Workspace writes one at a time (in this process): a replacement rewrites the workspace.
+    workspace_writes: tokio::sync::Mutex<()>,
 }
 
 /// What a source of recall is to the prompt being built.
@@ -178,7 +184,8 @@ impl Memory {
     pub fn new(store: Arc<dyn Store>, config: MemoryConfig) -> Self {
         let indexes = Arc::new(Indexes::default());
         let facts = facts::FactStore::new(store.clone(), indexes.clone());
-        Self { store, config, indexes, background: Background::default(), facts }
+        let workspace_writes = tokio::sync::Mutex::new(());
+        Self { store, config, indexes, background: Background::default(), facts, workspace_writes }
     }
 
     /// The store's name, for `/status`.
@@ -325,8 +332,10 @@ impl Memory {
     ) -> Result<Option<Section>, Error> {
         let older = session.is_some() && window_start > 1;
         let across = self.config.recall_across_sessions;
-        let workspace =
-            request.workspace.map(|w| Scope::new(&request.scope.user, workspace::session_id(&request.scope.user, w)));
+        let workspace = match request.workspace {
+            Some(w) => self.workspace(&request.scope.user, w).await?,
+            None => None,
+        };
         let facts = match self.config.facts {
             true => self.facts.session(&request.scope.user).await?,
             false => None,
@@ -354,9 +363,7 @@ impl Memory {
                 },
             ));
         }
-        if let Some(ws) = workspace
-            && let Some(session) = self.store.get_session(&ws.user, &ws.session).await?
-        {
+        if let Some(session) = workspace {
             sources.push((session, u64::MAX, Origin::Own));
         }
         // Each index offers twice what is recalled, so fusion has depth to choose from.
@@ -537,8 +544,10 @@ impl Memory {
         ["embed", "summary", "extract"].iter().any(|job| self.background.is_busy(&format!("{job}:{key}")))
     }
 
-    /// Attaches a text file to a workspace: chunked, stored and indexed for recall. A new
-    /// upload of the same name replaces the old one in recall.
+    /// Attaches a text file to a workspace: chunked, stored and indexed for recall. A file of
+    /// the same name is replaced: the workspace's other files are rewritten without it
+    /// ([`slots`]), so its old text leaves the store. Refused when the user's workspaces would
+    /// hold more than `[memory] workspace_quota_mb`.
     pub async fn add_file(
         &self,
         user: &str,
@@ -547,7 +556,9 @@ impl Memory {
         content: &str,
         model: Option<Arc<dyn Model>>,
     ) -> Result<WorkspaceFile, Error> {
-        let scope = Scope::new(user, workspace::session_id(user, workspace));
+        let _writing = self.workspace_writes.lock().await;
+        let slots = workspace::slots(user, workspace);
+        let current = slots.current(self.store.as_ref(), &self.indexes, user).await?;
         let now = store::stamp_ms();
         let upload = uuid::Uuid::new_v4().to_string();
         let chunks = workspace::chunks(content);
@@ -562,33 +573,97 @@ impl Memory {
                 created_at_ms: now,
             })
             .collect();
-        let stored = self.store.append(&scope, messages, Some(format!("workspace {workspace}"))).await?;
+        let (kept, replacing) = match &current {
+            Some(session) => {
+                let index = self.indexes.get(self.store.as_ref(), session).await?;
+                let index = index.lock().await;
+                let replacing = index.files().iter().any(|(file, _, _)| file == name);
+                (replacing.then(|| index.chunks_except(name)), replacing)
+            }
+            None => (None, false),
+        };
+        let adding: u64 = chunks.iter().map(|c| c.len() as u64).sum();
+        let replaced = match (&current, replacing) {
+            (Some(session), true) => self.workspace_bytes(session).await? - kept_bytes(kept.as_deref()),
+            _ => 0,
+        };
+        let used = self.user_workspace_bytes(user).await?;
+        let limit = self.config.workspace_quota_mb.saturating_mul(1 << 20);
+        if used.saturating_sub(replaced).saturating_add(adding) > limit {
+            return Err(Error::QuotaExceeded { used: used.saturating_sub(replaced), adding, limit });
+        }
+        let (scope, stored) = match (current, kept) {
+            (Some(session), Some(kept)) => {
+                let kept: Vec<&Message> = kept.iter().collect();
+                let (fresh, stored) =
+                    slots.rewrite(self.store.as_ref(), &self.indexes, &session, &kept, messages).await?;
+                (Scope::of(&fresh), stored)
+            }
+            (Some(session), None) => {
+                (Scope::of(&session), self.store.append(&Scope::of(&session), messages, None).await?)
+            }
+            (None, _) => {
+                let scope = slots.first(user);
+                let stored = self.store.append(&scope, messages, Some(slots.title(0))).await?;
+                (scope, stored)
+            }
+        };
         if let (Some(model), Some(last)) = (model, stored.last().map(|m| m.seq)) {
             self.after_append(&scope, last, model).await?;
         }
         Ok(WorkspaceFile { name: name.to_string(), chunks: chunks.len(), uploaded_at_ms: now })
     }
 
-    /// The files of a workspace, latest upload of each name.
-    pub async fn files(&self, user: &str, workspace: &str) -> Result<Vec<WorkspaceFile>, Error> {
-        let scope = Scope::new(user, workspace::session_id(user, workspace));
-        if self.store.get_session(user, &scope.session).await?.is_none() {
+    /// Removes a file from a workspace (the others are rewritten without it); false if the
+    /// workspace has no such file.
+    pub async fn delete_file(&self, user: &str, workspace: &str, name: &str) -> Result<bool, Error> {
+        let _writing = self.workspace_writes.lock().await;
+        let slots = workspace::slots(user, workspace);
+        let Some(session) = slots.current(self.store.as_ref(), &self.indexes, user).await? else {
             return Err(Error::SessionNotFound(workspace.to_string()));
-        }
-        // Newest first: the first upload seen of each file is its latest.
-        let mut latest: std::collections::BTreeMap<String, (String, usize, u64)> = Default::default();
-        for m in export::all_messages(self.store.as_ref(), &scope).await?.iter().rev() {
-            let Some(meta) = &m.metadata else { continue };
-            let (Some(file), Some(upload)) = (meta["file"].as_str(), meta["upload"].as_str()) else { continue };
-            let entry = latest.entry(file.to_string()).or_insert_with(|| (upload.to_string(), 0, m.created_at_ms));
-            if entry.0 == upload {
-                entry.1 += 1;
+        };
+        let kept = {
+            let index = self.indexes.get(self.store.as_ref(), &session).await?;
+            let index = index.lock().await;
+            if !index.files().iter().any(|(file, _, _)| file == name) {
+                return Ok(false);
+            }
+            index.chunks_except(name)
+        };
+        let kept: Vec<&Message> = kept.iter().collect();
+        slots.rewrite(self.store.as_ref(), &self.indexes, &session, &kept, Vec::new()).await?;
+        Ok(true)
+    }
+
+    /// The workspace session, if the user has that workspace.
+    async fn workspace(&self, user: &str, workspace: &str) -> Result<Option<Session>, Error> {
+        workspace::slots(user, workspace).current(self.store.as_ref(), &self.indexes, user).await
+    }
+
+    /// Bytes of text in a workspace session.
+    async fn workspace_bytes(&self, session: &Session) -> Result<u64, Error> {
+        Ok(self.indexes.get(self.store.as_ref(), session).await?.lock().await.bytes())
+    }
+
+    /// Bytes of text in all of the user's workspaces.
+    async fn user_workspace_bytes(&self, user: &str) -> Result<u64, Error> {
+        let mut total = 0;
+        for session in self.store.list_sessions(user, usize::MAX).await? {
+            if workspace::is_workspace(&session.id) {
+                total += self.workspace_bytes(&session).await?;
             }
         }
-        Ok(latest
-            .into_iter()
-            .map(|(name, (_, chunks, at))| WorkspaceFile { name, chunks, uploaded_at_ms: at })
-            .collect())
+        Ok(total)
+    }
+
+    /// The files of a workspace.
+    pub async fn files(&self, user: &str, workspace: &str) -> Result<Vec<WorkspaceFile>, Error> {
+        let Some(session) = self.workspace(user, workspace).await? else {
+            return Err(Error::SessionNotFound(workspace.to_string()));
+        };
+        let index = self.indexes.get(self.store.as_ref(), &session).await?;
+        let files = index.lock().await.files();
+        Ok(files.into_iter().map(|(name, chunks, at)| WorkspaceFile { name, chunks, uploaded_at_ms: at }).collect())
     }
 
     /// `user`'s facts, most recently changed first, each with its history.
@@ -625,11 +700,22 @@ impl Memory {
 
     /// Deletes a workspace and its files.
     pub async fn delete_workspace(&self, user: &str, workspace: &str) -> Result<(), Error> {
-        self.delete(&Scope::new(user, workspace::session_id(user, workspace))).await.map_err(|e| match e {
-            Error::SessionNotFound(_) => Error::SessionNotFound(workspace.to_string()),
-            other => other,
-        })
+        let _writing = self.workspace_writes.lock().await;
+        let mut deleted = false;
+        for id in workspace::slots(user, workspace).ids {
+            let scope = Scope::new(user, id);
+            self.indexes.forget(&scope);
+            deleted |= self.store.delete_session(&scope).await?;
+        }
+        match deleted {
+            true => Ok(()),
+            false => Err(Error::SessionNotFound(workspace.to_string())),
+        }
     }
+}
+
+fn kept_bytes(kept: Option<&[Message]>) -> u64 {
+    kept.unwrap_or_default().iter().map(|m| m.content.len() as u64).sum()
 }
 
 async fn embed_query(model: &dyn Model, text: &str) -> Option<(String, Vec<f32>)> {
@@ -1012,7 +1098,7 @@ mod tests {
         memory.remember("u", found("The deploy day is Tuesday."), None, None).await.unwrap();
         memory.remember("u", found("The cat is named Biscuit."), None, None).await.unwrap();
         assert!(memory.delete_fact("u", "deploy-day").await.unwrap());
-        let [a, b] = facts::slots("u");
+        let [a, b] = facts::slots("u").ids;
         assert!(memory.store.get_session("u", &a).await.unwrap().is_none());
         // What a crash between writing slot b and deleting slot a would have left: an older
         // generation beside the newer one.
@@ -1023,7 +1109,7 @@ mod tests {
             metadata: Some(Found::new("The deploy day is Tuesday.").metadata(None)),
             created_at_ms: 1,
         };
-        memory.store.append(&Scope::new("u", &a), vec![stale], Some(facts::title(0))).await.unwrap();
+        memory.store.append(&Scope::new("u", &a), vec![stale], Some(facts::slots("u").title(0))).await.unwrap();
         let listed: Vec<String> = memory.facts("u").await.unwrap().into_iter().map(|f| f.id).collect();
         assert_eq!(listed, ["cat"]);
         assert!(memory.store.get_session("u", &a).await.unwrap().is_none(), "the leftover is gone");
@@ -1039,7 +1125,7 @@ mod tests {
         let keep = async |s: &str| memory.remember("u", vec![Found::new(s)], None, None).await.unwrap();
         keep("The cat is named Biscuit.").await;
         keep("The deploy day is Tuesday.").await;
-        let [a, b] = facts::slots("u");
+        let [a, b] = facts::slots("u").ids;
         let first = memory.store.get_session("u", &a).await.unwrap().unwrap().created_at_ms;
         assert!(memory.delete_fact("u", "deploy-day").await.unwrap());
         assert!(memory.store.get_session("u", &b).await.unwrap().is_some());
@@ -1140,6 +1226,64 @@ mod tests {
             index.lock().await.forgotten().get("chat").is_some_and(|seqs| seqs.contains(&7)),
             "the office's source stays forgotten"
         );
+    }
+
+    /// Everything `user` has in the store, as an export writes it.
+    async fn exported(memory: &Memory, user: &str) -> String {
+        let mut out = Vec::new();
+        export::export(memory.store.as_ref(), user, &mut out).await.unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Replacing or removing a workspace file takes its old text out of the store (and so out of
+    /// exports), keeps the other files with their vectors, and the quota counts what stays.
+    #[tokio::test]
+    async fn replaced_workspace_files_leave_the_store() {
+        let config = MemoryConfig { workspace_quota_mb: 1, ..MemoryConfig::default() };
+        let memory = Memory::new(Arc::new(SledStore::temporary().unwrap()), config);
+        struct Lengths;
+        #[async_trait]
+        impl Model for Lengths {
+            async fn complete(&self, _: &str, _: &str) -> Result<String, String> {
+                Ok(String::new())
+            }
+            async fn embed(&self, texts: Vec<String>, _: Purpose) -> Result<Option<(String, Vec<Vec<f32>>)>, String> {
+                Ok(Some(("len".into(), texts.iter().map(|t| vec![t.len() as f32, 1.0]).collect())))
+            }
+        }
+        memory.add_file("u", "infra", "runbook.md", "The deploy key is in the old vault.", None).await.unwrap();
+        memory.add_file("u", "infra", "style.md", "Indent with four spaces.", Some(Arc::new(Lengths))).await.unwrap();
+        let [a, b] = workspace::slots("u", "infra").ids;
+        while memory.busy(&Scope::new("u", &a)) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(memory.details(&Scope::new("u", &a)).await.unwrap().embedded, 2);
+
+        memory.add_file("u", "infra", "runbook.md", "The deploy key moved to the secret manager.", None).await.unwrap();
+        let all = exported(&memory, "u").await;
+        assert!(!all.contains("old vault") && all.contains("secret manager") && all.contains("four spaces"), "{all}");
+        assert!(memory.store.get_session("u", &a).await.unwrap().is_none(), "rewritten into the other slot");
+        let moved = memory.details(&Scope::new("u", &b)).await.unwrap().embedded;
+        assert_eq!(moved, 1, "the kept file's vector moved along, the replaced one's did not");
+        let files: Vec<(String, usize)> =
+            memory.files("u", "infra").await.unwrap().into_iter().map(|f| (f.name, f.chunks)).collect();
+        assert_eq!(files, [("runbook.md".to_string(), 1), ("style.md".to_string(), 1)]);
+
+        assert!(memory.delete_file("u", "infra", "style.md").await.unwrap());
+        assert!(!memory.delete_file("u", "infra", "style.md").await.unwrap());
+        assert!(!exported(&memory, "u").await.contains("four spaces"));
+        assert_eq!(memory.files("u", "infra").await.unwrap().len(), 1);
+
+        // 1 MiB for all of the user's workspaces: a second workspace counts against it, and
+        // replacing a file counts only the difference.
+        let half = "word ".repeat(110_000);
+        memory.add_file("u", "docs", "big.md", &half, None).await.unwrap();
+        let refused = memory.add_file("u", "infra", "more.md", &half, None).await;
+        assert!(matches!(refused, Err(Error::QuotaExceeded { .. })), "{refused:?}");
+        memory.add_file("u", "docs", "big.md", &half, None).await.expect("a replacement of the same size fits");
+        memory.add_file("bob", "infra", "more.md", &half, None).await.expect("another user has a quota of their own");
+        memory.delete_workspace("u", "docs").await.unwrap();
+        memory.add_file("u", "infra", "more.md", &half, None).await.expect("fits once docs are gone");
     }
 
     /// Titles come from the first line and are cut on a character boundary.

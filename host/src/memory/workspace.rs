@@ -1,16 +1,20 @@
 //! Workspace files: text a user attaches to a workspace, cut into chunks that are stored and
-//! indexed like messages of a hidden session (`ws:<user>:<workspace>`), so they are recalled
-//! into that workspace's chats and deleted with it.
+//! indexed like messages of a hidden session (`ws:<user>:<workspace>`, or `…:b`: see
+//! [`Slots`]), so they are recalled into that workspace's chats and deleted with it. A new file
+//! is appended; replacing or removing one rewrites the others into the other slot, so the old
+//! text leaves the store.
 
+use super::slots::Slots;
 use crate::tokens;
 
 /// Tokens per chunk: small enough that a recalled chunk is to the point, large enough to
 /// carry a paragraph.
 const CHUNK_TOKENS: usize = 200;
 
-/// The hidden session that holds a workspace's files.
-pub fn session_id(user: &str, workspace: &str) -> String {
-    format!("ws:{user}:{workspace}")
+/// The two hidden sessions a workspace's files may live in.
+pub fn slots(user: &str, workspace: &str) -> Slots {
+    let a = format!("ws:{user}:{workspace}");
+    Slots { ids: [a.clone(), format!("{a}:b")], label: format!("workspace {workspace}") }
 }
 
 /// Whether a session id is a workspace's (never shown as a chat).
