@@ -195,6 +195,22 @@ async fn deleted_stays_deleted(store: &dyn Store) {
     assert_eq!(seqs(&store.append(&current, vec![user("next")], None).await.unwrap()), [2]);
 }
 
+/// An append under a fresh scope creates the session, and is refused (nothing written) once
+/// someone else created it: two hosts rewriting into the same new session cannot both succeed.
+async fn fresh_scopes_only_create(store: &dyn Store) {
+    let s = scope();
+    let fresh = Scope::fresh(&s.user, &s.session);
+    assert_eq!(seqs(&store.append(&fresh, vec![user("first")], Some("t".into())).await.unwrap()), [1]);
+    let again = store.append(&fresh, vec![user("second")], None).await;
+    assert!(matches!(again, Err(Error::Gone(_))), "{again:?}");
+    assert_eq!(store.list_messages(&s, None, 10).await.unwrap().len(), 1);
+    // A summary or embedding needs the session to exist, whatever the scope says.
+    let missing = Scope::fresh(&s.user, format!("{}-none", s.session));
+    let summary = Summary { text: "x".into(), through_seq: 1, updated_at_ms: 1 };
+    assert!(store.put_summary(&missing, summary).await.is_err());
+    assert!(store.get_session(&missing.user, &missing.session).await.unwrap().is_none());
+}
+
 /// Session ids are per user: another user's session of the same id is a session of their
 /// own, and nothing one does reaches the other's.
 async fn per_user_isolation(store: &dyn Store) {
@@ -376,6 +392,8 @@ async fn suite(mut backend: Backend) {
     delete_cascade(&backend).await;
     step("deleted stays deleted");
     deleted_stays_deleted(&*backend.store).await;
+    step("fresh scopes only create");
+    fresh_scopes_only_create(&*backend.store).await;
     step("per-user isolation");
     per_user_isolation(&*backend.store).await;
     step("concurrent writers");

@@ -464,6 +464,15 @@ impl FactStore {
         source: Option<(&str, u64)>,
     ) -> Result<(Vec<Fact>, Option<(Scope, u64)>), Error> {
         let _writing = self.lock.lock().await;
+        super::slots::retrying(|| self.remember_once(user, found.clone(), source)).await
+    }
+
+    async fn remember_once(
+        &self,
+        user: &str,
+        found: Vec<Found>,
+        source: Option<(&str, u64)>,
+    ) -> Result<(Vec<Fact>, Option<(Scope, u64)>), Error> {
         let session = self.session(user).await?;
         let mut versions = match &session {
             Some(session) => self.versions(session).await?,
@@ -507,6 +516,10 @@ impl FactStore {
     /// Returns how many facts were removed.
     async fn remove_facts(&self, user: &str, doomed: impl Fn(&Fact) -> bool) -> Result<usize, Error> {
         let _writing = self.lock.lock().await;
+        super::slots::retrying(|| self.remove_once(user, &doomed)).await
+    }
+
+    async fn remove_once(&self, user: &str, doomed: &impl Fn(&Fact) -> bool) -> Result<usize, Error> {
         let Some(session) = self.session(user).await? else { return Ok(0) };
         let versions = self.versions(&session).await?;
         let gone: std::collections::HashSet<String> =

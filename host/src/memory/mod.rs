@@ -557,6 +557,17 @@ impl Memory {
         model: Option<Arc<dyn Model>>,
     ) -> Result<WorkspaceFile, Error> {
         let _writing = self.workspace_writes.lock().await;
+        slots::retrying(|| self.add_file_once(user, workspace, name, content, model.clone())).await
+    }
+
+    async fn add_file_once(
+        &self,
+        user: &str,
+        workspace: &str,
+        name: &str,
+        content: &str,
+        model: Option<Arc<dyn Model>>,
+    ) -> Result<WorkspaceFile, Error> {
         let slots = workspace::slots(user, workspace);
         let current = slots.current(self.store.as_ref(), &self.indexes, user).await?;
         let now = store::stamp_ms();
@@ -618,6 +629,10 @@ impl Memory {
     /// workspace has no such file.
     pub async fn delete_file(&self, user: &str, workspace: &str, name: &str) -> Result<bool, Error> {
         let _writing = self.workspace_writes.lock().await;
+        slots::retrying(|| self.delete_file_once(user, workspace, name)).await
+    }
+
+    async fn delete_file_once(&self, user: &str, workspace: &str, name: &str) -> Result<bool, Error> {
         let slots = workspace::slots(user, workspace);
         let Some(session) = slots.current(self.store.as_ref(), &self.indexes, user).await? else {
             return Err(Error::SessionNotFound(workspace.to_string()));
@@ -1135,6 +1150,81 @@ mod tests {
         assert_ne!(again.created_at_ms, first);
         let listed: Vec<String> = memory.facts("u").await.unwrap().into_iter().map(|f| f.statement).collect();
         assert_eq!(listed, ["The cat is named Biscuit."]);
+    }
+
+    /// A store that, on its first append to a facts slot, first lets `meanwhile` run: another
+    /// host's write landing between this host's read of the slot and its append.
+    struct Racing {
+        inner: Arc<dyn Store>,
+        meanwhile: tokio::sync::Mutex<Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>>,
+    }
+
+    #[async_trait]
+    impl Store for Racing {
+        fn name(&self) -> &str {
+            "racing"
+        }
+        async fn get_session(&self, user: &str, session: &str) -> store::Result<Option<Session>> {
+            self.inner.get_session(user, session).await
+        }
+        async fn list_sessions(&self, user: &str, limit: usize) -> store::Result<Vec<Session>> {
+            self.inner.list_sessions(user, limit).await
+        }
+        async fn append(
+            &self,
+            scope: &Scope,
+            m: Vec<NewMessage>,
+            title: Option<String>,
+        ) -> store::Result<Vec<Message>> {
+            if facts::is_facts(&scope.session)
+                && let Some(other) = self.meanwhile.lock().await.take()
+            {
+                other.await;
+            }
+            self.inner.append(scope, m, title).await
+        }
+        async fn list_messages(&self, scope: &Scope, before: Option<u64>, limit: usize) -> store::Result<Vec<Message>> {
+            self.inner.list_messages(scope, before, limit).await
+        }
+        async fn delete_session(&self, scope: &Scope) -> store::Result<bool> {
+            self.inner.delete_session(scope).await
+        }
+        async fn put_summary(&self, scope: &Scope, summary: Summary) -> store::Result<()> {
+            self.inner.put_summary(scope, summary).await
+        }
+        async fn get_summary(&self, scope: &Scope) -> store::Result<Option<Summary>> {
+            self.inner.get_summary(scope).await
+        }
+        async fn put_embeddings(&self, scope: &Scope, items: Vec<Embedding>) -> store::Result<()> {
+            self.inner.put_embeddings(scope, items).await
+        }
+        async fn list_embeddings(&self, scope: &Scope) -> store::Result<Vec<Embedding>> {
+            self.inner.list_embeddings(scope).await
+        }
+    }
+
+    /// Two hosts on one store: a fact kept on one while the other rewrites the facts (removing
+    /// one) lands in the rewritten slot, and the removed fact stays removed.
+    #[tokio::test]
+    async fn facts_written_during_another_hosts_rewrite_are_kept() {
+        let shared: Arc<dyn Store> = Arc::new(SledStore::temporary().unwrap());
+        let here = Arc::new(Memory::new(shared.clone(), MemoryConfig::default()));
+        let keep = |s: &str| vec![Found::new(s)];
+        here.remember("u", keep("The cat is named Biscuit."), None, None).await.unwrap();
+        here.remember("u", keep("The deploy day is Tuesday."), None, None).await.unwrap();
+        let remover = here.clone();
+        let racing = Racing {
+            inner: shared.clone(),
+            meanwhile: tokio::sync::Mutex::new(Some(Box::pin(async move {
+                assert!(remover.delete_fact("u", "deploy-day").await.unwrap());
+            }))),
+        };
+        let there = Memory::new(Arc::new(racing), MemoryConfig::default());
+        there.remember("u", keep("The office is in Lisbon."), None, None).await.unwrap();
+        let facts: Vec<String> = here.facts("u").await.unwrap().into_iter().map(|f| f.statement).collect();
+        assert_eq!(facts, ["The office is in Lisbon.", "The cat is named Biscuit."]);
+        let all = exported(&here, "u").await;
+        assert!(!all.contains("Tuesday"), "{all}");
     }
 
     /// A model that, asked for facts, names the database the conversation mentions last, and

@@ -88,7 +88,9 @@ impl Slots {
             created_at_ms: m.created_at_ms,
         });
         let messages: Vec<NewMessage> = std::iter::once(header).chain(copies).chain(new).collect();
-        let scope = Scope::new(&session.user, other);
+        // Created, never appended to: a writer on another host rewriting at the same time gets
+        // there first or fails here, and one of the two tries again on what the other wrote.
+        let scope = Scope::fresh(&session.user, other);
         let mut stored = store.append(&scope, messages, Some(self.title(next))).await?;
         stored.remove(0);
         let fresh = store.get_session(&session.user, other).await?.ok_or_else(|| {
@@ -108,6 +110,19 @@ impl Slots {
         indexes.forget(&Scope::of(session));
         store.delete_session(&Scope::of(session)).await?;
         Ok((fresh, stored))
+    }
+}
+
+/// Runs `write` (which reads the current slot itself) again, twice at most, when it failed
+/// because the slot it wrote to was rewritten meanwhile, by another host or a request of this
+/// one: the compare-and-set of slots, with the session's incarnation as what is compared.
+pub async fn retrying<T, F: Future<Output = Result<T, Error>>>(mut write: impl FnMut() -> F) -> Result<T, Error> {
+    let mut attempts = 1;
+    loop {
+        match write().await {
+            Err(Error::Store(crate::store::Error::Gone(_))) if attempts < 3 => attempts += 1,
+            done => return done,
+        }
     }
 }
 

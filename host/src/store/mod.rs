@@ -87,13 +87,23 @@ pub struct Scope {
     /// The session's `created_at_ms` as the caller found it. Writes under such a scope are
     /// refused with [`Error::Gone`] once that session has been deleted (or deleted and created
     /// again under the same id), so a turn in flight or a background job never brings deleted
-    /// text back. `None` (a first turn) creates a missing session.
+    /// text back. `None` (a first turn) creates a missing session; [`Scope::NEW`] creates one
+    /// and is refused if it exists.
     pub incarnation: Option<u64>,
 }
 
 impl Scope {
     pub fn new(user: impl Into<String>, session: impl Into<String>) -> Self {
         Self { user: user.into(), session: session.into(), incarnation: None }
+    }
+
+    /// The incarnation of a session that must not exist yet: an append under it creates the
+    /// session, or fails with [`Error::Gone`] when another writer created it first.
+    pub const NEW: u64 = 0;
+
+    /// A session this append must create; see [`Scope::NEW`].
+    pub fn fresh(user: impl Into<String>, session: impl Into<String>) -> Self {
+        Self { incarnation: Some(Self::NEW), ..Self::new(user, session) }
     }
 
     /// The scope of `session` as it exists now: writes stop once it is deleted.
@@ -114,7 +124,7 @@ impl Scope {
                 Err(Error::Conflict(format!("session {} belongs to another user", self.session)))
             }
             (Some(s), Some(seen)) if s.created_at_ms != seen => Err(self.gone()),
-            (None, Some(_)) => Err(self.gone()),
+            (None, Some(seen)) if seen != Self::NEW => Err(self.gone()),
             _ => Ok(()),
         }
     }

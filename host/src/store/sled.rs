@@ -228,6 +228,7 @@ fn live(sessions: &TransactionalTree, scope: &Scope) -> Result<(), ConflictableT
         None if scope.incarnation.is_none() => {
             Err(abort(Error::Conflict(format!("no session {} for this user", scope.session))))
         }
+        None => Err(abort(Error::Gone(format!("session {} was deleted", scope.session)))),
         found => scope.check(found.as_ref()).map_err(abort),
     }
 }
