@@ -108,6 +108,10 @@ async fn plugin_store(id: &str, env: Vec<(&str, String)>) -> Arc<dyn Store> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // `cargo bench --bench memory -- per-turn` runs only the per-turn table.
+    if std::env::args().skip(1).any(|a| a == "per-turn") {
+        return per_turn_by_length().await;
+    }
     let namespace = unique();
     println!(
         "## Store latency (µs, 200 samples each)\n\n| store | messages in session | append one turn p50 | p99 | read newest 100 p50 | p99 |\n|---|---|---|---|---|---|"
