@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::lexical::{Best, Lexical, same_text};
+use super::lexical::{Lexical, same_text};
+use super::vectors::Vectors;
 use crate::store::{self, Message, Role, Scope, Session, Store};
 use crate::tokens;
 
@@ -18,8 +19,6 @@ const CACHED_SESSIONS: usize = 4096;
 const CACHED_MESSAGES: usize = 500_000;
 /// Messages read per store call while catching up.
 const PAGE: usize = 1000;
-/// Cosine similarity below which an embedding match is noise.
-const MIN_COSINE: f32 = 0.15;
 
 /// One recalled message.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,9 +49,7 @@ pub struct SessionIndex {
     /// Prompt tokens of messages, computed when a window first needs them.
     costs: HashMap<u64, usize>,
     lexical: Lexical,
-    /// Embeddings, scaled to unit length, so similarity is one dot product.
-    vectors: BTreeMap<u64, Vec<f32>>,
-    vector_model: Option<String>,
+    vectors: Vectors,
     /// Versioned groups of messages, where only the latest version is recalled: a workspace
     /// file's chunks by upload, a fact's statements. Each group's latest version and its seqs.
     versions: HashMap<String, (String, Vec<u64>)>,
@@ -71,8 +68,7 @@ impl SessionIndex {
             tool_turns: BTreeMap::new(),
             costs: HashMap::new(),
             lexical: Lexical::default(),
-            vectors: BTreeMap::new(),
-            vector_model: None,
+            vectors: Vectors::default(),
             versions: HashMap::new(),
             replaced: HashMap::new(),
             forgotten: Default::default(),
@@ -114,14 +110,16 @@ impl SessionIndex {
 
     /// The model the vectors were made with.
     pub fn vector_model(&self) -> Option<&str> {
-        self.vector_model.as_deref()
+        self.vectors.model()
     }
 
-    /// Messages with no vector yet.
-    pub fn unembedded(&self) -> Vec<(u64, String)> {
+    /// The newest `limit` messages with no vector yet, newest first.
+    pub fn unembedded(&self, limit: usize) -> Vec<(u64, String)> {
         self.messages
             .iter()
-            .filter(|(seq, _)| !self.vectors.contains_key(seq))
+            .rev()
+            .filter(|(seq, _)| !self.vectors.contains(**seq))
+            .take(limit)
             .map(|(seq, m)| (*seq, m.content.clone()))
             .collect()
     }
@@ -137,7 +135,7 @@ impl SessionIndex {
             }
             self.replaced.remove(&seq);
             self.costs.remove(&seq);
-            self.vectors.remove(&seq);
+            self.vectors.remove(seq);
         }
         self.indexed_through = self.indexed_through.max(message.seq);
         for (session, seq) in super::facts::forgotten_of(&message) {
@@ -218,13 +216,11 @@ impl SessionIndex {
 
     /// Adds vectors for messages (from the store or freshly computed).
     pub fn add_vectors(&mut self, model: &str, vectors: impl IntoIterator<Item = (u64, Vec<f32>)>) {
-        if self.vector_model.as_deref() != Some(model) {
-            // Vectors of different models are not comparable; the newest model wins.
-            self.vectors.clear();
-            self.vector_model = Some(model.to_string());
+        for (seq, vector) in vectors {
+            if self.messages.contains_key(&seq) {
+                self.vectors.insert(model, seq, vector);
+            }
         }
-        let vectors = vectors.into_iter().filter(|(seq, _)| self.messages.contains_key(seq));
-        self.vectors.extend(vectors.map(|(seq, v)| (seq, unit(v))));
     }
 
     /// Recall candidates among messages with `seq < before`: up to `limit` best BM25 matches
@@ -236,8 +232,8 @@ impl SessionIndex {
         }
         // Copies of a line are indexed once, so these are `limit` distinct texts.
         let lexical = self.lexical.search(query, before, limit);
-        let semantic = match query_vector.filter(|(model, _)| self.vector_model.as_deref() == Some(*model)) {
-            Some((_, q)) => nearest(&unit(q.to_vec()), self.vectors.range(..before), limit),
+        let semantic = match query_vector.filter(|(model, _)| self.vectors.model() == Some(*model)) {
+            Some((_, q)) => self.vectors.nearest(q, before, limit),
             None => Vec::new(),
         };
         Candidates { lexical: self.hits(lexical, limit), semantic: self.hits(semantic, limit) }
@@ -328,62 +324,6 @@ pub fn fuse(candidates: Candidates, limit: usize) -> Vec<Hit> {
     fused.truncate(limit);
     fused
 }
-
-/// `v` scaled to unit length (a zero vector stays zero and matches nothing).
-fn unit(mut v: Vec<f32>) -> Vec<f32> {
-    let norm = dot(&v, &v).sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
-    v
-}
-
-/// The dot product, in eight lanes so the compiler can use SIMD (a plain sum of `f32`s must
-/// keep its order and cannot).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let (mut lanes, n) = ([0.0f32; 8], a.len().min(b.len()));
-    let (a8, b8) = (a[..n].chunks_exact(8), b[..n].chunks_exact(8));
-    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in a8.zip(b8) {
-        for i in 0..8 {
-            lanes[i] += x[i] * y[i];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}
-
-/// The `limit` vectors most similar to the unit vector `q`, best first (ties: older first),
-/// kept in a bounded heap rather than scoring into a list and sorting it.
-///
-/// A neighbour must stand out from the rest: score at least [`MIN_COSINE`] and, among enough
-/// vectors to tell, [`STAND_OUT`] standard deviations above their mean score. Every query has
-/// nearest neighbours, also one about something never said; what separates an answer from the
-/// least unrelated message is how far it rises above the background, and that holds across
-/// models whose unrelated texts score 0.1 or 0.7.
-fn nearest<'a>(q: &[f32], vectors: impl Iterator<Item = (&'a u64, &'a Vec<f32>)>, limit: usize) -> Vec<(u64, f32)> {
-    let mut best = Best::new(limit);
-    let (mut n, mut sum, mut squares) = (0usize, 0.0f64, 0.0f64);
-    for (seq, v) in vectors {
-        let score = dot(q, v);
-        (n, sum, squares) = (n + 1, sum + score as f64, squares + (score as f64).powi(2));
-        if score >= MIN_COSINE {
-            best.offer(*seq, score);
-        }
-    }
-    let mut ranked = best.ranked();
-    if n >= BACKGROUND {
-        let mean = sum / n as f64;
-        let spread = (squares / n as f64 - mean * mean).max(0.0).sqrt();
-        let floor = (mean + STAND_OUT * spread) as f32;
-        ranked.retain(|(_, score)| *score >= floor);
-    }
-    ranked
-}
-
-/// How many standard deviations above the mean a neighbour must score.
-const STAND_OUT: f64 = 3.0;
-/// Vectors needed before their spread says what stands out.
-const BACKGROUND: usize = 30;
 
 /// A cached index, when it was last used and how many messages it held when last caught up.
 type Cached = (Instant, usize, Arc<tokio::sync::Mutex<SessionIndex>>);
@@ -626,67 +566,5 @@ mod tests {
         let session = store.get_session("u", "s").await.unwrap().unwrap();
         indexes.get(&store, &session).await.unwrap();
         assert_eq!(indexes.held(), (1, 3));
-    }
-
-    /// Random numbers in -1..1, the same on every run.
-    fn noise(seed: u64) -> impl FnMut() -> f32 {
-        let mut state = seed;
-        move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % 2001) as f32 / 1000.0 - 1.0
-        }
-    }
-
-    /// The bounded heap keeps exactly what scoring everything, cutting at the floor and sorting
-    /// would, in order.
-    #[test]
-    fn nearest_matches_a_full_ranking() {
-        let mut next = noise(0x2545f4914f6cdd1d);
-        let q = unit((0..37).map(|_| next()).collect());
-        // 500 unrelated vectors and 20 near the query, nearer the more the seq.
-        let mut vectors: BTreeMap<u64, Vec<f32>> =
-            (1..=500u64).map(|seq| (seq, unit((0..37).map(|_| next()).collect()))).collect();
-        for seq in 501..=520u64 {
-            let spread = (521 - seq) as f32 / 20.0;
-            vectors.insert(seq, unit(q.iter().map(|x| x + spread * next() * 0.3).collect()));
-        }
-        let scores: Vec<(u64, f32)> = vectors.iter().map(|(seq, v)| (*seq, dot(&q, v))).collect();
-        let n = scores.len() as f64;
-        let mean = scores.iter().map(|(_, s)| *s as f64).sum::<f64>() / n;
-        let spread = (scores.iter().map(|(_, s)| (*s as f64 - mean).powi(2)).sum::<f64>() / n).sqrt();
-        let floor = (mean + STAND_OUT * spread) as f32;
-        let mut all: Vec<(u64, f32)> =
-            scores.into_iter().filter(|(_, s)| *s >= MIN_COSINE && *s >= floor - 1e-6).collect();
-        all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        assert!(all.len() >= 10, "{}", all.len());
-        for limit in [1, 4, 10, 1000] {
-            let expected: Vec<(u64, f32)> = all.iter().copied().take(limit).collect();
-            assert_eq!(nearest(&q, vectors.iter(), limit), expected, "limit {limit}");
-        }
-        let naive: f32 = q.iter().zip(&vectors[&1]).map(|(a, b)| a * b).sum();
-        assert!((dot(&q, &vectors[&1]) - naive).abs() < 1e-5);
-    }
-
-    /// Among many messages, a neighbour that scores like the rest is not one: a query about
-    /// something never said finds nothing, while the message it rewords still stands out.
-    #[test]
-    fn neighbours_must_stand_out_from_the_rest() {
-        let mut next = noise(0x9e3779b97f4a7c15);
-        let dims = 64;
-        let mut random = || unit((0..dims).map(|_| next() + 0.6).collect::<Vec<f32>>());
-        // Texts of one domain share a direction: every pair scores well above zero.
-        let vectors: BTreeMap<u64, Vec<f32>> = (1..=200u64).map(|seq| (seq, random())).collect();
-        let asked = vectors[&77].iter().zip(random()).map(|(a, b)| a + 0.15 * b).collect::<Vec<f32>>();
-        let found = nearest(&unit(asked), vectors.iter(), 4);
-        assert_eq!(found.first().map(|(seq, _)| *seq), Some(77), "{found:?}");
-        let never_said = random();
-        let typical = dot(&never_said, &vectors[&1]);
-        assert!(typical > MIN_COSINE, "the background scores {typical}, above the absolute floor");
-        assert_eq!(nearest(&never_said, vectors.iter(), 4), Vec::new());
-        // Too few messages to tell the background: the absolute floor alone decides.
-        let few: BTreeMap<u64, Vec<f32>> = vectors.into_iter().take(BACKGROUND - 1).collect();
-        assert_eq!(nearest(&never_said, few.iter(), 4).len(), 4);
     }
 }

@@ -16,6 +16,7 @@ mod lexical;
 mod model;
 mod slots;
 mod summary;
+mod vectors;
 pub mod workspace;
 
 use std::sync::Arc;
@@ -41,6 +42,8 @@ const LONG_TERM_SHARE: usize = 4;
 const EMBED_WAIT: Duration = Duration::from_secs(2);
 /// Messages embedded per background job; older ones catch up on later turns.
 const EMBED_BATCH: usize = 64;
+/// Messages one turn adds: the question and the reply.
+const TURN_MESSAGES: usize = 2;
 /// Other chats searched by cross-session recall: the most recently active.
 const OTHER_SESSIONS: usize = 20;
 /// Facts written into a prompt at most: the most relevant, then the newest.
@@ -760,7 +763,20 @@ async fn embed_new(
     model: &dyn Model,
 ) -> Result<(), String> {
     // Newest first, so a long backlog never delays the messages most likely to be asked about.
-    let pending: Vec<(u64, String)> = index.lock().await.unembedded().into_iter().rev().take(EMBED_BATCH).collect();
+    let mut pending = index.lock().await.unembedded(EMBED_BATCH);
+    let known = index.lock().await.vector_model().map(str::to_string);
+    if pending.len() > TURN_MESSAGES
+        && let Some(known) = known
+    {
+        // More is missing than a turn adds: messages written through another host, which may
+        // have embedded them already. Their vectors are read rather than paid for again.
+        let wanted: std::collections::HashSet<u64> = pending.iter().map(|(seq, _)| *seq).collect();
+        let stored = store.list_embeddings(scope).await.map_err(|e| e.to_string())?;
+        let found = stored.into_iter().filter(|e| e.model == known && wanted.contains(&e.seq));
+        let mut index = index.lock().await;
+        index.add_vectors(&known, found.map(|e| (e.seq, e.vector)));
+        pending = index.unembedded(EMBED_BATCH);
+    }
     if pending.is_empty() {
         return Ok(());
     }
@@ -1225,6 +1241,53 @@ mod tests {
         assert_eq!(facts, ["The office is in Lisbon.", "The cat is named Biscuit."]);
         let all = exported(&here, "u").await;
         assert!(!all.contains("Tuesday"), "{all}");
+    }
+
+    /// Embeds a text as its length, counting the texts it was asked for.
+    #[derive(Default)]
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    #[async_trait]
+    impl Model for Counting {
+        async fn complete(&self, _: &str, _: &str) -> Result<String, String> {
+            Ok(String::new())
+        }
+        async fn embed(&self, texts: Vec<String>, _: Purpose) -> Result<Option<(String, Vec<Vec<f32>>)>, String> {
+            self.0.fetch_add(texts.len(), std::sync::atomic::Ordering::SeqCst);
+            Ok(Some(("len".into(), texts.iter().map(|t| vec![t.len() as f32, 1.0]).collect())))
+        }
+    }
+
+    /// Two hosts taking turns in one session: each reads the vectors the other made from the
+    /// store instead of asking its model for them again.
+    #[tokio::test]
+    async fn vectors_made_on_another_host_are_read_not_remade() {
+        let shared: Arc<dyn Store> = Arc::new(SledStore::temporary().unwrap());
+        let config = MemoryConfig { summaries: false, facts: false, ..MemoryConfig::default() };
+        let hosts = [Memory::new(shared.clone(), config), Memory::new(shared.clone(), config)];
+        let models = [Arc::new(Counting::default()), Arc::new(Counting::default())];
+        let turn = async |host: usize, text: &str| {
+            let memory = &hosts[host];
+            let scope = match memory.claim("u", "s").await.unwrap() {
+                Some(session) => Scope::of(&session),
+                None => Scope::new("u", "s"),
+            };
+            let turn = Turn { input: vec![Input::user(text)], reply: format!("re: {text}"), metadata: json!({}) };
+            memory.record(&scope, turn, Some(models[host].clone())).await.unwrap();
+            while memory.busy(&scope) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        let asked = |host: usize| models[host].0.load(std::sync::atomic::Ordering::SeqCst);
+        turn(1, "first on b").await;
+        for text in ["one on a", "two on a", "three on a"] {
+            turn(0, text).await;
+        }
+        assert_eq!((asked(0), asked(1)), (6, 2), "a read b's vectors when it first loaded the session");
+        turn(1, "back on b").await;
+        assert_eq!(asked(1), 4, "b embedded its own new turn only");
+        let details = hosts[1].details(&Scope::new("u", "s")).await.unwrap();
+        assert_eq!(details.embedded, 10);
     }
 
     /// A model that, asked for facts, names the database the conversation mentions last, and
