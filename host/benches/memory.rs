@@ -163,6 +163,7 @@ async fn main() {
         budget: 12_000,
         workspace: None,
         history: History::Stored,
+        stored: true,
     };
     let started = Instant::now();
     let first = memory.prompt(request("what did we agree about the database schema?"), &Offline).await.unwrap();
@@ -280,6 +281,7 @@ async fn per_turn_by_length() {
                     budget: 12_000,
                     workspace: None,
                     history: History::Stored,
+                    stored: true,
                 };
                 memory.prompt(request, model).await.unwrap();
                 let turn = Turn {

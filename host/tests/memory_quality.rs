@@ -322,6 +322,7 @@ impl Bench {
             budget: 8_000,
             workspace: None,
             history: History::Stored,
+            stored: true,
         };
         let prompt = self.memory.prompt(request, self.model.as_ref()).await.unwrap();
         prompt.messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n")

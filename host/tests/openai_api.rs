@@ -166,7 +166,7 @@ async fn session_header_turns_on_memory() {
         completion(&server, json!({ "messages": [{ "role": "user", "content": "x" }], "user": "mallory" }), &session)
             .await;
     assert_eq!(status, 200, "{reply}");
-    assert!(!reply.to_string().contains("42"), "{reply}");
+    assert!(reply["choices"][0]["message"]["content"].as_str().unwrap().contains("0 earlier messages"), "{reply}");
     let (_, theirs) = server.get("/memory/editor-chat-1?user_id=mallory").await;
     assert_eq!(theirs["messages"].as_array().unwrap().len(), 2, "{theirs}");
     assert_eq!(theirs["messages"][0]["content"], "x");
@@ -215,6 +215,54 @@ async fn client_history_gets_long_term_memory() {
     assert_eq!(last_two[0], ("tool", "which database for the audit log?"), "only the new input is stored: {stored:?}");
     assert_eq!(last_two[1].0, "assistant");
     assert_eq!(stored.iter().filter(|m| m["content"] == "small talk 4").count(), 1, "no turn stored twice");
+    server.stop().await;
+}
+
+/// Without a session nothing is stored, but the user's facts apply: "remember that …" keeps
+/// one, later requests carry it after the client's system message and otherwise as sent, and
+/// "forget …" removes it.
+#[tokio::test]
+async fn requests_without_a_session_keep_and_get_facts() {
+    let server = server().await;
+    let ask = |text: &str| {
+        json!({ "model": "dummy/prompt", "messages": [
+            { "role": "system", "content": "be brief" },
+            { "role": "user", "content": "earlier question" },
+            { "role": "assistant", "content": "earlier answer" },
+            { "role": "user", "content": text },
+        ] })
+    };
+    let (status, reply) = completion(&server, ask("Hello there."), &[]).await;
+    assert_eq!(status, 200, "{reply}");
+    let before = reply["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+    assert_eq!(
+        before.lines().collect::<Vec<_>>(),
+        ["system: be brief", "user: earlier question", "assistant: earlier answer", "user: hello there."],
+        "{before}"
+    );
+    completion(&server, ask("Please remember that the deploy day is Tuesday."), &[]).await;
+    let (_, facts) = server.get("/memory/facts").await;
+    assert_eq!(facts["facts"][0]["statement"], "The deploy day is Tuesday.", "{facts}");
+
+    let (_, reply) = completion(&server, ask("When do we deploy?"), &[]).await;
+    let prompt = reply["choices"][0]["message"]["content"].as_str().unwrap();
+    let lines: Vec<&str> = prompt.lines().collect();
+    assert_eq!(lines[0], "system: be brief", "{prompt}");
+    // The prompt model reports what it was sent, in lower case.
+    assert!(
+        lines[1].starts_with("system: long-term memory") && prompt.contains("- the deploy day is tuesday."),
+        "{prompt}"
+    );
+    assert!(
+        prompt.ends_with("user: earlier question\nassistant: earlier answer\nuser: when do we deploy?"),
+        "{prompt}"
+    );
+    let (_, sessions) = server.get("/sessions").await;
+    assert!(sessions["sessions"].as_array().unwrap().is_empty(), "nothing was stored as a chat: {sessions}");
+
+    completion(&server, ask("Forget the deploy day."), &[]).await;
+    let (_, reply) = completion(&server, ask("When do we deploy?"), &[]).await;
+    assert!(!reply.to_string().to_lowercase().contains("tuesday"), "{reply}");
     server.stop().await;
 }
 

@@ -108,14 +108,11 @@ async fn redis_memory_serves_the_api_like_sled() {
     databases::redis_cleanup(&prefix).await;
 }
 
-/// Two servers on one Postgres schema: a turn written through one is read and continued
-/// through the other.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_servers_share_one_postgres_schema() {
-    let schema = unique("scale");
-    let env = databases::postgres_env(&schema);
-    let a = TestServer::start(setup(StoreKind::Plugin("postgres-memory".into()), env.clone())).await;
-    let b = TestServer::start(setup(StoreKind::Plugin("postgres-memory".into()), env)).await;
+/// Two servers on one database: a turn written through one is read and continued through the
+/// other.
+async fn two_servers_share_one_store(plugin: &str, env: Vec<(&'static str, String)>) {
+    let a = TestServer::start(setup(StoreKind::Plugin(plugin.into()), env.clone())).await;
+    let b = TestServer::start(setup(StoreKind::Plugin(plugin.into()), env)).await;
     let user = json!({ "user_id": "shared" });
 
     let (status, first) = a.chat("written on a", user.clone()).await;
@@ -142,7 +139,20 @@ async fn two_servers_share_one_postgres_schema() {
     assert_eq!(a.get(&format!("/memory/{session}?user_id=shared")).await.0, 404);
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_one_postgres_schema() {
+    let schema = unique("scale");
+    two_servers_share_one_store("postgres-memory", databases::postgres_env(&schema)).await;
     databases::postgres_cleanup(&schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_one_redis() {
+    let prefix = unique("scale");
+    two_servers_share_one_store("redis-memory", databases::redis_env(&prefix)).await;
+    databases::redis_cleanup(&prefix).await;
 }
 
 /// A store plugin that is not loaded, or not a memory plugin, stops the server at start with a
@@ -168,16 +178,13 @@ async fn a_missing_store_plugin_is_a_clear_startup_error() {
     }
 }
 
-/// Facts on two servers over one Postgres schema: a fact kept through one reaches a new chat
-/// on the other, and one removed through the first never comes back on the second, even after
-/// its slot is rewritten twice (a new incarnation each time, though the oldest fact kept is the
+/// Facts on two servers over one database: a fact kept through one reaches a new chat on the
+/// other, and one removed through the first never comes back on the second, even after its
+/// slot is rewritten twice (a new incarnation each time, though the oldest fact kept is the
 /// same, so the other server's cached index of that slot is dropped rather than caught up).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn facts_are_shared_and_removed_across_servers() {
-    let schema = unique("facts");
-    let env = databases::postgres_env(&schema);
+async fn facts_are_shared_and_removed_across_servers(plugin: &str, env: Vec<(&'static str, String)>) {
     let with_prompt = |env| {
-        let mut setup = setup(StoreKind::Plugin("postgres-memory".into()), env);
+        let mut setup = setup(StoreKind::Plugin(plugin.into()), env);
         setup.plugins.push("dummy");
         setup
     };
@@ -214,5 +221,18 @@ async fn facts_are_shared_and_removed_across_servers() {
     assert_eq!(listed["facts"].as_array().unwrap().len(), 1, "{listed}");
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facts_are_shared_and_removed_across_postgres_servers() {
+    let schema = unique("facts");
+    facts_are_shared_and_removed_across_servers("postgres-memory", databases::postgres_env(&schema)).await;
     databases::postgres_cleanup(&schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facts_are_shared_and_removed_across_redis_servers() {
+    let prefix = unique("facts");
+    facts_are_shared_and_removed_across_servers("redis-memory", databases::redis_env(&prefix)).await;
+    databases::redis_cleanup(&prefix).await;
 }

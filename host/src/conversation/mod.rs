@@ -167,7 +167,17 @@ impl Conversation {
         span::routed(&span, &route.primary, &model_name, session_id.as_deref());
         let input = prompt::new_input(&messages);
         let capture_content = self.capture_content;
-        if session == Session::None && workspace.is_none() {
+        let query = prompt::query(&messages);
+        // Without a session nothing is stored, but the user's facts still apply: what they ask
+        // to keep or forget is, and their current facts join the prompt.
+        let mut facts = false;
+        if session == Session::None && query.is_some() {
+            let said: Vec<&str> = input.iter().filter(|m| m.role == Role::User).map(|m| m.content.as_str()).collect();
+            let model = self.providers.model(&route.primary.manifest.id);
+            self.memory.note(&user, &said, Some(model)).await;
+            facts = self.memory.has_facts(&user).await?;
+        }
+        if session == Session::None && workspace.is_none() && !facts {
             let model = self.providers.model(&route.primary.manifest.id);
             let (memory, providers) = (self.memory.clone(), self.providers.clone());
             span::prompt(&span, &messages, capture_content);
@@ -187,7 +197,7 @@ impl Conversation {
                 ticket,
             });
         }
-        let Some(query) = prompt::query(&messages) else {
+        let Some(query) = query else {
             return Err(Error::InvalidParameter("memory needs a user message".into()));
         };
         let (scope, existing, stored) = match (&session, session_id) {
@@ -202,7 +212,8 @@ impl Conversation {
             (_, None) => (Scope::new(&user, "-"), false, false),
         };
         let conversation = messages.iter().filter(|m| m.role != types::Role::System).count();
-        let history = match conversation > input.len() {
+        // A request that is not stored keeps its messages as sent, the section added.
+        let history = match conversation > input.len() || !stored {
             true => History::Client { messages: conversation - input.len(), tokens: prompt::tokens(&messages) },
             false => History::Stored,
         };
@@ -218,6 +229,7 @@ impl Conversation {
             budget,
             workspace: workspace.as_deref(),
             history,
+            stored,
         };
         let built = self.memory.prompt(request, model.as_ref()).await?;
         let used = MemoryUse { recalled: built.recalled, summary: built.summarized };

@@ -3,10 +3,11 @@
 //! one) and the short-term window of recent turns, all fitted to a token budget. It is the
 //! only layer that talks to the [`Store`].
 //!
-//! Files: `index` (recall: BM25 and embeddings, fused), `lexical` (the BM25 index), `facts`
-//! (statements kept per user, current or replaced), `summary` (rolling summaries), `background`
-//! (the jobs that write them), `workspace` (attached files), `export` (JSONL), `model` (what it
-//! needs from a provider).
+//! Files: `index` (recall: BM25 and embeddings, fused), `lexical` (the BM25 index), `vectors`
+//! (embeddings and their nearest neighbours), `facts` (statements kept per user, current or
+//! replaced), `slots` (hidden sessions that lose parts by being rewritten: facts, workspaces),
+//! `summary` (rolling summaries), `background` (the jobs that write them), `workspace`
+//! (attached files), `export` (JSONL), `model` (what it needs from a provider).
 
 mod background;
 pub mod export;
@@ -90,6 +91,9 @@ pub struct PromptRequest<'a> {
     pub workspace: Option<&'a str>,
     /// Where the recent turns come from.
     pub history: History,
+    /// Whether the conversation is stored (a session). One that is not (a client's request
+    /// without a session) gets the user's facts and the workspace, not recall from other chats.
+    pub stored: bool,
 }
 
 /// Who holds the conversation's recent turns.
@@ -334,7 +338,7 @@ impl Memory {
         model: &dyn Model,
     ) -> Result<Option<Section>, Error> {
         let older = session.is_some() && window_start > 1;
-        let across = self.config.recall_across_sessions;
+        let across = self.config.recall_across_sessions && request.stored;
         let workspace = match request.workspace {
             Some(w) => self.workspace(&request.scope.user, w).await?,
             None => None,
@@ -460,20 +464,38 @@ impl Memory {
             self.after_append(scope, last, model).await?;
         }
         for (i, said) in said {
-            // The turn is stored; facts failing to keep is logged, not the turn's failure.
             let source = stored.get(i).map(|m| (scope.session.as_str(), m.seq));
-            for what in &said.forget {
-                if let Err(e) = self.forget(&scope.user, what).await {
-                    tracing::warn!("facts not forgotten: {e}");
-                }
-            }
-            if !said.keep.is_empty()
-                && let Err(e) = self.remember(&scope.user, said.keep, source, model.clone()).await
-            {
-                tracing::warn!("facts not kept: {e}");
-            }
+            self.act_on(&scope.user, said, source, model.clone()).await;
         }
         Ok(stored)
+    }
+
+    /// For a request memory does not store (no session): keeps and forgets the facts that what
+    /// the user said asks for, as a stored turn would.
+    pub async fn note(&self, user: &str, said: &[&str], model: Option<Arc<dyn Model>>) {
+        if !self.config.facts {
+            return;
+        }
+        for text in said {
+            let said = facts::read(text);
+            if !said.keep.is_empty() || !said.forget.is_empty() {
+                self.act_on(user, said, None, model.clone()).await;
+            }
+        }
+    }
+
+    /// Forgets and keeps what `said` names. The turn does not fail for it: failures are logged.
+    async fn act_on(&self, user: &str, said: facts::Said, source: Option<(&str, u64)>, model: Option<Arc<dyn Model>>) {
+        for what in &said.forget {
+            if let Err(e) = self.forget(user, what).await {
+                tracing::warn!("facts not forgotten: {e}");
+            }
+        }
+        if !said.keep.is_empty()
+            && let Err(e) = self.remember(user, said.keep, source, model).await
+        {
+            tracing::warn!("facts not kept: {e}");
+        }
     }
 
     /// Starts the background work a new append calls for.
@@ -682,6 +704,11 @@ impl Memory {
         let index = self.indexes.get(self.store.as_ref(), &session).await?;
         let files = index.lock().await.files();
         Ok(files.into_iter().map(|(name, chunks, at)| WorkspaceFile { name, chunks, uploaded_at_ms: at }).collect())
+    }
+
+    /// Whether `user` has facts that prompts would carry.
+    pub async fn has_facts(&self, user: &str) -> Result<bool, Error> {
+        Ok(self.config.facts && self.facts.session(user).await?.is_some())
     }
 
     /// `user`'s facts, most recently changed first, each with its history.
@@ -953,7 +980,16 @@ mod tests {
     }
 
     fn request<'a>(scope: &'a Scope, system: Option<&'a str>, message: &'a str, budget: usize) -> PromptRequest<'a> {
-        PromptRequest { scope, existing: true, system, message, budget, workspace: None, history: History::Stored }
+        PromptRequest {
+            scope,
+            existing: true,
+            system,
+            message,
+            budget,
+            workspace: None,
+            history: History::Stored,
+            stored: true,
+        }
     }
 
     fn contents(prompt: &Prompt) -> Vec<&str> {
