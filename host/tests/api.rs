@@ -169,6 +169,7 @@ async fn bad_inputs_get_clear_json_errors() {
         (json!({ "message": "hi", "session_id": "no-such-session" }), 404, "session_not_found"),
         (json!({ "message": "hi", "session_id": "" }), 400, "invalid_session_id"),
         (json!({ "message": "hi", "session_id": "a\u{0}b" }), 400, "invalid_session_id"),
+        (json!({ "message": "hi", "session_id": "facts" }), 400, "invalid_session_id"),
         (json!({ "message": "hi", "provider": "nope" }), 404, "provider_not_found"),
         (json!({ "message": "hi", "user_id": "bad user!" }), 400, "invalid_user_id"),
     ];

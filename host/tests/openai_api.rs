@@ -351,6 +351,11 @@ async fn bad_requests() {
     )
     .await;
     assert_eq!((status, error_code(&reply)), (400, "invalid_session_id"));
+    // `facts` would be shadowed by `/memory/facts`, so no session may take it.
+    let body = json!({ "messages": [{ "role": "user", "content": "x" }] });
+    let (status, reply) = completion(&server, body, &[("x-session-id", "facts")]).await;
+    assert_eq!((status, error_code(&reply)), (400, "invalid_session_id"), "{reply}");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("cannot be `facts`"), "{reply}");
     server.stop().await;
 }
 
