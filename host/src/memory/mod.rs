@@ -241,10 +241,18 @@ impl Memory {
 
     /// The user's chats, most recently active first (workspaces are not chats).
     pub async fn sessions(&self, user: &str, limit: usize) -> Result<Vec<Session>, Error> {
-        let mut sessions = self.store.list_sessions(user, limit.saturating_add(64)).await?;
-        sessions.retain(|s| !hidden(&s.id));
-        sessions.truncate(limit);
-        Ok(sessions)
+        // Workspaces and facts share the store's listing: read further while they crowd chats out.
+        let mut asked = limit.saturating_add(64);
+        loop {
+            let mut sessions = self.store.list_sessions(user, asked).await?;
+            let all = sessions.len() < asked;
+            sessions.retain(|s| !hidden(&s.id));
+            if all || sessions.len() >= limit {
+                sessions.truncate(limit);
+                return Ok(sessions);
+            }
+            asked = asked.saturating_mul(4);
+        }
     }
 
     /// A page of history, oldest first: up to `limit` messages before `before`.
@@ -1473,6 +1481,18 @@ mod tests {
         memory.add_file("bob", "infra", "more.md", &half, None).await.expect("another user has a quota of their own");
         memory.delete_workspace("u", "docs").await.unwrap();
         memory.add_file("u", "infra", "more.md", &half, None).await.expect("fits once docs are gone");
+    }
+
+    /// Many workspaces, newer than a user's chats, do not push the chats out of the listing.
+    #[tokio::test]
+    async fn chats_are_listed_behind_many_workspaces() {
+        let memory = memory(40, 10_000);
+        turns(&memory, &Scope::new("u", "chat"), &[("an old chat", "yes")]).await;
+        for i in 0..80 {
+            memory.add_file("u", &format!("ws-{i}"), "a.md", "notes", None).await.unwrap();
+        }
+        let ids: Vec<String> = memory.sessions("u", 10).await.unwrap().into_iter().map(|s| s.id).collect();
+        assert_eq!(ids, ["chat"]);
     }
 
     /// Titles come from the first line and are cut on a character boundary.
