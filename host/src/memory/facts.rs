@@ -83,6 +83,13 @@ pub struct Said {
     pub forget: Vec<String>,
 }
 
+impl Said {
+    /// Nothing to keep or forget.
+    pub fn is_empty(&self) -> bool {
+        self.keep.is_empty() && self.forget.is_empty()
+    }
+}
+
 /// Reads explicit statements and "forget …" requests from what the person wrote in a user's
 /// message (not an agent's tagged context), sentence by sentence. Questions ("remember when
 /// …?") are neither.

@@ -192,6 +192,11 @@ impl SessionIndex {
         files
     }
 
+    /// Whether a workspace holds a file `name`.
+    pub fn has_file(&self, name: &str) -> bool {
+        self.versions.contains_key(&format!("file:{name}"))
+    }
+
     /// The chunks of a workspace's files other than `name`, in order: what is kept when `name`
     /// is replaced or removed.
     pub fn chunks_except(&self, name: &str) -> Vec<Message> {

@@ -448,7 +448,7 @@ impl Memory {
                 .enumerate()
                 .filter(|(_, m)| m.role == Role::User)
                 .map(|(i, m)| (i, facts::read(&m.content)))
-                .filter(|(_, said)| !said.keep.is_empty() || !said.forget.is_empty())
+                .filter(|(_, said)| !said.is_empty())
                 .collect(),
             false => Vec::new(),
         };
@@ -486,7 +486,7 @@ impl Memory {
         }
         for text in said {
             let said = facts::read(text);
-            if !said.keep.is_empty() || !said.forget.is_empty() {
+            if !said.is_empty() {
                 self.act_on(user, said, None, model.clone()).await;
             }
         }
@@ -617,20 +617,23 @@ impl Memory {
                 created_at_ms: now,
             })
             .collect();
-        let (kept, replacing) = match &current {
+        // A file of that name: the other files' chunks, kept, and the bytes it frees.
+        let (kept, replaced) = match &current {
             Some(session) => {
                 let index = self.indexes.get(self.store.as_ref(), session).await?;
                 let index = index.lock().await;
-                let replacing = index.files().iter().any(|(file, _, _)| file == name);
-                (replacing.then(|| index.chunks_except(name)), replacing)
+                match index.has_file(name) {
+                    true => {
+                        let kept = index.chunks_except(name);
+                        let kept_bytes: u64 = kept.iter().map(|m| m.content.len() as u64).sum();
+                        (Some(kept), index.bytes() - kept_bytes)
+                    }
+                    false => (None, 0),
+                }
             }
-            None => (None, false),
+            None => (None, 0),
         };
         let adding: u64 = chunks.iter().map(|c| c.len() as u64).sum();
-        let replaced = match (&current, replacing) {
-            (Some(session), true) => self.workspace_bytes(session).await? - kept_bytes(kept.as_deref()),
-            _ => 0,
-        };
         let used = self.user_workspace_bytes(user).await?;
         let limit = self.config.workspace_quota_mb.saturating_mul(1 << 20);
         if used.saturating_sub(replaced).saturating_add(adding) > limit {
@@ -673,7 +676,7 @@ impl Memory {
         let kept = {
             let index = self.indexes.get(self.store.as_ref(), &session).await?;
             let index = index.lock().await;
-            if !index.files().iter().any(|(file, _, _)| file == name) {
+            if !index.has_file(name) {
                 return Ok(false);
             }
             index.chunks_except(name)
@@ -767,10 +770,6 @@ impl Memory {
     }
 }
 
-fn kept_bytes(kept: Option<&[Message]>) -> u64 {
-    kept.unwrap_or_default().iter().map(|m| m.content.len() as u64).sum()
-}
-
 async fn embed_query(model: &dyn Model, text: &str) -> Option<(String, Vec<f32>)> {
     match tokio::time::timeout(EMBED_WAIT, model.embed(vec![text.to_string()], Purpose::Query)).await {
         Ok(Ok(Some((name, mut vectors)))) if vectors.len() == 1 => Some((name, vectors.remove(0))),
@@ -798,8 +797,10 @@ async fn embed_new(
     model: &dyn Model,
 ) -> Result<(), String> {
     // Newest first, so a long backlog never delays the messages most likely to be asked about.
-    let mut pending = index.lock().await.unembedded(EMBED_BATCH);
-    let known = index.lock().await.vector_model().map(str::to_string);
+    let (mut pending, known) = {
+        let index = index.lock().await;
+        (index.unembedded(EMBED_BATCH), index.vector_model().map(str::to_string))
+    };
     if pending.len() > TURN_MESSAGES
         && let Some(known) = known
     {

@@ -160,12 +160,6 @@ impl SledStore {
             None => Ok(()),
         }
     }
-
-    /// The scope's session, if it exists.
-    fn owned_session(&self, scope: &Scope) -> Result<Option<Session>> {
-        let key = session_key(&scope.user, &scope.session)?;
-        self.sessions.get(key).map_err(unavailable)?.map(|b| decode(&b)).transpose()
-    }
 }
 
 const SESSIONS: &str = "user_sessions";
@@ -358,7 +352,9 @@ impl Store for SledStore {
     }
 
     async fn list_messages(&self, scope: &Scope, before: Option<u64>, limit: usize) -> Result<Vec<Message>> {
-        if self.owned_session(scope)?.is_none() || limit == 0 {
+        // Keys start with the user: nothing under them belongs to anyone else, and a deleted
+        // session left nothing behind.
+        if limit == 0 {
             return Ok(Vec::new());
         }
         let key = session_key(&scope.user, &scope.session)?;
@@ -376,29 +372,29 @@ impl Store for SledStore {
     }
 
     async fn delete_session(&self, scope: &Scope) -> Result<bool> {
-        if self.owned_session(scope)?.is_none() {
-            return Ok(false);
-        }
         let key = session_key(&scope.user, &scope.session)?;
         // One transaction: the session, its listing entry, and every key it could have used
         // (read inside it, so an append that ran meanwhile is covered too).
-        flatten((&self.sessions, &self.recent, &self.messages, &self.summaries, &self.embeddings).transaction(
-            |(sessions, recent, messages, summaries, embeddings)| {
-                let abort = ConflictableTransactionError::Abort;
-                let Some(bytes) = sessions.get(&key)? else { return Ok(()) };
-                let session = decode::<Session>(&bytes).map_err(abort)?;
-                sessions.remove(key.as_slice())?;
-                recent.remove(recent_key(&session))?;
-                summaries.remove(key.as_slice())?;
-                for seq in 1..=session.last_seq {
-                    messages.remove(seq_key(&key, seq))?;
-                    embeddings.remove(seq_key(&key, seq))?;
-                }
-                Ok(())
-            },
-        ))?;
-        self.flush().await?;
-        Ok(true)
+        let deleted =
+            flatten((&self.sessions, &self.recent, &self.messages, &self.summaries, &self.embeddings).transaction(
+                |(sessions, recent, messages, summaries, embeddings)| {
+                    let abort = ConflictableTransactionError::Abort;
+                    let Some(bytes) = sessions.get(&key)? else { return Ok(false) };
+                    let session = decode::<Session>(&bytes).map_err(abort)?;
+                    sessions.remove(key.as_slice())?;
+                    recent.remove(recent_key(&session))?;
+                    summaries.remove(key.as_slice())?;
+                    for seq in 1..=session.last_seq {
+                        messages.remove(seq_key(&key, seq))?;
+                        embeddings.remove(seq_key(&key, seq))?;
+                    }
+                    Ok(true)
+                },
+            ))?;
+        if deleted {
+            self.flush().await?;
+        }
+        Ok(deleted)
     }
 
     async fn put_summary(&self, scope: &Scope, summary: Summary) -> Result<()> {
@@ -418,9 +414,6 @@ impl Store for SledStore {
     }
 
     async fn get_summary(&self, scope: &Scope) -> Result<Option<Summary>> {
-        if self.owned_session(scope)?.is_none() {
-            return Ok(None);
-        }
         self.summaries
             .get(session_key(&scope.user, &scope.session)?)
             .map_err(unavailable)?
@@ -443,9 +436,6 @@ impl Store for SledStore {
     }
 
     async fn list_embeddings(&self, scope: &Scope) -> Result<Vec<Embedding>> {
-        if self.owned_session(scope)?.is_none() {
-            return Ok(Vec::new());
-        }
         let prefix = [session_key(&scope.user, &scope.session)?.as_slice(), b"\0"].concat();
         self.embeddings.scan_prefix(prefix).values().map(|v| decode(&v.map_err(unavailable)?)).collect()
     }
