@@ -988,6 +988,15 @@ mod tests {
         }
     }
 
+    /// Waits, ten seconds at most, for the background work on the scope's session to end.
+    async fn settle(memory: &Memory, scope: &Scope) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while memory.busy(scope) {
+            assert!(std::time::Instant::now() < deadline, "background work on {} never finished", scope.session);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     fn request<'a>(scope: &'a Scope, system: Option<&'a str>, message: &'a str, budget: usize) -> PromptRequest<'a> {
         PromptRequest {
             scope,
@@ -1081,12 +1090,7 @@ mod tests {
         let texts: Vec<(String, String)> = (0..5).map(|i| (format!("question {i}"), format!("answer {i}"))).collect();
         let texts: Vec<(&str, &str)> = texts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         turns(&memory, &scope, &texts).await;
-        for _ in 0..100 {
-            if !memory.busy(&scope) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        settle(&memory, &scope).await;
         let summary = memory.details(&scope).await.unwrap().summary.expect("a summary");
         assert_eq!(summary.through_seq, 8, "10 messages, the newest half-window of 2 kept verbatim");
         assert_eq!(summary.text, "summary of 8 lines");
@@ -1136,13 +1140,7 @@ mod tests {
         memory.record(&scope, turn, Some(Arc::new(Fake))).await.unwrap();
 
         model.go.add_permits(100);
-        for _ in 0..1000 {
-            if !memory.busy(&scope) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(!memory.busy(&scope), "the summary job ended");
+        settle(&memory, &scope).await;
         assert_eq!(memory.details(&scope).await.unwrap().summary, None, "no summary of the deleted messages");
         let kept = memory.history(&scope, None, 100).await.unwrap();
         assert_eq!(kept.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["a fresh start", "ok"]);
@@ -1319,9 +1317,7 @@ mod tests {
             };
             let turn = Turn { input: vec![Input::user(text)], reply: format!("re: {text}"), metadata: json!({}) };
             memory.record(&scope, turn, Some(models[host].clone())).await.unwrap();
-            while memory.busy(&scope) {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
+            settle(memory, &scope).await;
         };
         let asked = |host: usize| models[host].0.load(std::sync::atomic::Ordering::SeqCst);
         turn(1, "first on b").await;
@@ -1372,13 +1368,7 @@ mod tests {
             };
             let turn = Turn { input: vec![Input::user(text)], reply: "ok".into(), metadata: json!({}) };
             memory.record(&scope, turn, Some(model.clone())).await.unwrap();
-            for _ in 0..1000 {
-                if !memory.busy(&scope) {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            panic!("background work never finished");
+            settle(&memory, &scope).await;
         };
         say("The audit log moved to Postgres last week.").await;
         say("How do I rotate its credentials?").await;
@@ -1452,9 +1442,7 @@ mod tests {
         memory.add_file("u", "infra", "runbook.md", "The deploy key is in the old vault.", None).await.unwrap();
         memory.add_file("u", "infra", "style.md", "Indent with four spaces.", Some(Arc::new(Lengths))).await.unwrap();
         let [a, b] = workspace::slots("u", "infra").ids;
-        while memory.busy(&Scope::new("u", &a)) {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        settle(&memory, &Scope::new("u", &a)).await;
         assert_eq!(memory.details(&Scope::new("u", &a)).await.unwrap().embedded, 2);
 
         memory.add_file("u", "infra", "runbook.md", "The deploy key moved to the secret manager.", None).await.unwrap();
