@@ -229,75 +229,98 @@ async fn main() {
 
 /// Memory's share of a turn (prompt, then the durable append) as the session grows, for a user
 /// with 20 other chats of 50 messages and 10 facts, by BM25 alone and with embeddings (every
-/// message has a vector). p50 and p99 in µs over 200 turns.
+/// message has a vector). p50 and p99 in µs over 500 turns each. The six setups take turns in
+/// rotation, so a slow spell of this noisy machine falls on all of them alike and their ratios
+/// hold.
 async fn per_turn_by_length() {
     println!(
         "\n## Memory's share of a turn by session length (sled; 20 other chats, 10 facts), µs\n\n| messages in session | BM25 p50 | p99 | with embeddings p50 | p99 |\n|---|---|---|---|---|"
     );
-    for size in [10, 1_000, 10_000] {
-        let mut row = format!("| {size} |");
+    const SIZES: [usize; 3] = [10, 1_000, 10_000];
+    let mut setups = Vec::new();
+    for size in SIZES {
         for embeddings in [false, true] {
-            let dir = tempfile::tempdir().unwrap();
-            let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
-            let scopes: Vec<Scope> = std::iter::once(Scope::new("bench", "long"))
-                .chain((0..20).map(|i| Scope::new("bench", format!("other-{i}"))))
-                .collect();
-            for (i, scope) in scopes.iter().enumerate() {
-                let n = if i == 0 { size } else { 50 };
-                fill(store.as_ref(), scope, n).await;
-                if embeddings {
-                    let vectors = (1..=n as u64)
-                        .map(|seq| Embedding {
-                            seq,
-                            model: "hashed".into(),
-                            vector: hashed(&message(seq as usize - 1).content),
-                        })
-                        .collect();
-                    store
-                        .put_embeddings(
-                            &Scope::of(&store.get_session(&scope.user, &scope.session).await.unwrap().unwrap()),
-                            vectors,
-                        )
-                        .await
-                        .unwrap();
-                }
-            }
-            // Embedding in the background is not what is measured: turns record without a model.
-            let config = MemoryConfig { embeddings: false, summaries: false, ..MemoryConfig::default() };
-            let memory = Memory::new(store.clone(), config);
-            let facts = (0..10).map(|i| Found::new(&format!("The {} owner is person {i}", TOPICS[i]))).collect();
-            memory.remember("bench", facts, None, None).await.unwrap();
-            let model: &dyn Model = if embeddings { &Hashed } else { &Offline };
-            let scope = &scopes[0];
-            let mut turns = Vec::new();
-            for i in 0..220 {
-                let message = format!("what did we agree about the {} plan?", TOPICS[i % TOPICS.len()]);
-                let started = Instant::now();
-                let request = PromptRequest {
-                    scope,
-                    existing: true,
-                    system: Some("be brief"),
-                    message: &message,
-                    budget: 12_000,
-                    workspace: None,
-                    history: History::Stored,
-                    stored: true,
-                };
-                memory.prompt(request, model).await.unwrap();
-                let turn = Turn {
-                    input: vec![Input::user(message.clone())],
-                    reply: format!("answer {i}"),
-                    metadata: serde_json::json!({}),
-                };
-                let live = Scope::of(&memory.session("bench", "long").await.unwrap());
-                memory.record(&live, turn, None).await.unwrap();
-                // The first turns build the indexes: not a steady turn.
-                if i >= 20 {
-                    turns.push(started.elapsed());
-                }
-            }
-            row.push_str(&format!(" {} |", summary(turns)));
+            setups.push(TurnSetup::new(size, embeddings).await);
         }
-        println!("{row}");
+    }
+    let mut turns = vec![Vec::new(); setups.len()];
+    for i in 0..520 {
+        for (setup, turns) in setups.iter().zip(&mut turns) {
+            let took = setup.turn(i).await;
+            // The first turns build the indexes: not a steady turn.
+            if i >= 20 {
+                turns.push(took);
+            }
+        }
+    }
+    let mut turns = turns.into_iter();
+    for size in SIZES {
+        let (bm25, embeddings) = (turns.next().unwrap(), turns.next().unwrap());
+        println!("| {size} | {} | {} |", summary(bm25), summary(embeddings));
+    }
+}
+
+/// One setup of [`per_turn_by_length`]: a session of `size` messages on its own store.
+struct TurnSetup {
+    memory: Memory,
+    embeddings: bool,
+    _dir: tempfile::TempDir,
+}
+
+impl TurnSetup {
+    async fn new(size: usize, embeddings: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+        let scopes: Vec<Scope> = std::iter::once(Scope::new("bench", "long"))
+            .chain((0..20).map(|i| Scope::new("bench", format!("other-{i}"))))
+            .collect();
+        for (i, scope) in scopes.iter().enumerate() {
+            let n = if i == 0 { size } else { 50 };
+            fill(store.as_ref(), scope, n).await;
+            if embeddings {
+                let vectors = (1..=n as u64)
+                    .map(|seq| Embedding {
+                        seq,
+                        model: "hashed".into(),
+                        vector: hashed(&message(seq as usize - 1).content),
+                    })
+                    .collect();
+                let session = store.get_session(&scope.user, &scope.session).await.unwrap().unwrap();
+                store.put_embeddings(&Scope::of(&session), vectors).await.unwrap();
+            }
+        }
+        // Embedding in the background is not what is measured: turns record without a model.
+        let config = MemoryConfig { embeddings: false, summaries: false, ..MemoryConfig::default() };
+        let memory = Memory::new(store.clone(), config);
+        let facts = (0..10).map(|i| Found::new(&format!("The {} owner is person {i}", TOPICS[i]))).collect();
+        memory.remember("bench", facts, None, None).await.unwrap();
+        Self { memory, embeddings, _dir: dir }
+    }
+
+    /// Turn `i` on the long session: the prompt, then recording question and answer.
+    async fn turn(&self, i: usize) -> Duration {
+        let model: &dyn Model = if self.embeddings { &Hashed } else { &Offline };
+        let scope = &Scope::new("bench", "long");
+        let message = format!("what did we agree about the {} plan?", TOPICS[i % TOPICS.len()]);
+        let started = Instant::now();
+        let request = PromptRequest {
+            scope,
+            existing: true,
+            system: Some("be brief"),
+            message: &message,
+            budget: 12_000,
+            workspace: None,
+            history: History::Stored,
+            stored: true,
+        };
+        self.memory.prompt(request, model).await.unwrap();
+        let turn = Turn {
+            input: vec![Input::user(message.clone())],
+            reply: format!("answer {i}"),
+            metadata: serde_json::json!({}),
+        };
+        let live = Scope::of(&self.memory.session("bench", "long").await.unwrap());
+        self.memory.record(&live, turn, None).await.unwrap();
+        started.elapsed()
     }
 }

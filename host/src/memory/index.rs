@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::lexical::{Lexical, same_text};
+use super::lexical::{Lexical, fingerprint};
 use super::vectors::Vectors;
 use crate::store::{self, Message, Role, Scope, Session, Store};
 use crate::tokens;
@@ -34,6 +34,8 @@ pub struct Hit {
     /// For a fact: the statement it replaced.
     pub replaces: Option<String>,
     pub score: f32,
+    /// The [`fingerprint`] of its text: copies of a line are recalled once.
+    pub same: u64,
 }
 
 /// The index of one session.
@@ -48,6 +50,8 @@ pub struct SessionIndex {
     tool_turns: BTreeMap<u64, Message>,
     /// Prompt tokens of messages, computed when a window first needs them.
     costs: HashMap<u64, usize>,
+    /// The [`fingerprint`] of each recallable message.
+    fingerprints: HashMap<u64, u64>,
     lexical: Lexical,
     vectors: Vectors,
     /// Versioned groups of messages, where only the latest version is recalled: a workspace
@@ -67,6 +71,7 @@ impl SessionIndex {
             messages: BTreeMap::new(),
             tool_turns: BTreeMap::new(),
             costs: HashMap::new(),
+            fingerprints: HashMap::new(),
             lexical: Lexical::default(),
             vectors: Vectors::default(),
             versions: HashMap::new(),
@@ -135,6 +140,7 @@ impl SessionIndex {
             }
             self.replaced.remove(&seq);
             self.costs.remove(&seq);
+            self.fingerprints.remove(&seq);
             self.vectors.remove(seq);
         }
         self.indexed_through = self.indexed_through.max(message.seq);
@@ -143,6 +149,7 @@ impl SessionIndex {
         }
         if matches!(message.role, Role::User | Role::Assistant | Role::System) && !message.content.trim().is_empty() {
             self.lexical.insert(message.seq, &message.content);
+            self.fingerprints.insert(message.seq, fingerprint(&message.content));
             self.messages.insert(message.seq, message);
         } else if message.role == Role::Tool || message.metadata.as_ref().is_some_and(|m| m.get("tool_calls").is_some())
         {
@@ -251,8 +258,8 @@ impl SessionIndex {
         ranked
             .into_iter()
             .filter_map(|(seq, score)| {
-                let m = self.messages.get(&seq)?;
-                if !seen.insert(same_text(&m.content)) {
+                let (m, same) = (self.messages.get(&seq)?, *self.fingerprints.get(&seq)?);
+                if !seen.insert(same) {
                     return None;
                 }
                 let source = m
@@ -270,6 +277,7 @@ impl SessionIndex {
                     chat: None,
                     replaces: self.replaced.get(&seq).cloned(),
                     score,
+                    same,
                 })
             })
             .take(limit)
@@ -303,14 +311,14 @@ const RRF_K: f32 = 60.0;
 /// `score` becomes its fused score.
 pub fn fuse(candidates: Candidates, limit: usize) -> Vec<Hit> {
     let mut fused: Vec<Hit> = Vec::new();
-    let mut place: HashMap<String, usize> = HashMap::new();
+    let mut place: HashMap<u64, usize> = HashMap::new();
     for mut list in [candidates.lexical, candidates.semantic] {
         list.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.created_at_ms.cmp(&b.created_at_ms)));
         let mut seen = std::collections::HashSet::new();
         let mut rank = 0;
         for hit in list {
-            let text = same_text(&hit.content);
-            if !seen.insert(text.clone()) {
+            let text = hit.same;
+            if !seen.insert(text) {
                 continue;
             }
             rank += 1;
@@ -488,6 +496,7 @@ mod tests {
             chat: None,
             replaces: None,
             score,
+            same: fingerprint(content),
         }
     }
 

@@ -20,7 +20,7 @@ const AVERAGE_TOKENS: f32 = 30.0;
 pub struct Lexical {
     embedder: Embedder<u32>,
     postings: HashMap<u32, Postings>,
-    /// The messages of each distinct text (by a hash of `same_text`), oldest first; the first is
+    /// The messages of each distinct text (by [`fingerprint`]), oldest first; the first is
     /// the one indexed.
     copies: HashMap<u64, Vec<u64>>,
     documents: usize,
@@ -136,21 +136,24 @@ impl Lexical {
         // Merge by `seq`, summing each message's terms (in query order, so equal texts score
         // equally); a min-heap keeps the best `k`.
         let mut best = Best::new(k);
+        let mut parts = vec![0.0f32; cursors.len()];
         loop {
             let proposed = cursors.iter().filter(|c| c.essential).filter_map(|c| c.rest.first()).map(|(s, _)| *s).min();
             let Some(seq) = proposed else { break };
-            let mut score = 0.0;
-            for c in &mut cursors {
-                if !c.essential {
-                    c.rest = &c.rest[c.rest.partition_point(|(s, _)| *s < seq)..];
-                }
-                if let Some((s, weight)) = c.rest.first()
-                    && *s == seq
-                {
-                    score += c.idf * weight;
-                    c.rest = &c.rest[1..];
-                }
+            parts.fill(0.0);
+            for (c, part) in cursors.iter_mut().zip(&mut parts).filter(|(c, _)| c.essential) {
+                *part = c.take(seq);
             }
+            // Messages come oldest first and an older one wins a tie, so one that cannot beat
+            // the k-th score even with every other term at its best is passed over unlooked.
+            if best.floor().is_some_and(|floor| parts.iter().sum::<f32>() + dropped_bound <= floor) {
+                continue;
+            }
+            for (c, part) in cursors.iter_mut().zip(&mut parts).filter(|(c, _)| !c.essential) {
+                c.rest = &c.rest[skip_below(c.rest, seq)..];
+                *part = c.take(seq);
+            }
+            let score: f32 = parts.iter().sum();
             if score <= 0.0 || !best.offer(seq, score) {
                 continue;
             }
@@ -177,16 +180,20 @@ impl Lexical {
     }
 }
 
-/// `text` as compared for copies: case and runs of whitespace do not count.
-pub fn same_text(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
-}
-
-fn fingerprint(text: &str) -> u64 {
-    std::hash::BuildHasher::hash_one(
-        &std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default(),
-        same_text(text),
-    )
+/// A hash of `text` as compared for copies, where case and runs of whitespace do not count:
+/// the same line said twice hashes the same. FNV-1a over the words, lowered byte by byte where
+/// they are ASCII (most are), so nothing is copied.
+pub fn fingerprint(text: &str) -> u64 {
+    let mut hash = 0xcbf29ce484222325u64;
+    let mut add = |b: u8| hash = (hash ^ b as u64).wrapping_mul(0x100000001b3);
+    for word in text.split_whitespace() {
+        match word.is_ascii() {
+            true => word.bytes().for_each(|b| add(b.to_ascii_lowercase())),
+            false => word.to_lowercase().bytes().for_each(&mut add),
+        }
+        add(0xff);
+    }
+    hash
 }
 
 /// The messages holding one term.
@@ -196,6 +203,20 @@ struct Postings {
     entries: Vec<(u64, f32)>,
     /// At least every weight in `entries` (removals leave it as it was).
     max_weight: f32,
+}
+
+/// How many of `entries` (by `seq`, ascending) come before `seq`. A non-essential term is
+/// looked up for one message after another, a little further each time: doubling steps from
+/// the front, then a binary search within the last, touch a few nearby entries instead of a
+/// binary search's scattered dozen in a long list.
+fn skip_below(entries: &[(u64, f32)], seq: u64) -> usize {
+    let mut end = 1;
+    while end < entries.len() && entries[end - 1].0 < seq {
+        end *= 2;
+    }
+    let start = end / 2;
+    let end = end.min(entries.len());
+    start + entries[start..end].partition_point(|(s, _)| *s < seq)
 }
 
 /// One query term's postings while searching.
@@ -208,6 +229,19 @@ struct Cursor<'a> {
     /// Whether it proposes messages; a non-essential term is only looked up for messages the
     /// others proposed, since on its own it cannot reach the best `k`.
     essential: bool,
+}
+
+impl Cursor<'_> {
+    /// The term's part of message `seq`'s score, moving past it, if the term is next in `seq`.
+    fn take(&mut self, seq: u64) -> f32 {
+        match self.rest.first() {
+            Some((s, weight)) if *s == seq => {
+                self.rest = &self.rest[1..];
+                self.idf * weight
+            }
+            _ => 0.0,
+        }
+    }
 }
 
 /// The best `k` messages offered, by score and then the older first, kept in a min-heap of
