@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::lexical::{Lexical, fingerprint};
+use super::lexical::Lexical;
 use super::vectors::Vectors;
 use crate::store::{self, Message, Role, Scope, Session, Store};
 use crate::tokens;
@@ -34,7 +34,8 @@ pub struct Hit {
     /// For a fact: the statement it replaced.
     pub replaces: Option<String>,
     pub score: f32,
-    /// The [`fingerprint`] of its text: copies of a line are recalled once.
+    /// The [`fingerprint`](super::lexical::fingerprint) of its text: copies of a line are
+    /// recalled once.
     pub same: u64,
 }
 
@@ -50,8 +51,6 @@ pub struct SessionIndex {
     tool_turns: BTreeMap<u64, Message>,
     /// Prompt tokens of messages, computed when a window first needs them.
     costs: HashMap<u64, usize>,
-    /// The [`fingerprint`] of each recallable message.
-    fingerprints: HashMap<u64, u64>,
     lexical: Lexical,
     vectors: Vectors,
     /// Versioned groups of messages, where only the latest version is recalled: a workspace
@@ -71,7 +70,6 @@ impl SessionIndex {
             messages: BTreeMap::new(),
             tool_turns: BTreeMap::new(),
             costs: HashMap::new(),
-            fingerprints: HashMap::new(),
             lexical: Lexical::default(),
             vectors: Vectors::default(),
             versions: HashMap::new(),
@@ -140,7 +138,6 @@ impl SessionIndex {
             }
             self.replaced.remove(&seq);
             self.costs.remove(&seq);
-            self.fingerprints.remove(&seq);
             self.vectors.remove(seq);
         }
         self.indexed_through = self.indexed_through.max(message.seq);
@@ -149,7 +146,6 @@ impl SessionIndex {
         }
         if matches!(message.role, Role::User | Role::Assistant | Role::System) && !message.content.trim().is_empty() {
             self.lexical.insert(message.seq, &message.content);
-            self.fingerprints.insert(message.seq, fingerprint(&message.content));
             self.messages.insert(message.seq, message);
         } else if message.role == Role::Tool || message.metadata.as_ref().is_some_and(|m| m.get("tool_calls").is_some())
         {
@@ -258,7 +254,7 @@ impl SessionIndex {
         ranked
             .into_iter()
             .filter_map(|(seq, score)| {
-                let (m, same) = (self.messages.get(&seq)?, *self.fingerprints.get(&seq)?);
+                let (m, same) = (self.messages.get(&seq)?, self.lexical.fingerprint_of(seq)?);
                 if !seen.insert(same) {
                     return None;
                 }
@@ -496,7 +492,7 @@ mod tests {
             chat: None,
             replaces: None,
             score,
-            same: fingerprint(content),
+            same: crate::memory::lexical::fingerprint(content),
         }
     }
 

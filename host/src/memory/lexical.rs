@@ -23,6 +23,8 @@ pub struct Lexical {
     /// The messages of each distinct text (by [`fingerprint`]), oldest first; the first is
     /// the one indexed.
     copies: HashMap<u64, Vec<u64>>,
+    /// The [`fingerprint`] of each message added.
+    fingerprints: HashMap<u64, u64>,
     documents: usize,
 }
 
@@ -32,6 +34,7 @@ impl Default for Lexical {
             embedder: EmbedderBuilder::<u32>::with_avgdl(AVERAGE_TOKENS).build(),
             postings: HashMap::new(),
             copies: HashMap::new(),
+            fingerprints: HashMap::new(),
             documents: 0,
         }
     }
@@ -40,7 +43,9 @@ impl Default for Lexical {
 impl Lexical {
     /// Adds message `seq` (not already added) with `text`.
     pub fn insert(&mut self, seq: u64, text: &str) {
-        let seqs = self.copies.entry(fingerprint(text)).or_default();
+        let key = fingerprint(text);
+        self.fingerprints.insert(seq, key);
+        let seqs = self.copies.entry(key).or_default();
         let at = seqs.partition_point(|s| *s < seq);
         seqs.insert(at, seq);
         match (at, seqs.get(1).copied()) {
@@ -56,7 +61,7 @@ impl Lexical {
 
     /// Drops message `seq`, added earlier with this `text`.
     pub fn remove(&mut self, seq: u64, text: &str) {
-        let key = fingerprint(text);
+        let Some(key) = self.fingerprints.remove(&seq) else { return };
         let Some(seqs) = self.copies.get_mut(&key) else { return };
         let Some(at) = seqs.iter().position(|s| *s == seq) else { return };
         seqs.remove(at);
@@ -70,6 +75,11 @@ impl Lexical {
                 self.index(next, text);
             }
         }
+    }
+
+    /// The [`fingerprint`] of message `seq`'s text, if it was added: equal for copies of a line.
+    pub fn fingerprint_of(&self, seq: u64) -> Option<u64> {
+        self.fingerprints.get(&seq).copied()
     }
 
     fn index(&mut self, seq: u64, text: &str) {

@@ -187,7 +187,7 @@ impl Vectors {
             closer += counts[within];
             within += 1;
         }
-        let mut at_edge = 2 * wanted - closer.min(2 * wanted);
+        let mut at_edge = (2 * wanted).saturating_sub(closer);
         let mut chosen = Vec::with_capacity(closer + at_edge.min(counts[within]));
         for (row, d) in differing.into_iter().enumerate() {
             if (d as usize) < within {
